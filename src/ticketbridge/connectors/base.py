@@ -1,0 +1,234 @@
+"""The contract between the engine and every connector.
+
+The engine sees connectors only through this module. A connector package exposes one
+:class:`Connector` object through the ``ticketbridge.connectors`` entry-point group; the engine
+asks it for a :class:`Source` and/or a :class:`Destination` built from a validated connection
+config.
+
+Invariants:
+
+* Sources emit canonical records (``ticketbridge.model``) only, each with a key that is stable
+  across runs. A payload that cannot be mapped is emitted as :class:`Failed`, never dropped.
+* ``Page.position`` is the state a later read needs to resume *after* this page. The engine
+  stores it only once every record of the page is acknowledged by the destination.
+* ``Destination.prepare`` is pure: the same record and options give the same mapped fields,
+  because the engine hashes them to skip unchanged records at zero destination cost.
+* ``Destination.write`` returns one :class:`Outcome` per change it was given, in any order.
+  It raises ``RetryableError`` / ``FatalError`` for failures of the whole call and reports
+  per-record refusals as ``Outcome(ok=False)``.
+* Connectors never touch the state store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from ticketbridge.http.context import HttpContext
+from ticketbridge.model import Booking, Contact, Ticket
+
+RecordData = Booking | Contact | Ticket
+Mapped = dict[str, dict[str, Any]]
+"""Destination payload fields grouped by entity, e.g. ``{"contact": {...}, "booking": {...}}``."""
+
+WriteMode = Literal["always", "on_create", "if_empty", "never"]
+ReadStrategy = Literal["window", "cursor", "diff"]
+
+
+class ConnectionConfig(BaseModel):
+    """Settings shared by every connection; each platform subclasses it.
+
+    Secrets are ``SecretStr`` so they never print; values come from ``${ENV}`` in the project
+    file. Unknown keys are errors.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    platform: str
+    base_url: str
+    timeout_s: float = 30.0
+    max_retries: int = 5
+    rate_per_second: float | None = None
+    rate_burst: int | None = None
+    max_calls_per_run: int | None = None
+    default_region: str | None = None
+
+    def secrets(self) -> list[str]:
+        """Every secret value of this config, for log redaction."""
+        out = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out.append(value.get_secret_value())
+        return [s for s in out if s]
+
+
+class StreamOptions(BaseModel):
+    """Options of a source stream in a sync (``source:`` block, minus connection/stream)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ObjectOptions(BaseModel):
+    """Options of a destination object in a sync (``destination:`` block, minus connection)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    kind: str  # canonical record kind emitted: "booking", "contact", "ticket"
+    strategies: tuple[ReadStrategy, ...]
+    options: type[StreamOptions] = StreamOptions
+    window_fields: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    name: str
+    accepts: tuple[str, ...]  # canonical record kinds
+    options: type[ObjectOptions] = ObjectOptions
+    entities: tuple[str, ...] = ()
+    default_policy: Mapping[str, WriteMode] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time range ``[start, end)`` on a business date field."""
+
+    field: str
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class ReadRequest:
+    stream: str
+    options: StreamOptions
+    window: Window | None = None
+    since: datetime | None = None  # updated-at cursor lower bound, lookback already applied
+    position: dict[str, Any] | None = None  # resume state from the last committed page
+    page_size: int | None = None
+
+
+@dataclass
+class Record:
+    key: str
+    kind: str
+    data: RecordData
+    cursor: datetime | None = None  # e.g. updated_at, for updated-at cursors
+
+
+@dataclass
+class Failed:
+    """A source payload that could not be mapped: it becomes a dead letter with ``reason``."""
+
+    key: str
+    reason: str
+    raw: dict[str, Any]
+
+
+@dataclass
+class Page:
+    records: list[Record] = field(default_factory=list)
+    failures: list[Failed] = field(default_factory=list)
+    position: dict[str, Any] | None = None
+
+
+@dataclass
+class Change:
+    """One record to write, after planning and write policy."""
+
+    key: str
+    action: Literal["create", "update"]
+    record: Record
+    fields: Mapped  # only what the write policy lets through
+    dest_ids: dict[str, str] = field(default_factory=dict)
+    changed: frozenset[str] = frozenset()  # entities whose content changed since last ack
+    if_empty: frozenset[str] = frozenset()  # "entity.field" to write only where empty
+
+
+@dataclass
+class Outcome:
+    key: str
+    ok: bool
+    dest_ids: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@runtime_checkable
+class Source(Protocol):
+    platform: str
+
+    def streams(self) -> list[StreamSpec]: ...
+
+    def read(self, request: ReadRequest) -> AsyncIterator[Page]: ...
+
+    def remap(self, stream: str, raw: dict[str, Any], options: StreamOptions) -> Record:
+        """Map a stored raw payload again (dead-letter retry). Raises MappingError."""
+
+    async def check(self) -> list[CheckResult]: ...
+
+    @property
+    def api_calls(self) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Destination(Protocol):
+    platform: str
+
+    def objects(self) -> list[ObjectSpec]: ...
+
+    def prepare(self, obj: str, record: Record, options: ObjectOptions) -> Mapped:
+        """Map a canonical record to destination fields. Raises RecordRejected."""
+
+    async def write(
+        self, obj: str, changes: list[Change], options: ObjectOptions
+    ) -> list[Outcome]: ...
+
+    async def check(self) -> list[CheckResult]: ...
+
+    @property
+    def api_calls(self) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+class SandboxFactory(Protocol):
+    def __call__(self, *, seed: int, records: int, today: datetime | None) -> Any:
+        """Return a ``ticketbridge.sandbox.SandboxApp`` for this platform."""
+
+
+@dataclass(frozen=True)
+class Connector:
+    """What a connector package registers under the ``ticketbridge.connectors`` entry point."""
+
+    platform: str
+    title: str
+    config: type[ConnectionConfig]
+    source: Callable[[Any, HttpContext], Source] | None = None
+    destination: Callable[[Any, HttpContext], Destination] | None = None
+    sandbox: SandboxFactory | None = None
+    streams: tuple[StreamSpec, ...] = ()
+    objects: tuple[ObjectSpec, ...] = ()
+    sandbox_config: Callable[[str], dict[str, Any]] | None = None
+    """Given a sandbox base URL, the connection settings (with fake credentials as
+    ``${ENV}`` references) that ``ticketbridge init`` and the demo write."""
+    sandbox_env: Mapping[str, str] = field(default_factory=dict)
+    """Fake credentials the sandbox accepts, by environment variable name."""

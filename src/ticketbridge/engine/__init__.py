@@ -1,0 +1,1 @@
+"""The sync engine. It never imports httpx or a connector package."""

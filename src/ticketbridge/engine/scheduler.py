@@ -1,0 +1,80 @@
+"""The embedded scheduler: cron expressions or intervals, overlap policy SKIP.
+
+Overlap is handled by the sync's lease, not here: if a scheduled run finds the previous one
+still running (in this process or another), it is recorded as skipped. The scheduler only
+decides *when* to start runs, so it stays trivially restartable: no state of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from croniter import croniter
+
+from ticketbridge.engine.windows import parse_duration
+
+log = structlog.get_logger("ticketbridge.scheduler")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    text: str
+    interval: timedelta | None = None
+
+    def next_after(self, moment: datetime) -> datetime:
+        if self.interval is not None:
+            return moment + self.interval
+        return croniter(self.text, moment).get_next(datetime)  # type: ignore[no-any-return]
+
+
+def parse_schedule(text: str) -> Schedule:
+    """``"0 4 * * *"`` (cron, UTC) or ``"every 5m"`` / ``"5m"`` (an interval)."""
+    value = text.strip()
+    spec = value.removeprefix("every").strip()
+    try:
+        interval = parse_duration(spec)
+    except ValueError:
+        interval = None
+    if interval is not None:
+        if interval <= timedelta(0):
+            raise ValueError(f"schedule interval must be positive: {text!r}")
+        return Schedule(value, interval)
+    if not croniter.is_valid(value):
+        raise ValueError(f"{text!r} is neither a cron expression nor an interval like 'every 5m'")
+    return Schedule(value)
+
+
+async def run_schedules(
+    schedules: dict[str, Schedule],
+    start_run: Callable[[str], Coroutine[Any, Any, object]],
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Start ``start_run(name)`` at each sync's next due time until ``stop`` is set."""
+    stop = stop or asyncio.Event()
+    due = {name: s.next_after(now()) for name, s in schedules.items()}
+    running: dict[str, asyncio.Task[object]] = {}
+    while not stop.is_set():
+        current = now()
+        for name, when in due.items():
+            if when <= current:
+                due[name] = schedules[name].next_after(current)
+                task = running.get(name)
+                if task is not None and not task.done():
+                    log.info("schedule.skip", sync=name, reason="previous run still running")
+                    continue
+                log.info("schedule.start", sync=name)
+                running[name] = asyncio.create_task(start_run(name))
+        wait = max(0.05, min((w - now()).total_seconds() for w in due.values()) if due else 1.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=min(wait, 30.0))
+    for task in running.values():
+        if not task.done():
+            await task

@@ -1,0 +1,88 @@
+"""A sync as the engine sees it: resolved from the project file, nothing platform-specific."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from ticketbridge.connectors.base import ObjectOptions, Record, StreamOptions
+from ticketbridge.engine.policy import WritePolicy
+from ticketbridge.engine.state.base import RunCounters
+from ticketbridge.model import Booking, Contact
+
+Strategy = Literal["window", "cursor", "diff", "full"]
+ConsentRule = Literal["email", "sms", "any"]
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    field: str
+    start: str = "-1d"
+    end: str = "+30d"
+    timezone: str = "UTC"
+
+
+@dataclass
+class SyncSpec:
+    name: str
+    stream: str
+    stream_options: StreamOptions
+    obj: str
+    object_options: ObjectOptions
+    strategy: Strategy = "full"
+    window: WindowSpec | None = None
+    lookback: timedelta = timedelta(hours=1)
+    policy: WritePolicy = field(default_factory=WritePolicy)
+    skip: frozenset[str] = frozenset()
+    require_consent: ConsentRule | None = None
+    batch_size: int = 500
+    page_size: int | None = None
+    backfill_from: date | None = None
+    backfill_chunk: timedelta = timedelta(days=365)
+
+    def is_skipped(self, key: str) -> bool:
+        """Skip lists may name a full record key or just its last part (the platform id)."""
+        return key in self.skip or key.rsplit(":", 1)[-1] in self.skip
+
+    def lacks_consent(self, record: Record) -> bool:
+        if self.require_consent is None:
+            return False
+        data = record.data
+        contact = data.contact if isinstance(data, Booking) else data
+        if not isinstance(contact, Contact):
+            return True
+        email, sms = contact.email_consent.granted, contact.sms_consent.granted
+        if self.require_consent == "email":
+            return not email
+        if self.require_consent == "sms":
+            return not sms
+        return not (email or sms)
+
+
+@dataclass
+class RunOptions:
+    kind: Literal["run", "backfill", "retry"] = "run"
+    dry_run: bool = False
+    today: date | None = None
+    backfill_to: date | None = None
+    holder: str | None = None
+    lease_ttl_s: float = 60.0
+    queue_pages: int = 4
+    on_progress: Callable[[RunCounters], None] | None = None
+    dry_run_sample: int = 20
+
+
+@dataclass
+class RunResult:
+    sync: str
+    outcome: str
+    counters: RunCounters
+    run_id: int | None = None
+    error: str | None = None
+    plan: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return {"ok": 0, "skipped": 0, "partial": 3}.get(self.outcome, 1)

@@ -1,0 +1,117 @@
+"""The exception hierarchy, named by what the caller should do next (DESIGN section 5).
+
+Messages raised to users never contain secrets: connectors build them from the platform name,
+the status and the redacted body; the full detail goes to the debug log only.
+"""
+
+from __future__ import annotations
+
+
+class TicketbridgeError(Exception):
+    """Base of every error ticketbridge raises on purpose."""
+
+
+class ConfigError(TicketbridgeError):
+    """Bad project file or credentials: stop before anything runs and tell the user."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.field = field
+        where = ""
+        if file is not None:
+            where = file if line is None else f"{file}:{line}"
+        prefix = f"{where}: " if where else ""
+        if field:
+            prefix += f"{field}: "
+        super().__init__(prefix + message)
+        self.message = message
+
+
+class ConnectorError(TicketbridgeError):
+    """A platform answered with an error, or could not be reached."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        platform: str,
+        status: int | None = None,
+        request_id: str | None = None,
+        connection: str | None = None,
+    ) -> None:
+        self.platform = platform
+        self.status = status
+        self.request_id = request_id
+        self.connection = connection
+        self.message = message
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        who = f"{self.connection} ({self.platform})" if self.connection else self.platform
+        status = f" HTTP {self.status}" if self.status is not None else ""
+        rid = f" [request {self.request_id}]" if self.request_id else ""
+        return f"{who}:{status} {self.message}{rid}"
+
+    def for_connection(self, connection: str) -> ConnectorError:
+        """Return the same error, naming the project connection that raised it."""
+        self.connection = connection
+        self.args = (self._render(),)
+        return self
+
+
+class RetryableError(ConnectorError):
+    """429 / 5xx / timeout: back off and try again; the cursor is not advanced."""
+
+
+class RateLimited(RetryableError):
+    """The platform (or our own budget) says: not now. ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class BudgetExhausted(RateLimited):
+    """The run used up the calls it may make: checkpoint and end the run as ``partial``."""
+
+
+class FatalError(ConnectorError):
+    """Another 4xx: this run cannot go on."""
+
+
+class AuthError(FatalError):
+    """401 / 403: the connection needs new credentials."""
+
+
+class RecordRejected(ConnectorError):
+    """The destination refused one record: dead-letter it with the reason and go on."""
+
+    def __init__(self, message: str, *, record_key: str | None = None, **kw: object) -> None:
+        self.record_key = record_key
+        kw.setdefault("platform", "destination")
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class MappingError(TicketbridgeError):
+    """A platform payload could not be turned into a canonical record: dead-letter it, go on."""
+
+    def __init__(self, record_key: str, reason: str) -> None:
+        self.record_key = record_key
+        self.reason = reason
+        super().__init__(f"{record_key}: {reason}")
+
+
+class StateError(TicketbridgeError):
+    """The state store failed or holds something it should not."""
+
+
+class LeaseLost(StateError):
+    """Another holder took the sync's lease: this process must stop writing at once."""

@@ -1,0 +1,143 @@
+"""Paginators: each turns "get the next page" into an async iterator of item lists.
+
+They are small and separate because platforms combine the same few styles in different ways.
+Each yields ``(items, position)`` where ``position`` is what a resumed read passes back in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from ticketbridge.errors import FatalError
+from ticketbridge.http.client import ApiClient
+
+Items = list[dict[str, Any]]
+
+
+def _items(body: Any, key: str | None, platform: str) -> Items:
+    found = body if key is None else (body or {}).get(key)
+    if found is None:
+        found = []
+    if not isinstance(found, list):
+        raise FatalError(f"expected a list under {key!r}", platform=platform)
+    return found
+
+
+async def page_until_empty(
+    client: ApiClient,
+    path: str,
+    *,
+    key: str | None,
+    params: Mapping[str, Any] | None = None,
+    start: int = 1,
+    page_param: str = "page",
+    size_param: str | None = None,
+    size: int | None = None,
+) -> AsyncIterator[tuple[Items, int]]:
+    """Page numbers from ``start`` until a page comes back empty (TicketCo style).
+
+    Yields each page's items with the next page number to ask for.
+    """
+    page = start
+    while True:
+        query = dict(params or {})
+        query[page_param] = page
+        if size_param and size:
+            query[size_param] = size
+        items = _items(await client.get_json(path, query), key, client.platform)
+        if not items:
+            return
+        page += 1
+        yield items, page
+
+
+async def page_with_totals(
+    client: ApiClient,
+    path: str,
+    *,
+    key: str | None,
+    params: Mapping[str, Any] | None = None,
+    start: int = 0,
+    page_param: str = "page",
+    size_param: str = "size",
+    size: int = 100,
+    total_pages: Callable[[Any], int | None],
+) -> AsyncIterator[tuple[Items, int]]:
+    """Page/size with a total page count in the body (Ticketmaster ``page{}`` style)."""
+    page = start
+    while True:
+        query = {**(params or {}), page_param: page, size_param: size}
+        body = await client.get_json(path, query)
+        items = _items(body, key, client.platform) if key else _items(body, None, client.platform)
+        page += 1
+        total = total_pages(body)
+        yield items, page
+        if not items or (total is not None and page - start >= total):
+            return
+
+
+async def opaque_key(
+    client: ApiClient,
+    path: str,
+    *,
+    key: str | None,
+    params: Mapping[str, Any] | None = None,
+    position: str | None = None,
+    key_param: str = "paginationKey",
+    next_field: str = "nextPageKey",
+) -> AsyncIterator[tuple[Items, str | None]]:
+    """An opaque pagination key (TIXNGO diff feed). Stops on an empty page or no next key.
+
+    The key yielded with the last page is where the next poll starts: a stable key with no
+    items means "no news", so it is kept rather than reset.
+    """
+    current = position
+    while True:
+        query = dict(params or {})
+        if current:
+            query[key_param] = current
+        body = await client.get_json(path, query)
+        items = _items(body, key, client.platform)
+        nxt = (body or {}).get(next_field) if isinstance(body, dict) else None
+        yield items, (nxt or current)
+        if not items or not nxt or nxt == current:
+            return
+        current = nxt
+
+
+async def laravel(
+    client: ApiClient,
+    path: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+) -> AsyncIterator[tuple[Items, int]]:
+    """Laravel paginator: ``{data, current_page, last_page, next_page_url}``."""
+    page = 1
+    while True:
+        body = await client.get_json(path, {**(params or {}), "page": page})
+        items = _items(body, "data", client.platform)
+        yield items, page + 1
+        last = int(body.get("last_page") or page)
+        if not body.get("next_page_url") or page >= last:
+            return
+        page += 1
+
+
+async def next_link(
+    client: ApiClient,
+    path: str,
+    *,
+    key: str | None,
+    params: Mapping[str, Any] | None = None,
+    link: Callable[[Any], str | None],
+) -> AsyncIterator[tuple[Items, str | None]]:
+    """Follow a next link found in the body (``_links.next.href`` and the like)."""
+    url: str | None = path
+    query: Mapping[str, Any] | None = params
+    while url:
+        body = await client.get_json(url, query)
+        items = _items(body, key, client.platform)
+        url = link(body)
+        query = None  # the link carries its own query
+        yield items, url

@@ -1,0 +1,98 @@
+"""Bookings, tickets and money."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ticketbridge.model.contact import Contact, FieldIssue, Person
+from ticketbridge.model.currency import exponent
+from ticketbridge.model.event import Event, Venue
+
+
+class Money(BaseModel):
+    """An amount in integer minor units (pence, øre) of an ISO 4217 currency.
+
+    Integers avoid float drift when booking values are summed from many ticket lines.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    minor: int
+    currency: str
+
+    @field_validator("currency")
+    @classmethod
+    def _iso4217(cls, value: str) -> str:
+        code = value.strip().upper()
+        exponent(code)  # raises ValueError naming the bad code
+        return code
+
+    @classmethod
+    def from_decimal(cls, amount: Decimal | float | int | str, currency: str) -> Money:
+        code = currency.strip().upper()
+        exp = exponent(code)
+        quantum = Decimal(1).scaleb(-exp)
+        value = Decimal(str(amount)).quantize(quantum, rounding=ROUND_HALF_EVEN)
+        return cls(minor=int(value.scaleb(exp)), currency=code)
+
+    def as_decimal(self) -> Decimal:
+        return Decimal(self.minor).scaleb(-exponent(self.currency))
+
+    def __add__(self, other: Money) -> Money:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot add {other.currency} to {self.currency}")
+        return Money(minor=self.minor + other.minor, currency=self.currency)
+
+
+class BookingStatus(StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+
+
+class Ticket(BaseModel):
+    number: str
+    barcode: str | None = None
+    seat: str | None = None
+    row: str | None = None
+    section: str | None = None
+    gate: str | None = None
+    type: str | None = None
+    price: Money | None = None
+    holder: Person | None = None
+    owner: Person | None = None
+    assignee: Person | None = None
+    mobile_status: str | None = None
+    status: str | None = None
+    event: Event | None = None
+    updated_at: datetime | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class Booking(BaseModel):
+    """One reservation/order: a contact, an event at a venue, and its tickets.
+
+    ``party_size`` and ``value`` may be missing at the source; that is not an error.
+    """
+
+    confirmation_number: str
+    booked_at: datetime | None = None
+    attendance_at: datetime | None = None
+    status: BookingStatus = BookingStatus.BOOKED
+    source: str | None = None
+    type: str | None = None
+    party_size: int | None = None
+    value: Money | None = None
+    contact: Contact | None = None
+    venue: Venue | None = None
+    event: Event | None = None
+    tickets: list[Ticket] = Field(default_factory=list)
+    updated_at: datetime | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    issues: list[FieldIssue] = Field(default_factory=list)

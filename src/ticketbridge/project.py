@@ -1,0 +1,377 @@
+"""The YAML project file -> validated configuration.
+
+Everything is checked before anything runs: unknown keys, wrong types, unknown platforms,
+connections a sync names but the file lacks, streams and objects a connector does not have,
+options of those streams and objects, and ``${ENV}`` references that are not set. Every error
+names the file, the line and the field.
+
+Secrets are never written here: the file holds ``${VAR}`` references, expanded from the
+environment (and from a ``.env`` file beside the project file, which never overrides the real
+environment) into ``SecretStr`` fields.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ticketbridge.connectors import registry
+from ticketbridge.connectors.base import ConnectionConfig, Connector
+from ticketbridge.engine.policy import MODES, WritePolicy
+from ticketbridge.engine.spec import SyncSpec, WindowSpec
+from ticketbridge.engine.windows import parse_duration
+from ticketbridge.errors import ConfigError
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+Loc = tuple[str | int, ...]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WindowConfig(_Strict):
+    field: str
+    from_: str = Field("-1d", alias="from")
+    to: str = "+30d"
+    timezone: str = "UTC"
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class CursorConfig(_Strict):
+    lookback: str = "1h"
+
+    @field_validator("lookback")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class SourceRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    connection: str
+    stream: str
+
+
+class DestinationRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    connection: str
+    object: str
+
+
+class SyncConfig(_Strict):
+    source: SourceRef
+    destination: DestinationRef
+    schedule: str | None = None
+    window: WindowConfig | None = None
+    cursor: CursorConfig | None = None
+    diff: bool = False
+    backfill_from: date | None = None
+    backfill_chunk: str = "365d"
+    match: list[str] | None = None
+    groups: dict[str, Any] | None = None
+    mapping: dict[str, Any] | None = None
+    write_policy: dict[str, str | dict[str, str]] = Field(default_factory=dict)
+    skip: list[str] = Field(default_factory=list)
+    require_consent: Literal["email", "sms", "any"] | None = None
+    batch_size: int = Field(500, ge=1, le=10_000)
+    page_size: int | None = Field(None, ge=1)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from ticketbridge.engine.scheduler import parse_schedule
+
+        parse_schedule(value)
+        return value
+
+    @field_validator("backfill_chunk")
+    @classmethod
+    def _chunk(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("write_policy")
+    @classmethod
+    def _modes(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for entity, spec in value.items():
+            modes = spec.values() if isinstance(spec, dict) else [spec]
+            for mode in modes:
+                if mode not in MODES:
+                    raise ValueError(
+                        f"{entity}: write mode must be one of {', '.join(MODES)}, not {mode!r}"
+                    )
+        return value
+
+
+class ProjectFile(_Strict):
+    connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    syncs: dict[str, SyncConfig] = Field(default_factory=dict)
+    database_url: str | None = None
+
+
+@dataclass
+class Project:
+    path: Path
+    file: ProjectFile
+    connections: dict[str, ConnectionConfig]
+    syncs: dict[str, SyncSpec]
+    env: dict[str, str]
+
+    def connector(self, connection: str) -> Connector:
+        return registry.get(self.connections[connection].platform)
+
+    def sync_config(self, name: str) -> SyncConfig:
+        return self.file.syncs[name]
+
+    def secrets(self) -> list[str]:
+        return [s for c in self.connections.values() for s in c.secrets()]
+
+    def get_sync(self, name: str) -> SyncSpec:
+        try:
+            return self.syncs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.syncs)) or "none"
+            raise ConfigError(f"no sync named {name!r} (syncs: {known})",
+                              file=str(self.path)) from None
+
+
+# --- YAML with line numbers ---------------------------------------------------------------
+
+
+def _lines(node: yaml.Node, loc: Loc, out: dict[Loc, int]) -> None:
+    out[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*loc, key)] = key_node.start_mark.line + 1
+            _lines(value_node, (*loc, key), out)
+            out[(*loc, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _lines(item, (*loc, i), out)
+
+
+def _line_of(lines: Mapping[Loc, int], loc: Loc) -> int | None:
+    for n in range(len(loc), -1, -1):
+        found = lines.get(tuple(loc[:n]))
+        if found is not None:
+            return found
+    return None
+
+
+def _dotted(loc: Loc) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of a ``.env`` file (no interpolation, ``#`` comments)."""
+    env: dict[str, str] = {}
+    if not path.is_file():
+        return env
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        env[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return env
+
+
+class _Loader:
+    def __init__(self, path: Path, env: Mapping[str, str]) -> None:
+        self.path = path
+        self.file = str(path)
+        self.env = env
+        self.lines: dict[Loc, int] = {}
+
+    def error(self, message: str, loc: Loc) -> ConfigError:
+        return ConfigError(message, file=self.file, line=_line_of(self.lines, loc),
+                           field=_dotted(loc) or None)
+
+    def expand(self, value: Any, loc: Loc) -> Any:
+        if isinstance(value, str):
+            def sub(m: re.Match[str]) -> str:
+                name, default = m.group(1), m.group(2)
+                if name in self.env:
+                    return self.env[name]
+                if default is not None:
+                    return default
+                raise self.error(f"environment variable {name} is not set", loc)
+
+            return _ENV.sub(sub, value)
+        if isinstance(value, dict):
+            return {k: self.expand(v, (*loc, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.expand(v, (*loc, i)) for i, v in enumerate(value)]
+        return value
+
+    def validation(self, exc: ValidationError, prefix: Loc) -> ConfigError:
+        first = exc.errors()[0]
+        loc: Loc = (*prefix, *first["loc"])
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = f"unknown key {loc[-1]!r}"
+        elif first["type"] == "missing":
+            message = f"missing required key {loc[-1]!r}"
+        more = len(exc.errors()) - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        return self.error(message, loc)
+
+    def parse(self, text: str) -> dict[str, Any]:
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            raise ConfigError(f"not valid YAML: {exc}", file=self.file, line=line) from None
+        if node is not None:
+            _lines(node, (), self.lines)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError("the project file must be a mapping", file=self.file, line=1)
+        return data
+
+    def load(self, text: str) -> Project:
+        data = self.parse(text)
+        try:
+            pf = ProjectFile.model_validate(data)
+        except ValidationError as exc:
+            raise self.validation(exc, ()) from None
+        connections = {name: self.connection(name, raw) for name, raw in pf.connections.items()}
+        syncs = {name: self.sync(name, cfg, connections) for name, cfg in pf.syncs.items()}
+        return Project(self.path, pf, connections, syncs, dict(self.env))
+
+    def connection(self, name: str, raw: dict[str, Any]) -> ConnectionConfig:
+        loc: Loc = ("connections", name)
+        platform = raw.get("platform")
+        if not platform:
+            raise self.error("missing required key 'platform'", loc)
+        try:
+            connector = registry.get(str(platform))
+        except ConfigError as exc:
+            raise self.error(exc.message, (*loc, "platform")) from None
+        expanded = self.expand(raw, loc)
+        try:
+            return connector.config.model_validate(expanded)
+        except ValidationError as exc:
+            raise self.validation(exc, loc) from None
+
+    def sync(self, name: str, cfg: SyncConfig, conns: dict[str, ConnectionConfig]) -> SyncSpec:
+        loc: Loc = ("syncs", name)
+        src = self._endpoint(cfg.source.connection, conns, (*loc, "source"), "source")
+        dst = self._endpoint(cfg.destination.connection, conns, (*loc, "destination"),
+                             "destination")
+        stream = next((s for s in src.streams if s.name == cfg.source.stream), None)
+        if stream is None:
+            names = ", ".join(s.name for s in src.streams)
+            raise self.error(f"{src.platform} has no stream {cfg.source.stream!r} (streams: "
+                             f"{names})", (*loc, "source", "stream"))
+        obj = next((o for o in dst.objects if o.name == cfg.destination.object), None)
+        if obj is None:
+            names = ", ".join(o.name for o in dst.objects)
+            raise self.error(f"{dst.platform} has no object {cfg.destination.object!r} "
+                             f"(objects: {names})", (*loc, "destination", "object"))
+        if stream.kind not in obj.accepts:
+            raise self.error(f"{dst.platform} {obj.name} accepts {', '.join(obj.accepts)}, "
+                             f"not {stream.kind}", (*loc, "destination", "object"))
+        extra_src = dict(cfg.source.model_extra or {})
+        extra_dst = dict(cfg.destination.model_extra or {})
+        # Sync-level rules the destination object understands are passed to it as options.
+        for key in ("match", "groups", "mapping"):
+            value = getattr(cfg, key)
+            if value is not None:
+                if key not in obj.options.model_fields:
+                    raise self.error(f"{dst.platform} {obj.name} has no {key!r} setting",
+                                     (*loc, key))
+                extra_dst.setdefault(key, value)
+        try:
+            stream_options = stream.options.model_validate(self.expand(extra_src, loc))
+        except ValidationError as exc:
+            raise self.validation(exc, (*loc, "source")) from None
+        try:
+            object_options = obj.options.model_validate(self.expand(extra_dst, loc))
+        except ValidationError as exc:
+            raise self.validation(exc, (*loc, "destination")) from None
+        strategy = self._strategy(cfg, stream.strategies, loc)
+        window = None
+        if cfg.window is not None:
+            if stream.window_fields and cfg.window.field not in stream.window_fields:
+                raise self.error(f"stream {stream.name} has no window field "
+                                 f"{cfg.window.field!r} (fields: "
+                                 f"{', '.join(stream.window_fields)})",
+                                 (*loc, "window", "field"))
+            window = WindowSpec(cfg.window.field, cfg.window.from_, cfg.window.to,
+                                cfg.window.timezone)
+        try:
+            policy = WritePolicy.build(obj.default_policy, cfg.write_policy)
+        except ValueError as exc:
+            raise self.error(str(exc), (*loc, "write_policy")) from None
+        return SyncSpec(
+            name=name, stream=stream.name, stream_options=stream_options, obj=obj.name,
+            object_options=object_options, strategy=strategy, window=window,
+            lookback=parse_duration(cfg.cursor.lookback) if cfg.cursor else parse_duration("1h"),
+            policy=policy, skip=frozenset(cfg.skip), require_consent=cfg.require_consent,
+            batch_size=cfg.batch_size, page_size=cfg.page_size,
+            backfill_from=cfg.backfill_from, backfill_chunk=parse_duration(cfg.backfill_chunk),
+        )
+
+    def _endpoint(self, conn: str, conns: dict[str, ConnectionConfig], loc: Loc,
+                  role: str) -> Connector:
+        if conn not in conns:
+            known = ", ".join(sorted(conns)) or "none"
+            raise self.error(f"no connection named {conn!r} (connections: {known})",
+                             (*loc, "connection"))
+        connector = registry.get(conns[conn].platform)
+        if getattr(connector, role) is None:
+            raise self.error(f"{connector.platform} cannot be a {role}", (*loc, "connection"))
+        return connector
+
+    def _strategy(self, cfg: SyncConfig, supported: tuple[str, ...], loc: Loc) -> Any:
+        chosen = [n for n, on in (("window", cfg.window is not None),
+                                  ("cursor", cfg.cursor is not None),
+                                  ("diff", cfg.diff)) if on]
+        if len(chosen) > 1:
+            raise self.error(f"choose one of window, cursor, diff (got {', '.join(chosen)})",
+                             (*loc, chosen[1]))
+        strategy = chosen[0] if chosen else "full"
+        if strategy != "full" and strategy not in supported:
+            raise self.error(f"stream supports {', '.join(supported)}, not {strategy}",
+                             (*loc, strategy))
+        return strategy
+
+
+def load_project(path: str | Path, env: Mapping[str, str] | None = None) -> Project:
+    """Load and validate a project file. Raises ConfigError naming file, line and field."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(
+            "project file not found (create one with `ticketbridge init`)", file=str(p)
+        )
+    merged = {**read_env_file(p.parent / ".env"), **(os.environ if env is None else env)}
+    return _Loader(p, merged).load(p.read_text(encoding="utf-8"))
+
+
+def load_project_text(text: str, name: str = "ticketbridge.yaml",
+                      env: Mapping[str, str] | None = None) -> Project:
+    return _Loader(Path(name), dict(env or {})).load(text)

@@ -1,0 +1,313 @@
+"""The guarantees of DESIGN section 3, proven on test-only connectors and a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import BASE, TODAY, MemoryDestination, MemorySource, Stored, booking, spec
+from ticketbridge.connectors.base import Change
+from ticketbridge.engine.pipeline import run_sync
+from ticketbridge.engine.spec import RunOptions
+from ticketbridge.engine.state.sql import SqlStateStore, open_store
+from ticketbridge.errors import BudgetExhausted, FatalError, RetryableError
+from ticketbridge.model import BookingStatus
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqlStateStore]:
+    s = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    yield s
+    s.close()
+
+
+async def test_first_run_creates_everything_and_second_run_costs_no_destination_call(
+    store: SqlStateStore,
+) -> None:
+    source = MemorySource([booking(i) for i in range(35)])
+    dest = MemoryDestination()
+    first = await run_sync(store, spec(), source, dest)
+    assert first.outcome == "ok"
+    assert first.counters.created == 35
+    assert len(dest.stored) == 35
+    calls = dest.calls
+    second = await run_sync(store, spec(), source, dest)
+    assert second.counters.unchanged == 35
+    assert second.counters.created == second.counters.updated == 0
+    assert dest.calls == calls, "unchanged records must cost zero destination calls"
+    assert second.counters.destination_calls == 0
+
+
+async def test_only_changed_records_are_sent(store: SqlStateStore) -> None:
+    books = [booking(i) for i in range(20)]
+    source = MemorySource(books)
+    dest = MemoryDestination()
+    await run_sync(store, spec(), source, dest)
+    source.bookings[3] = booking(3, party=5)
+    source.bookings[7] = books[7].model_copy(update={"status": BookingStatus.CANCELLED})
+    result = await run_sync(store, spec(), source, dest)
+    assert result.counters.updated == 2
+    assert result.counters.unchanged == 18
+    assert dest.stored["booking:mem:R00003"].booking["party_size"] == 5
+    assert dest.stored["booking:mem:R00007"].booking["status"] == "cancelled"
+    assert sum(dest.writes.values()) == 22
+
+
+async def test_resume_after_failure_mid_run_no_duplicate_no_loss(store: SqlStateStore) -> None:
+    source = MemorySource([booking(i) for i in range(100)], page_size=10)
+    dest = MemoryDestination()
+    dest.fail_on_call[5] = RetryableError("connection reset", platform="memdest")
+    result = await run_sync(store, spec(), source, dest)
+    assert result.outcome == "failed"
+    assert store.count_ledger("mem") == 40  # 4 batches committed before the failure
+    checkpoint = store.get_checkpoint("mem")
+    assert checkpoint is not None and checkpoint["position"] == {"next": 40}
+
+    dest.fail_on_call.clear()
+    again = await run_sync(store, spec(), source, dest)
+    assert again.outcome == "ok"
+    assert source.requests[-1].position == {"next": 40}, "the second run resumes at page 5"
+    assert again.counters.read == 60
+    assert len(dest.stored) == 100, "nothing is missing"
+    assert max(dest.creates.values()) == 1, "nothing is created twice"
+
+
+async def test_crash_after_destination_applied_batch_creates_no_duplicate(
+    store: SqlStateStore,
+) -> None:
+    source = MemorySource([booking(i) for i in range(30)], page_size=10)
+    dest = MemoryDestination()
+
+    def crash_after_second(changes: list[Change]) -> None:
+        if dest.calls == 2:
+            # The platform applies the writes, then we die before the outcome is committed:
+            # the worst moment, acknowledged there and unknown here.
+            for c in changes:
+                dest.stored.setdefault(c.key, Stored())
+                dest.creates[c.key] += 1
+            raise FatalError("process killed", platform="memdest")
+
+    dest.before_write = crash_after_second
+    first = await run_sync(store, spec(), source, dest)
+    assert first.outcome == "failed"
+    dest.before_write = None
+    second = await run_sync(store, spec(), source, dest)
+    assert second.outcome == "ok"
+    assert len(dest.stored) == 30
+    # The re-sent batch is an upsert on the match key: it updates, never duplicates.
+    assert all(n == 1 for n in dest.creates.values())
+
+
+async def test_second_start_is_skipped_and_recorded(store: SqlStateStore) -> None:
+    source = MemorySource([booking(i) for i in range(5)])
+    dest = MemoryDestination()
+    dest.gate = asyncio.Event()
+    first = asyncio.create_task(run_sync(store, spec(), source, dest))
+    await asyncio.wait_for(dest.entered.wait(), 5)
+    second = await run_sync(store, spec(), MemorySource([]), MemoryDestination())
+    assert second.outcome == "skipped"
+    assert second.exit_code == 0
+    dest.gate.set()
+    assert (await first).outcome == "ok"
+    runs = store.list_runs("mem")
+    assert sorted(r.outcome for r in runs) == ["ok", "skipped"]
+    assert next(r for r in runs if r.outcome == "skipped").detail == {"reason": "running"}
+
+
+async def test_stale_lease_holder_cannot_write(tmp_path: Path) -> None:
+    clock = {"now": datetime(2026, 11, 22, tzinfo=UTC)}
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", clock=lambda: clock["now"])
+    try:
+        source = MemorySource([booking(i) for i in range(30)], page_size=10)
+        dest = MemoryDestination()
+
+        def steal(changes: list[object]) -> None:
+            if dest.calls == 2:
+                # The first holder stalls past its lease; another process takes the sync.
+                clock["now"] += timedelta(minutes=10)
+                assert store.acquire_lease("mem", "other-host", 60) is not None
+
+        dest.before_write = steal
+        result = await run_sync(store, spec(), source, dest, RunOptions(lease_ttl_s=60))
+        assert result.outcome == "failed"
+        assert "lease" in (result.error or "").lower()
+        # Only the first batch was committed; the stale holder's second batch was refused.
+        assert store.count_ledger("mem") == 10
+        assert store.get_checkpoint("mem") == {"position": {"next": 10}}
+    finally:
+        store.close()
+
+
+async def test_rejected_record_is_dead_lettered_with_reason_and_retried(
+    store: SqlStateStore,
+) -> None:
+    source = MemorySource([booking(i) for i in range(10)])
+    dest = MemoryDestination()
+    dest.reject = lambda c: "email: domain does not exist" if c.key.endswith("R00004") else None
+    result = await run_sync(store, spec(), source, dest)
+    assert result.counters.rejected == 1 and result.counters.created == 9
+    letters = store.list_dead_letters("mem")
+    assert [(d.key, d.reason) for d in letters] == [
+        ("booking:mem:R00004", "email: domain does not exist")
+    ]
+    # Next run: the source no longer returns it (a cursor moved on) - it is retried anyway.
+    dest.reject = lambda c: None
+    source.bookings = source.bookings[5:]
+    again = await run_sync(store, spec(), source, dest)
+    assert again.counters.retried == 1
+    assert "booking:mem:R00004" in dest.stored
+    assert store.list_dead_letters("mem") == []
+    assert store.list_dead_letters("mem", include_resolved=True)[0].resolved_at is not None
+
+
+async def test_mapping_failure_is_dead_lettered_and_remapped_later(
+    store: SqlStateStore,
+) -> None:
+    source = MemorySource([booking(i) for i in range(6)], failures={2: "attendance_at: bad"})
+    dest = MemoryDestination()
+    result = await run_sync(store, spec(), source, dest)
+    assert result.counters.rejected == 1
+    assert store.list_dead_letters("mem")[0].stage == "mapping"
+    source.failures.clear()
+    source.bookings = []  # only the retry can bring it now
+    again = await run_sync(store, spec(), source, dest)
+    assert again.counters.retried == 1 and again.counters.created == 1
+    assert store.list_dead_letters("mem") == []
+
+
+async def test_record_the_destination_cannot_take_is_rejected_before_any_call(
+    store: SqlStateStore,
+) -> None:
+    books = [booking(i) for i in range(4)]
+    books[1] = books[1].model_copy(update={"contact": None})
+    dest = MemoryDestination()
+    result = await run_sync(store, spec(), MemorySource(books), dest)
+    assert result.counters.rejected == 1
+    letter = store.list_dead_letters("mem")[0]
+    assert letter.stage == "prepare" and "no email" in letter.reason
+    assert letter.record is not None and letter.record["key"] == "booking:mem:R00001"
+
+
+async def test_whole_batch_rejection_is_split_to_isolate_bad_records(
+    store: SqlStateStore,
+) -> None:
+    source = MemorySource([booking(i) for i in range(16)], page_size=16)
+    dest = MemoryDestination()
+    dest.whole_batch = True
+    bad = {"booking:mem:R00003", "booking:mem:R00012"}
+    dest.reject = lambda c: "invalid row" if c.key in bad else None
+    result = await run_sync(store, spec(batch_size=16), source, dest)
+    assert result.counters.created == 14
+    assert result.counters.rejected == 2
+    assert {d.key for d in store.list_dead_letters("mem")} == bad
+    assert set(dest.stored) == {f"booking:mem:R{i:05d}" for i in range(16)} - bad
+
+
+async def test_budget_exhausted_ends_partial_and_keeps_progress(store: SqlStateStore) -> None:
+    source = MemorySource([booking(i) for i in range(50)], page_size=10)
+    dest = MemoryDestination()
+    dest.fail_on_call[3] = BudgetExhausted("call budget used up", platform="memdest")
+    result = await run_sync(store, spec(), source, dest)
+    assert result.outcome == "partial"
+    assert result.exit_code == 3
+    assert store.count_ledger("mem") == 20
+    dest.fail_on_call.clear()
+    again = await run_sync(store, spec(), source, dest)
+    assert again.outcome == "ok" and len(dest.stored) == 50
+    assert max(dest.creates.values()) == 1
+
+
+async def test_backfill_of_26_months_runs_in_3_chunks_and_resumes_in_its_chunk(
+    store: SqlStateStore,
+) -> None:
+    start = date(2024, 1, 1)
+    books = [
+        booking(i, attendance=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=20 * i))
+        for i in range(39)
+    ]  # about 26 months of bookings
+    source = MemorySource(books, page_size=5)
+    dest = MemoryDestination()
+    s = spec(strategy="window", backfill_from=start)
+    opts = RunOptions(kind="backfill", backfill_to=date(2026, 3, 1))
+    chunk_of_failure = {"window": None}
+    writes_in_chunk = {"n": 0}
+
+    def fail_in_second_chunk(changes: list[object]) -> None:
+        if len(source.requests) == 2:
+            writes_in_chunk["n"] += 1
+            if writes_in_chunk["n"] == 2:  # one page of chunk 2 done, then killed
+                chunk_of_failure["window"] = source.requests[-1].window  # type: ignore[assignment]
+                raise FatalError("killed", platform="memdest")
+
+    dest.before_write = fail_in_second_chunk
+    first = await run_sync(store, s, source, dest, opts)
+    assert first.outcome == "failed"
+    windows = [r.window for r in source.requests]
+    assert len(windows) == 2 and windows[1] == chunk_of_failure["window"]
+    dest.before_write = None
+    second = await run_sync(store, s, source, dest, opts)
+    assert second.outcome == "ok"
+    resumed = source.requests[2]
+    assert resumed.window == chunk_of_failure["window"], "resumes in the chunk it stopped in"
+    assert resumed.position is not None, "and at the page it stopped at"
+    all_windows = {r.window for r in source.requests}
+    assert len(all_windows) == 3, "26 months with 1-year chunks is 3 chunks"
+    assert len(dest.stored) == 39 and max(dest.creates.values()) == 1
+    assert "backfill" not in (store.get_checkpoint("mem") or {})
+
+
+async def test_window_reads_only_the_business_window(store: SqlStateStore) -> None:
+    books = [
+        booking(i, attendance=BASE + timedelta(days=d))
+        for i, d in enumerate([-3, -1, 0, 15, 30, 31, 45])
+    ]
+    source = MemorySource(books)
+    dest = MemoryDestination()
+    await run_sync(store, spec(strategy="window"), source, dest, RunOptions(today=TODAY))
+    sent = sorted(dest.stored)
+    assert sent == [
+        "booking:mem:R00001",
+        "booking:mem:R00002",
+        "booking:mem:R00003",
+        "booking:mem:R00004",
+    ]
+
+
+async def test_cursor_never_goes_backwards_and_lookback_widens_query(
+    store: SqlStateStore,
+) -> None:
+    t0 = datetime(2026, 11, 22, 10, tzinfo=UTC)
+    books = [booking(i, updated=t0 + timedelta(minutes=i)) for i in range(10)]
+    source = MemorySource(books)
+    dest = MemoryDestination()
+    s = spec(strategy="cursor", lookback=timedelta(minutes=5))
+    await run_sync(store, s, source, dest)
+    assert store.get_checkpoint("mem")["cursor"] == (t0 + timedelta(minutes=9)).isoformat()  # type: ignore[index]
+    source.bookings = books[:3]  # a lookback re-read sees only older records
+    await run_sync(store, s, source, dest)
+    assert source.requests[-1].since == t0 + timedelta(minutes=4)
+    assert store.get_checkpoint("mem")["cursor"] == (t0 + timedelta(minutes=9)).isoformat()  # type: ignore[index]
+
+
+async def test_skip_list_and_consent_rule_filter_records(store: SqlStateStore) -> None:
+    books = [booking(0), booking(1, email_opt_in=False), booking(2, email_opt_in=None), booking(3)]
+    dest = MemoryDestination()
+    s = spec(skip=frozenset({"R00003"}), require_consent="email")
+    result = await run_sync(store, s, MemorySource(books), dest)
+    assert sorted(dest.stored) == ["booking:mem:R00000"]
+    assert result.counters.skipped_filter == 3
+
+
+async def test_dry_run_prints_the_plan_and_writes_nothing(store: SqlStateStore) -> None:
+    source = MemorySource([booking(i) for i in range(5)])
+    dest = MemoryDestination()
+    result = await run_sync(store, spec(), source, dest, RunOptions(dry_run=True))
+    assert result.counters.created == 5
+    assert dest.calls == 0
+    assert store.count_ledger("mem") == 0 and store.list_runs("mem") == []
+    assert result.plan[0]["action"] == "create"
+    assert result.plan[0]["fields"]["booking"]["ref"] == "R00000"
