@@ -22,8 +22,9 @@ from ticketbridge import logs
 from ticketbridge.engine.spec import RunOptions, RunResult
 from ticketbridge.engine.state.base import RunCounters
 from ticketbridge.errors import ConfigError, TicketbridgeError
+from ticketbridge.http.context import HttpContext
 from ticketbridge.project import Project, load_project
-from ticketbridge.runtime import Runtime
+from ticketbridge.runtime import Runtime, check_project
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Sync live-event ticketing data between platforms.")
@@ -44,7 +45,8 @@ class _State:
 
 @app.callback()
 def _main(
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING.")] = "INFO",
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING.",
+                                           envvar="TICKETBRIDGE_LOG_LEVEL")] = "INFO",
 ) -> None:
     _State.log_level = log_level
     logs.configure(log_level)
@@ -206,8 +208,7 @@ def check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     project = _load(config)
     out.print(f"[green]ok[/green] {config}: {len(project.connections)} connections, "
               f"{len(project.syncs)} syncs")
-    runtime = Runtime(project, store=None)  # type: ignore[arg-type]  # checks need no state
-    results = asyncio.run(runtime.check())
+    results = asyncio.run(check_project(project, HttpContext()))
     failed = False
     for name, checks in results.items():
         for c in checks:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -74,7 +75,7 @@ def port_of(platform: str, port_base: int) -> int:
     """Each platform's fixed port offset, the same for `sandbox serve` and `init`."""
     if platform in PORT_ORDER:
         return port_base + PORT_ORDER.index(platform)
-    return port_base + len(PORT_ORDER) + sorted(registry.connectors()).index(platform)
+    return port_base + len(PORT_ORDER) + registry.names().index(platform)
 
 
 def _platforms() -> list[str]:
@@ -183,16 +184,21 @@ async def _demo_integration(runtime: Runtime, integ: DemoIntegration, urls: dict
     return {"name": integ.sync, "title": integ.title, "runs": runs}
 
 
+SHORT = {"source_calls": "src", "destination_calls": "dst"}
+
+
 def print_demo(report: dict[str, Any], console: Console) -> None:
     for sync in report["syncs"]:
-        table = Table(title=f"{sync['title']}  ({sync['name']})", title_justify="left")
-        table.add_column("run")
+        table = Table(title=f"{sync['title']}  ({sync['name']})", title_justify="left",
+                      box=box.SIMPLE_HEAD,
+                      caption="src / dst: API calls made to the source / the destination",
+                      caption_justify="left")
+        table.add_column("run", justify="right")
         for f in REPORT_FIELDS:
-            table.add_column(f.replace("_", " "), justify="right")
+            table.add_column(SHORT.get(f, f), justify="right")
         table.add_column("outcome")
         for i, run in enumerate(sync["runs"], 1):
-            label = "first" if i == 1 else "after source changes"
-            table.add_row(label, *(str(run[f]) for f in REPORT_FIELDS), run["outcome"])
+            table.add_row(str(i), *(str(run[f]) for f in REPORT_FIELDS), run["outcome"])
         console.print(table)
         for run in sync["runs"]:
             if run.get("error"):
@@ -204,7 +210,7 @@ async def serve_sandboxes(platforms: list[str], *, port_base: int, seed: int, re
     chosen = platforms or _platforms()
     pairs = []
     for p in chosen:
-        if p not in registry.connectors():
+        if p not in registry.names():
             raise ValueError(f"unknown platform {p!r}")
         port = port_of(p, port_base)
         pairs.append((build_sandbox(p, seed, records), port))

@@ -29,6 +29,7 @@ from ticketbridge.engine.policy import MODES, WritePolicy
 from ticketbridge.engine.spec import SyncSpec, WindowSpec
 from ticketbridge.engine.windows import parse_duration
 from ticketbridge.errors import ConfigError
+from ticketbridge.notify import NotifyConfig, SmtpConfig
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -89,6 +90,7 @@ class SyncConfig(_Strict):
     write_policy: dict[str, str | dict[str, str]] = Field(default_factory=dict)
     skip: list[str] = Field(default_factory=list)
     require_consent: Literal["email", "sms", "any"] | None = None
+    notify: NotifyConfig | None = None
     batch_size: int = Field(500, ge=1, le=10_000)
     page_size: int | None = Field(None, ge=1)
 
@@ -125,6 +127,7 @@ class ProjectFile(_Strict):
     connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
     syncs: dict[str, SyncConfig] = Field(default_factory=dict)
     database_url: str | None = None
+    smtp: SmtpConfig | None = None
 
 
 @dataclass
@@ -142,7 +145,11 @@ class Project:
         return self.file.syncs[name]
 
     def secrets(self) -> list[str]:
-        return [s for c in self.connections.values() for s in c.secrets()]
+        found = [s for c in self.connections.values() for s in c.secrets()]
+        smtp = self.file.smtp
+        if smtp is not None and smtp.password is not None:
+            found.append(smtp.password.get_secret_value())
+        return found
 
     def get_sync(self, name: str) -> SyncSpec:
         try:
@@ -254,12 +261,18 @@ class _Loader:
 
     def load(self, text: str) -> Project:
         data = self.parse(text)
+        if isinstance(data.get("smtp"), dict):
+            data["smtp"] = self.expand(data["smtp"], ("smtp",))
         try:
             pf = ProjectFile.model_validate(data)
         except ValidationError as exc:
             raise self.validation(exc, ()) from None
         connections = {name: self.connection(name, raw) for name, raw in pf.connections.items()}
         syncs = {name: self.sync(name, cfg, connections) for name, cfg in pf.syncs.items()}
+        for name, cfg in pf.syncs.items():
+            if cfg.notify is not None and pf.smtp is None:
+                raise self.error("notify needs an smtp: block in the project file",
+                                 ("syncs", name, "notify"))
         return Project(self.path, pf, connections, syncs, dict(self.env))
 
     def connection(self, name: str, raw: dict[str, Any]) -> ConnectionConfig:
@@ -292,9 +305,10 @@ class _Loader:
             names = ", ".join(o.name for o in dst.objects)
             raise self.error(f"{dst.platform} has no object {cfg.destination.object!r} "
                              f"(objects: {names})", (*loc, "destination", "object"))
-        if stream.kind not in obj.accepts:
-            raise self.error(f"{dst.platform} {obj.name} accepts {', '.join(obj.accepts)}, "
-                             f"not {stream.kind}", (*loc, "destination", "object"))
+        for kind in stream.kinds:
+            if kind not in obj.accepts:
+                raise self.error(f"{dst.platform} {obj.name} accepts {', '.join(obj.accepts)}, "
+                                 f"not {kind}", (*loc, "destination", "object"))
         extra_src = dict(cfg.source.model_extra or {})
         extra_dst = dict(cfg.destination.model_extra or {})
         # Sync-level rules the destination object understands are passed to it as options.

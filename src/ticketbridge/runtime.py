@@ -6,12 +6,17 @@ any way behaves the same.
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import AsyncIterator
+import smtplib
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import structlog
+
+from ticketbridge import notify
 from ticketbridge.connectors.base import CheckResult, Destination, Source
 from ticketbridge.engine.pipeline import run_sync
 from ticketbridge.engine.spec import RunOptions, RunResult
@@ -21,6 +26,8 @@ from ticketbridge.http.context import HttpContext
 from ticketbridge.project import Project
 
 DATABASE_ENV = "TICKETBRIDGE_DATABASE_URL"
+
+log = structlog.get_logger("ticketbridge.runtime")
 
 
 def database_url(project: Project) -> str:
@@ -77,11 +84,26 @@ class Runtime:
         cfg = self.project.sync_config(sync)
         async with self.endpoints(sync) as (source, destination):
             result = await run_sync(self.store, spec, source, destination, opts)
+        if result.run_id is not None and result.counters.rejected and cfg.notify is not None:
+            self._report_errors(sync, result.run_id, cfg.notify.errors_to)
         if result.error:
             result.error = self._name_connection(result.error, cfg.source.connection,
                                                  cfg.destination.connection, source.platform,
                                                  destination.platform)
         return result
+
+    def _report_errors(self, sync: str, run_id: int, to: list[str]) -> None:
+        """Email the records that failed in this run; a mail failure never fails the run."""
+        smtp = self.project.file.smtp
+        assert smtp is not None  # the project loader insists on it
+        letters = [d for d in self.store.list_dead_letters(sync) if d.last_run_id == run_id]
+        if not letters:
+            return
+        try:
+            notify.send(notify.error_report(sync, run_id, letters, smtp, to), smtp)
+            log.info("notify.sent", sync=sync, run_id=run_id, records=len(letters))
+        except (OSError, smtplib.SMTPException) as exc:
+            log.warning("notify.failed", sync=sync, run_id=run_id, error=str(exc))
 
     @staticmethod
     def _name_connection(message: str, src: str, dst: str, src_p: str, dst_p: str) -> str:
@@ -92,22 +114,56 @@ class Runtime:
             return f"{src} ({src_p}):" + message[len(src_p) + 1:]
         return message
 
-    async def check(self) -> dict[str, list[CheckResult]]:
-        """Reach every connection and run its own checks (credentials, permissions, ids)."""
-        results: dict[str, list[CheckResult]] = {}
-        for name in self.project.connections:
-            connector = self.project.connector(name)
-            checks: list[CheckResult] = []
-            for role in ("source", "destination"):
-                if getattr(connector, role) is None:
-                    continue
-                endpoint = self.source(name) if role == "source" else self.destination(name)
-                try:
-                    checks.extend(await endpoint.check())
-                except ConnectorError as exc:
-                    checks.append(CheckResult(f"{role} reachable", False, str(exc)))
-                finally:
+
+def _endpoint(project: Project, http: HttpContext, connection: str,
+              role: str) -> Source | Destination | None:
+    connector = project.connector(connection)
+    factory = connector.source if role == "source" else connector.destination
+    return None if factory is None else factory(project.connections[connection], http)
+
+
+async def _run_check(label: str, pending: Awaitable[list[CheckResult]]) -> list[CheckResult]:
+    try:
+        return await pending
+    except ConnectorError as exc:
+        return [CheckResult(label, False, str(exc))]
+
+
+async def check_project(project: Project, http: HttpContext) -> dict[str, list[CheckResult]]:
+    """Reach every connection and run its own checks (credentials, permissions, ids), then
+    each sync's checks that need its settings (e.g. its venues exist on both sides)."""
+    results: dict[str, list[CheckResult]] = {}
+    for name in project.connections:
+        checks: list[CheckResult] = []
+        for role in ("source", "destination"):
+            endpoint = _endpoint(project, http, name, role)
+            if endpoint is None:
+                continue
+            try:
+                checks.extend(await _run_check(f"{role} reachable", endpoint.check()))
+            finally:
+                await endpoint.aclose()
+            break  # one endpoint per connection is enough to test its credentials
+        results[name] = checks
+    for sync, spec in project.syncs.items():
+        cfg = project.sync_config(sync)
+        checks = []
+        source = _endpoint(project, http, cfg.source.connection, "source")
+        destination = _endpoint(project, http, cfg.destination.connection, "destination")
+        try:
+            # Connectors may offer checks that need the sync's settings; duck-typed, since
+            # most have none.
+            if source is not None and inspect.signature(source.check).parameters:
+                pending = source.check(spec.stream_options)  # type: ignore[call-arg]
+                checks += await _run_check("source", pending)
+            venues = getattr(spec.stream_options, "venues", None)
+            check_venues = getattr(destination, "check_venues", None)
+            if venues and check_venues is not None:
+                checks += await _run_check("venues", check_venues(list(venues)))
+        finally:
+            for endpoint in (source, destination):
+                if endpoint is not None:
                     await endpoint.aclose()
-                break  # one endpoint per connection is enough to test credentials
-            results[name] = checks
-        return results
+        if checks:
+            results[f"sync {sync}"] = checks
+    return results

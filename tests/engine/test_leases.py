@@ -160,3 +160,29 @@ class _no_error:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+async def test_lease_of_a_killed_local_process_is_taken_over(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from ticketbridge.engine.leases import holder_is_dead
+
+    store = open_store(f"sqlite:///{tmp_path / 'dead.db'}")
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", "pass"])
+        proc.wait()
+        dead = f"{socket.gethostname()}:{proc.pid}:deadbeef"
+        assert holder_is_dead(dead)
+        assert not holder_is_dead(f"other-host:{proc.pid}:x"), "remote holders only expire"
+        assert store.acquire_lease("s", dead, 600) is not None
+        async with LeaseKeeper(store, "s", ttl_s=60) as lease:
+            assert lease.token == 2
+        # A live holder (this very process, another keeper) is never taken over.
+        async with LeaseKeeper(store, "s", ttl_s=60):
+            with pytest.raises(LeaseBusy):
+                async with LeaseKeeper(store, "s", ttl_s=60):
+                    pass
+    finally:
+        store.close()

@@ -35,7 +35,7 @@ import structlog
 from ticketbridge.engine.state.base import Lease, StateStore
 from ticketbridge.errors import LeaseLost, StateError
 
-__all__ = ["LeaseBusy", "LeaseKeeper", "default_holder"]
+__all__ = ["LeaseBusy", "LeaseKeeper", "default_holder", "holder_is_dead"]
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +51,29 @@ class LeaseBusy(StateError):
 def default_holder() -> str:
     """``host:pid:random`` — unique per keeper, and tells an operator where a run lives."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True only when ``holder`` names a process of *this* host that no longer exists.
+
+    A run killed with SIGKILL cannot release its lease; without this, the next run of that
+    sync would be skipped as "running" until the lease expired. Holders on other hosts are
+    never judged dead: only their lease expiry can free them.
+    """
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class LeaseKeeper:
@@ -103,12 +126,24 @@ class LeaseKeeper:
             self.store.acquire_lease, self.sync, self.holder, self.ttl_s
         )
         if lease is None:
+            lease = await asyncio.to_thread(self._take_over_from_dead_holder)
+        if lease is None:
             raise LeaseBusy(self.sync)
         self._lease = lease
         self._lost = None
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._heartbeat(), name=f"lease-heartbeat:{self.sync}")
         return lease
+
+    def _take_over_from_dead_holder(self) -> Lease | None:
+        current = self.store.get_lease(self.sync)
+        if current is None or not holder_is_dead(current.holder):
+            return None
+        log.warning("lease.takeover", sync=self.sync, dead_holder=current.holder)
+        # Expiring it through the holder's own token keeps this race-safe: if a third process
+        # took the lease meanwhile, the release matches nothing and our acquire fails.
+        self.store.release_lease(current)
+        return self.store.acquire_lease(self.sync, self.holder, self.ttl_s)
 
     async def __aexit__(
         self,

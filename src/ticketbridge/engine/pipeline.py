@@ -280,7 +280,9 @@ class _Run:
             )
             if outcome.ok:
                 batch.ledger.append(acknowledged_row(p, outcome.dest_ids, _status_of(p.record)))
-                if p.change.action == "create":
+                if outcome.skipped:
+                    self.counters.skipped_policy += 1
+                elif p.change.action == "create":
                     self.counters.created += 1
                 else:
                     self.counters.updated += 1
@@ -384,6 +386,7 @@ async def run_sync(
 ) -> RunResult:
     """One run of one sync. Never raises for data problems; returns the run's outcome."""
     opts = opts or RunOptions()
+    spec = spec.with_overrides(opts)  # raises ValueError before anything is written
     run = _Run(store, spec, source, destination, opts)
     if opts.dry_run:
         run.checkpoint = dict(store.get_checkpoint(spec.name) or {})

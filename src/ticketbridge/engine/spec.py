@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from ticketbridge.connectors.base import ObjectOptions, Record, StreamOptions
 from ticketbridge.engine.policy import WritePolicy
 from ticketbridge.engine.state.base import RunCounters
@@ -42,6 +44,18 @@ class SyncSpec:
     backfill_from: date | None = None
     backfill_chunk: timedelta = timedelta(days=365)
 
+    def with_overrides(self, opts: RunOptions) -> SyncSpec:
+        """This sync with the run's option overrides applied. Raises ValueError naming an
+        unknown or invalid setting."""
+        from dataclasses import replace
+
+        return replace(
+            self,
+            stream_options=_override(self.stream_options, opts.source_overrides, "source"),
+            object_options=_override(self.object_options, opts.destination_overrides,
+                                     "destination"),
+        )
+
     def is_skipped(self, key: str) -> bool:
         """Skip lists may name a full record key or just its last part (the platform id)."""
         return key in self.skip or key.rsplit(":", 1)[-1] in self.skip
@@ -61,6 +75,19 @@ class SyncSpec:
         return not (email or sms)
 
 
+def _override(options: Any, overrides: dict[str, Any], role: str) -> Any:
+    if not overrides:
+        return options
+    model = type(options)
+    for key in overrides:
+        if key not in model.model_fields:
+            raise ValueError(f"the {role} of this sync has no setting {key!r}")
+    try:
+        return model.model_validate({**options.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise ValueError(f"{role} settings: {exc.errors()[0]['msg']}") from None
+
+
 @dataclass
 class RunOptions:
     kind: Literal["run", "backfill", "retry"] = "run"
@@ -72,6 +99,10 @@ class RunOptions:
     queue_pages: int = 4
     on_progress: Callable[[RunCounters], None] | None = None
     dry_run_sample: int = 20
+    # Per-run overrides of the sync's source / destination options (a manual import's
+    # choices); validated against the options models before the run starts.
+    source_overrides: dict[str, Any] = field(default_factory=dict)
+    destination_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

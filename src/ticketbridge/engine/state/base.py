@@ -123,6 +123,9 @@ class StateStore(Protocol):
     def release_lease(self, lease: Lease) -> None:
         """Give the lease up (expire it now) if still ours; a lost lease is not an error here."""
 
+    def get_lease(self, sync: str) -> Lease | None:
+        """The sync's lease row as it stands (held or expired), None if it never had one."""
+
     # --- runs --------------------------------------------------------------------------
     def start_run(self, sync: str, kind: RunKind, lease: Lease | None) -> int: ...
 

@@ -188,6 +188,16 @@ class SqlStateStore:
             return None
         return Lease(sync=sync, holder=holder, token=int(token), acquired_until=until)
 
+    def get_lease(self, sync: str) -> Lease | None:
+        with self._tx(write=False) as conn:
+            row = conn.execute(select(t.leases).where(t.leases.c.sync == sync)).one_or_none()
+        if row is None:
+            return None
+        until = row.acquired_until
+        if until.tzinfo is None:  # SQLite hands back naive datetimes; they are stored as UTC
+            until = until.replace(tzinfo=UTC)
+        return Lease(sync=sync, holder=row.holder, token=int(row.token), acquired_until=until)
+
     def renew_lease(self, lease: Lease, ttl_s: float) -> Lease:
         """Extend to ``now + ttl_s``. Works after expiry too, as long as nobody took the lease."""
         now = self._now()

@@ -1,0 +1,65 @@
+"""Connection settings for TicketCo (platforms.md section 1)."""
+
+from __future__ import annotations
+
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import SecretStr, field_validator
+
+from ticketbridge.connectors.base import ConnectionConfig
+from ticketbridge.model.currency import exponent
+
+DEFAULT_BASE_URL = "https://ticketco.events/api/public/v1"
+
+
+class TicketcoConfig(ConnectionConfig):
+    """A TicketCo account, reached with one API token (sent as ``?token=``).
+
+    The token may be scoped to the Events, Item grosses and Customers data sets; the bookings
+    stream needs the first two. ``pii=False`` asks TicketCo to leave personal data out, which
+    leaves bookings without contact details (useful for statistics-only syncs).
+    """
+
+    platform: Literal["ticketco"] = "ticketco"
+    base_url: str = DEFAULT_BASE_URL
+    token: SecretStr
+    pii: bool = True
+    # TicketCo's page size parameter is a GAP (platforms.md 1.3): no client sends one, so
+    # nothing is sent unless both are configured.
+    page_size_param: str | None = None
+    page_size: int | None = None
+    # Venues store local numbers ("412 34 567"); they are Norwegian unless the buyer wrote
+    # a country code.
+    default_region: str | None = "NO"
+    # Timestamps without an offset are read in this zone (GAP: TicketCo's is not documented).
+    timezone: str = "Europe/Oslo"
+    # Item prices carry no currency in the fields seen [INFER]; this fills the gap.
+    currency: str = "NOK"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        code = value.strip().upper()
+        exponent(code)
+        return code
+
+    @field_validator("page_size")
+    @classmethod
+    def _positive(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("page_size must be at least 1")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)

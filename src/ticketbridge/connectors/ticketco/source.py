@@ -1,0 +1,356 @@
+"""The TicketCo source: stream ``bookings`` (item grosses grouped by ref_number).
+
+TicketCo can only be asked for item grosses per event, and its event filters are not
+documented precisely enough to rely on (``location`` is a search, ``start_at`` an exact
+date), so a read lists every event, filters venues and the attendance window here, and then
+reads the selected events one by one in (start_at, id) order. That order makes the event the
+natural resume unit: the position after an event's last page says "everything up to this
+event is done".
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, Field
+
+from ticketbridge.connectors.base import (
+    CheckResult,
+    Failed,
+    Page,
+    ReadRequest,
+    Record,
+    StreamOptions,
+    StreamSpec,
+    Window,
+)
+from ticketbridge.connectors.ticketco.client import TicketcoClient
+from ticketbridge.connectors.ticketco.config import TicketcoConfig
+from ticketbridge.connectors.ticketco.mapping import (
+    MappingContext,
+    booking_key,
+    clean_venue_name,
+    event_start,
+    group_items,
+    map_booking,
+    map_event,
+    orphan_key,
+    parse_time,
+    venue_key,
+)
+from ticketbridge.errors import AuthError, ConfigError, ConnectorError, FatalError, MappingError
+from ticketbridge.http import HttpContext
+
+log = structlog.get_logger("ticketbridge.connectors.ticketco")
+
+DEFAULT_PAGE_SIZE = 500
+
+
+class BookingsOptions(StreamOptions):
+    """``venues``: TicketCo venue (location) names to read; empty reads every venue. Names
+    match case- and whitespace-insensitively, as venues type them by hand in setup forms."""
+
+    venues: list[str] = Field(default_factory=list)
+
+
+BOOKINGS = StreamSpec(
+    name="bookings",
+    kind="booking",
+    strategies=("window",),
+    window_fields=("attendance_at",),
+    options=BookingsOptions,
+    description="Bookings (item grosses grouped by ref_number) of events whose start falls "
+    "in the window, at the configured venues.",
+)
+
+_IdKey = tuple[int, int, str]
+_Order = tuple[int, float, _IdKey]
+
+
+def _id_key(event_id: object) -> _IdKey:
+    text = str(event_id)
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def _order(start: datetime | None, event_id: object) -> _Order:
+    # Events whose start cannot be read sort last: their bookings fail mapping with the
+    # reason, and must still come out of the read exactly once.
+    if start is None:
+        return (1, 0.0, _id_key(event_id))
+    return (0, start.timestamp(), _id_key(event_id))
+
+
+@dataclass(frozen=True)
+class _Selected:
+    raw: dict[str, Any]
+    id: Any
+    start: datetime | None
+
+    @property
+    def order(self) -> _Order:
+        return _order(self.start, self.id)
+
+
+class TicketcoSource:
+    """Reads bookings from one TicketCo account. ``now`` is injectable for tests."""
+
+    platform: str = "ticketco"
+
+    def __init__(
+        self,
+        config: TicketcoConfig | Mapping[str, Any],
+        context: HttpContext,
+        *,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config = (
+            config if isinstance(config, TicketcoConfig) else TicketcoConfig.model_validate(config)
+        )
+        self.client = TicketcoClient(self.config, context)
+        self._now = now or (lambda: datetime.now(UTC))
+        self.skipped_events = 0
+
+    def streams(self) -> list[StreamSpec]:
+        return [BOOKINGS]
+
+    @property
+    def api_calls(self) -> int:
+        return self.client.calls
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def _context(self) -> MappingContext:
+        return MappingContext(
+            now=self._now(), zone=self.config.zone,
+            default_region=self.config.default_region, currency=self.config.currency,
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
+        """Yield pages of at most ``request.page_size`` (default 500) bookings or failures.
+
+        Invariants: events come in (start_at, id) order; only the last page of an event
+        carries a position, ``{"after": [start_iso, event_id], "window": [start, end]}``;
+        resuming with that position (same window) emits every later event exactly once and
+        nothing before. Unmappable groups are :class:`Failed`, never dropped or raised.
+        """
+        _check_stream(request.stream)
+        options = _options(request.options)
+        window = self._aware(request.window)
+        ctx = self._context()  # one clock reading per run: statuses agree across pages
+        size = max(1, request.page_size or DEFAULT_PAGE_SIZE)
+        window_pos = [window.start.isoformat(), window.end.isoformat()] if window else None
+        resume = self._resume_after(request.position, window)
+        for ev in await self._select(options.venues, window):
+            if resume is not None and ev.order <= resume:
+                continue
+            raw_event = await self._with_status(ev, ctx.now)
+            items: list[dict[str, Any]] = []
+            async for page_items in self.client.item_grosses(ev.id):
+                items.extend(page_items)
+            entries = self._map_event(raw_event, items, ctx)
+            position = {
+                "after": [ev.start.isoformat() if ev.start else None, ev.id],
+                "window": window_pos,
+            }
+            chunks = [entries[i : i + size] for i in range(0, len(entries), size)] or [[]]
+            for n, chunk in enumerate(chunks):
+                yield Page(
+                    records=[e for e in chunk if isinstance(e, Record)],
+                    failures=[e for e in chunk if isinstance(e, Failed)],
+                    position=position if n == len(chunks) - 1 else None,
+                )
+
+    def _map_event(
+        self, raw_event: dict[str, Any], items: list[dict[str, Any]], ctx: MappingContext
+    ) -> list[Record | Failed]:
+        out: list[Record | Failed] = []
+        orphans = 0
+        try:
+            prepared = map_event(raw_event, ctx.zone, "event")
+        except MappingError:
+            prepared = None  # each booking then fails with the reason, under its own key
+        for ref, group in group_items(items):
+            raw = {"event": raw_event, "items": group}
+            if ref is None:
+                first = group[0]
+                item_id = first.get("id") if isinstance(first, dict) else None
+                key = orphan_key(raw_event.get("id"), item_id, orphans)
+                orphans += 1
+                out.append(Failed(key, "ref_number missing", raw))
+                continue
+            try:
+                out.append(_record(map_booking(raw_event, group, ctx, prepared=prepared)))
+            except MappingError as exc:
+                out.append(Failed(exc.record_key, exc.reason, raw))
+            except (ValueError, TypeError) as exc:  # a payload shape nobody foresaw
+                out.append(Failed(booking_key(ref), f"{type(exc).__name__}: {exc}", raw))
+        return out
+
+    async def _select(self, venues: list[str], window: Window | None) -> list[_Selected]:
+        wanted = {venue_key(v) for v in venues if venue_key(v)}
+        zone = self.config.zone
+        found: dict[str, _Selected] = {}
+        async for page in self.client.events():
+            for raw in page:
+                if not isinstance(raw, dict) or raw.get("id") in (None, ""):
+                    # Without an id there is nothing to read item grosses for.
+                    self.skipped_events += 1
+                    log.warning("ticketco.event_without_id")
+                    continue
+                if wanted and venue_key(_venue_of(raw)) not in wanted:
+                    continue
+                start = event_start(raw, zone)
+                if window is not None and start is not None and not (
+                    window.start <= start < window.end
+                ):
+                    continue
+                # Page-number paging can repeat an event when the list shifts mid-read.
+                found.setdefault(str(raw["id"]), _Selected(raw=raw, id=raw["id"], start=start))
+        return sorted(found.values(), key=lambda ev: ev.order)
+
+    async def _with_status(self, ev: _Selected, now: datetime) -> dict[str, Any]:
+        """The event payload with its status: from the list if present, else asked for, but
+        only for events that have started (only those can be over)."""
+        if ev.raw.get("status") is not None or ev.start is None or ev.start > now:
+            return ev.raw
+        try:
+            status = await self.client.event_status(ev.id)
+        except AuthError:
+            raise
+        except FatalError as exc:
+            log.warning("ticketco.event_status_unavailable", event_id=ev.id, status=exc.status)
+            return ev.raw
+        return {**ev.raw, "status": status} if status is not None else ev.raw
+
+    def _aware(self, window: Window | None) -> Window | None:
+        if window is None:
+            return None
+        zone = self.config.zone
+        start = window.start if window.start.tzinfo else window.start.replace(tzinfo=zone)
+        end = window.end if window.end.tzinfo else window.end.replace(tzinfo=zone)
+        return Window(field=window.field, start=start, end=end)
+
+    def _resume_after(
+        self, position: dict[str, Any] | None, window: Window | None
+    ) -> _Order | None:
+        """The order key of the last finished event, if ``position`` belongs to ``window``.
+
+        A position from another window is ignored (the read starts over): re-reading is
+        safe, skipping is not.
+        """
+        if not position or not isinstance(position.get("after"), list):
+            return None
+        try:
+            if not _same_window(position.get("window"), window, self.config):
+                return None
+            start_iso, event_id = position["after"]
+            start = parse_time(start_iso, self.config.zone) if start_iso else None
+        except (ValueError, TypeError):
+            log.warning("ticketco.position_unreadable")
+            return None
+        return _order(start, event_id)
+
+    def remap(self, stream: str, raw: dict[str, Any], options: StreamOptions) -> Record:
+        """Map a stored ``{"event": {...}, "items": [...]}`` payload (a ``Failed.raw``) again.
+
+        Raises MappingError with the reason when it still cannot be mapped."""
+        _check_stream(stream)
+        event, items = raw.get("event"), raw.get("items")
+        if (not isinstance(event, dict) or not isinstance(items, list) or not items
+                or not all(isinstance(i, dict) for i in items)):
+            raise MappingError("booking:ticketco:?", "raw payload needs 'event' and 'items'")
+        try:
+            return _record(map_booking(event, items, self._context()))
+        except (ValueError, TypeError) as exc:
+            ref = items[0].get("ref_number") if isinstance(items[0], dict) else None
+            raise MappingError(booking_key(str(ref)), f"{type(exc).__name__}: {exc}") from None
+
+    # -- checking ------------------------------------------------------------------------
+
+    async def check(self, options: StreamOptions | None = None) -> list[CheckResult]:
+        """Token accepted; each configured venue exists; item grosses readable.
+
+        ``options`` are the bookings stream's options of a sync (its ``venues``); without
+        them the venue check lists the venues seen.
+        """
+        results: list[CheckResult] = []
+        try:
+            await self.client.events_page(1)
+        except AuthError as exc:
+            detail = f"token rejected (HTTP {exc.status}); ask TicketCo support for a new one"
+            return [CheckResult("token", False, detail)]
+        except ConnectorError as exc:
+            return [CheckResult("token", False, exc.message)]
+        results.append(CheckResult("token", True, "token accepted (events readable)"))
+
+        wanted = _options(options).venues if options is not None else []
+        events: list[dict[str, Any]] = []
+        async for page in self.client.events():
+            events.extend(e for e in page if isinstance(e, dict))
+        seen = sorted({n for e in events if (n := clean_venue_name(_venue_of(e)))})
+        seen_keys = {venue_key(n) for n in seen}
+        missing = [v for v in wanted if venue_key(v) not in seen_keys]
+        if missing:
+            detail = (f"venue(s) not found among TicketCo events: {', '.join(missing)} "
+                      f"(seen: {', '.join(seen) or 'none'})")
+            results.append(CheckResult("venues", False, detail))
+        elif wanted:
+            results.append(CheckResult("venues", True, f"all {len(wanted)} venue(s) found"))
+        else:
+            results.append(CheckResult("venues", True, f"no venue filter; seen: {', '.join(seen)}"))
+
+        wanted_keys = {venue_key(v) for v in wanted}
+        probe = next((e for e in events if e.get("id") is not None and (
+            not wanted_keys or venue_key(_venue_of(e)) in wanted_keys)), None)
+        if probe is None:
+            results.append(CheckResult("item_grosses", True, "skipped: no event to read"))
+            return results
+        try:
+            await self.client.item_grosses_page(probe["id"])
+        except AuthError as exc:
+            results.append(CheckResult(
+                "item_grosses", False,
+                f"item grosses refused (HTTP {exc.status}): the token lacks the Item grosses "
+                "data set",
+            ))
+        except ConnectorError as exc:
+            results.append(CheckResult("item_grosses", False, exc.message))
+        else:
+            results.append(CheckResult("item_grosses", True, "item grosses readable"))
+        return results
+
+
+def _record(booking: Any) -> Record:
+    return Record(key=booking_key(booking.confirmation_number), kind="booking", data=booking,
+                  cursor=booking.updated_at)
+
+
+def _venue_of(raw: Mapping[str, Any]) -> str | None:
+    value = raw.get("location_name") or raw.get("location")
+    return str(value) if value is not None else None
+
+
+def _check_stream(stream: str) -> None:
+    if stream != BOOKINGS.name:
+        raise ConfigError(f"ticketco has no stream {stream!r} (streams: bookings)")
+
+
+def _options(options: StreamOptions | None) -> BookingsOptions:
+    if isinstance(options, BookingsOptions):
+        return options
+    data = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
+    return BookingsOptions.model_validate(data)
+
+
+def _same_window(stored: Any, window: Window | None, config: TicketcoConfig) -> bool:
+    if stored is None or window is None:
+        return stored is None and window is None
+    start, end = (parse_time(v, config.zone) for v in stored)
+    return start == window.start and end == window.end

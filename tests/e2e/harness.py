@@ -1,0 +1,117 @@
+"""End-to-end harness: sandboxes under uvicorn on loopback, `ticketbridge` as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from ticketbridge.connectors import registry
+from ticketbridge.sandbox import RunningSandbox, SandboxApp, serve_in_thread
+
+
+@dataclass
+class Stack:
+    """Running sandboxes plus a project file wired to them, in ``directory``."""
+
+    directory: Path
+    running: dict[str, RunningSandbox]
+    syncs: dict[str, dict[str, Any]]
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, directory: Path, sandboxes: dict[str, SandboxApp],
+              syncs: dict[str, dict[str, Any]], extra: dict[str, Any] | None = None) -> Stack:
+        running = {p: serve_in_thread(sb) for p, sb in sandboxes.items()}
+        stack = cls(directory, running, syncs)
+        connections = {}
+        for platform, r in running.items():
+            connector = registry.get(platform)
+            assert connector.sandbox_config is not None
+            connections[platform] = connector.sandbox_config(r.url)
+            stack.env.update(connector.sandbox_env)
+        project = {"connections": connections, "syncs": syncs, **(extra or {})}
+        (directory / "ticketbridge.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
+        return stack
+
+    def stop(self) -> None:
+        for r in self.running.values():
+            r.stop()
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "ticketbridge.yaml"
+
+    def _env(self) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.directory),
+            "COLUMNS": "200",
+            "TICKETBRIDGE_DATABASE_URL": f"sqlite:///{self.directory / 'state.db'}",
+            **self.env,
+        }
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ticketbridge", *args, "--config", str(self.config)],
+            capture_output=True, text=True, env=self._env(), timeout=timeout,
+            cwd=self.directory,
+        )
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ticketbridge", *args, "--config", str(self.config)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self._env(),
+            cwd=self.directory,
+        )
+
+    def run(self, sync: str, *extra: str) -> dict[str, Any]:
+        proc = self.cli("run", sync, "--json", *extra)
+        assert proc.returncode in (0, 3), proc.stdout + proc.stderr
+        result: dict[str, Any] = json.loads(proc.stdout)
+        return result
+
+    def admin(self, platform: str, path: str, body: Any = None) -> Any:
+        url = self.running[platform].url + "/_sandbox/" + path
+        with httpx.Client(timeout=30) as client:
+            response = client.post(url, json=body) if body is not None else client.get(url)
+        response.raise_for_status()
+        return response.json()
+
+    def data(self, platform: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin(platform, "data")
+        return result
+
+    def stats(self, platform: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.admin(platform, "stats")
+        return result
+
+
+def writes_since(before: dict[str, Any], after: dict[str, Any],
+                 prefix: str = "") -> dict[str, dict[str, int]]:
+    """Per record key, the sandbox writes made between two stats snapshots."""
+    out: dict[str, dict[str, int]] = {}
+    for key, kinds in after["writes"].items():
+        if not key.startswith(prefix):
+            continue
+        old = before["writes"].get(key, {})
+        delta = {k: n - old.get(k, 0) for k, n in kinds.items() if n - old.get(k, 0)}
+        if delta:
+            out[key] = delta
+    return out
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+Check = Callable[[dict[str, Any]], bool]

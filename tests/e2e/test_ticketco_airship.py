@@ -1,0 +1,258 @@
+"""TicketCo → Airship CRM end to end: sandboxes under uvicorn, `ticketbridge` as a subprocess.
+
+Expectations are computed from the TicketCo sandbox's own API (not from our connector), and
+outcomes are read back from the Airship sandbox (its data and its write counters).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.harness import Stack, writes_since
+from ticketbridge.connectors.airship_crm.sandbox import create_sandbox as airship_sandbox
+from ticketbridge.connectors.ticketco.sandbox import create_sandbox as ticketco_sandbox
+from ticketbridge.demo import INTEGRATIONS
+
+pytestmark = pytest.mark.e2e
+
+SYNC = "ticketco-bookings-to-airship"
+VENUES = ["Riverside Hall", "Bowl Arena"]
+TAGS = ["Golf", "Bowling"]
+
+
+def sync_block() -> dict[str, Any]:
+    block = next(i for i in INTEGRATIONS if i.sync == SYNC).config()
+    assert block["source"]["venues"] == VENUES
+    return block
+
+
+def start(tmp_path: Path, records: int = 300, seed: int = 11) -> Stack:
+    return Stack.start(
+        tmp_path,
+        {"ticketco": ticketco_sandbox(seed=seed, records=records, today=datetime.now(UTC)),
+         "airship_crm": airship_sandbox(seed=seed)},
+        {SYNC: sync_block()},
+    )
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    s = start(tmp_path)
+    yield s
+    s.stop()
+
+
+def expected_bookings(stack: Stack) -> dict[str, dict[str, Any]]:
+    """ref -> its event, for every booking in the window at the configured venues, read
+    straight from the TicketCo sandbox's public API."""
+    base = stack.running["ticketco"].url + "/api/public/v1"
+    token = stack.env["TICKETCO_TOKEN"]
+    today = datetime.now(UTC).date()
+    lo = datetime.combine(today - timedelta(days=1), datetime.min.time(), UTC)
+    hi = datetime.combine(today + timedelta(days=31), datetime.min.time(), UTC)
+    out: dict[str, dict[str, Any]] = {}
+    with httpx.Client(timeout=30) as client:
+        events, page = [], 1
+        while batch := client.get(f"{base}/events",
+                                  params={"token": token, "page": page}).json()["events"]:
+            events += batch
+            page += 1
+        for ev in events:
+            start_at = datetime.fromisoformat(ev["start_at"])
+            # Venue names are typed by hand at the source: " Bowl Arena " is Bowl Arena.
+            if _venue(ev["location_name"]) not in map(_venue, VENUES) or not lo <= start_at < hi:
+                continue
+            page = 1
+            while items := client.get(f"{base}/item_grosses", params={
+                    "token": token, "event_id": ev["id"], "page": page}).json()["item_grosses"]:
+                for item in items:
+                    out[str(item["ref_number"])] = ev
+                page += 1
+    return out
+
+
+def _venue(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def dead_letters(stack: Stack) -> dict[str, str]:
+    path = stack.directory / "errors.csv"
+    proc = stack.cli("errors", SYNC, "--csv", str(path))
+    assert proc.returncode == 0, proc.stderr
+    with path.open() as fh:
+        return {row["key"].rsplit(":", 1)[1]: row["reason"] for row in csv.DictReader(fh)}
+
+
+def test_first_run_sends_every_booking_of_the_window_with_contact_unit_and_groups(
+    stack: Stack,
+) -> None:
+    expected = expected_bookings(stack)
+    assert len(expected) > 20
+    result = stack.run(SYNC)
+    assert result["outcome"] == "ok"
+    data = stack.data("airship_crm")
+    sent = {b["booking_reference"]: b for b in data["bookings"]}
+    rejected = dead_letters(stack)
+    assert set(sent) | set(rejected) == set(expected), "every booking is sent or reported"
+    assert not set(sent) & set(rejected)
+    assert result["created"] == len(sent) and result["rejected"] == len(rejected)
+    assert rejected, "the seeded data has bookings with neither email nor UK mobile"
+    assert all("no email and no valid UK mobile" in r for r in rejected.values())
+
+    units = {u["id"]: u["name"] for u in data["units"]}
+    contacts = {c["id"]: c for c in data["contacts"]}
+    for ref, booking in sent.items():
+        event = expected[ref]
+        assert _venue(units[booking["unit_id"]]) == _venue(event["location_name"])
+        contact = contacts[booking["contact_id"]]
+        groups = {g["name"] for u in contact["units"] if u["id"] == booking["unit_id"]
+                  for g in u["groups"]}
+        assert "Booking" in groups
+        assert {t for t in TAGS if t in event["tags"]} <= groups
+
+
+def test_reruns_send_only_changes_and_never_touch_consent(stack: Stack) -> None:
+    expected = expected_bookings(stack)
+    first = stack.run(SYNC)
+    rejected = set(dead_letters(stack))
+    before = stack.stats("airship_crm")
+
+    # 2. Nothing changed: zero destination write calls.
+    second = stack.run(SYNC)
+    assert second["outcome"] == "ok" and second["created"] == second["updated"] == 0
+    assert second["unchanged"] == first["created"]
+    after = stack.stats("airship_crm")
+    assert writes_since(before, after) == {}
+    # Only the dead letters' retry may call the destination, and they fail before any call.
+    assert second["destination_calls"] == 0
+
+    # 3. Change the source: exactly the changed, cancelled and no-show bookings are written.
+    contacts_before = {c["email"]: c["allow_email"]
+                       for c in stack.data("airship_crm")["contacts"] if c["email"]}
+    changes = stack.admin("ticketco", "mutate", {"share": 0.15, "cancel_share": 0.08,
+                                                 "no_shows": True, "opt_in_flip_share": 0.2,
+                                                 "seed": 3})
+    in_scope = set(expected) - rejected
+    touched = (set(changes["changed"]) | set(changes["cancelled"]) | set(changes["no_show"]))
+    must_write = touched & in_scope
+    assert must_write, "the mutation should touch some in-scope bookings"
+    third = stack.run(SYNC)
+    written = writes_since(after, stack.stats("airship_crm"), prefix="booking:")
+    assert {k.split(":", 1)[1] for k in written} == must_write
+    assert all(kinds == {"update": 1} for kinds in written.values())
+    assert third["updated"] == len(must_write)
+    bookings = {b["booking_reference"]: b for b in stack.data("airship_crm")["bookings"]}
+    for ref in set(changes["cancelled"]) & in_scope:
+        assert bookings[ref]["stage_value"] == 550
+    # 4. Email opt-ins flipped at the source on existing bookings leave Airship's untouched.
+    assert not writes_since(after, stack.stats("airship_crm"), prefix="contact:")
+    contacts_after = {c["email"]: c["allow_email"]
+                      for c in stack.data("airship_crm")["contacts"] if c["email"]}
+    assert contacts_after == contacts_before
+    flipped = set(changes["opt_in_flipped"]) & in_scope
+    assert flipped, "some in-scope buyers flipped their opt-in"
+
+
+def test_sigkill_mid_run_then_rerun_has_no_duplicate_and_no_loss(tmp_path: Path) -> None:
+    stack = start(tmp_path, records=400, seed=5)
+    try:
+        expected = expected_bookings(stack)
+        stack.admin("airship_crm", "faults", {"latency_ms": 40, "slow_rate": 1.0})
+        proc = stack.popen("run", SYNC)
+        time.sleep(random.uniform(1.8, 3.0))  # imports take ~1 s; the run ~4 s
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        partial = len(stack.data("airship_crm")["bookings"])
+        assert 0 < partial < len(expected), f"killed too early or too late ({partial})"
+        stack.admin("airship_crm", "faults", {})
+        result = stack.run(SYNC)
+        assert result["outcome"] == "ok", result
+        rejected = set(dead_letters(stack))
+        data = stack.data("airship_crm")
+        refs = [b["booking_reference"] for b in data["bookings"]]
+        assert len(refs) == len(set(refs)), "no duplicate booking"
+        assert set(refs) == set(expected) - rejected, "nothing missing"
+        writes = stack.stats("airship_crm")["writes"]
+        assert all(k.get("create", 0) <= 1 for k in writes.values()), "nothing created twice"
+        emails = [c["email"] for c in data["contacts"] if c["email"]]
+        assert len(emails) == len(set(emails))
+    finally:
+        stack.stop()
+
+
+def test_two_runs_started_together_one_runs_one_is_skipped(stack: Stack) -> None:
+    stack.admin("airship_crm", "faults", {"latency_ms": 30, "slow_rate": 1.0})
+    procs = [stack.popen("run", SYNC, "--json") for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    outcomes = sorted(json.loads(out)["outcome"] for out, _ in outputs)
+    assert outcomes == ["ok", "skipped"]
+    runs = json.loads(stack.cli("runs", SYNC, "--json").stdout)
+    assert sorted(r["outcome"] for r in runs) == ["ok", "skipped"]
+
+
+def normalised(stack: Stack) -> dict[str, Any]:
+    data = stack.data("airship_crm")
+    contacts = {c["id"]: c for c in data["contacts"]}
+    out = {}
+    for b in data["bookings"]:
+        c = contacts[b["contact_id"]]
+        out[b["booking_reference"]] = (
+            b["stage_value"], b["party_size"], b["party_datetime"], c["email"],
+            c["mobile_number"], c["allow_email"],
+            sorted(g["name"] for u in c["units"] for g in u["groups"]),
+        )
+    return out
+
+
+def test_faults_give_the_same_final_state(tmp_path: Path) -> None:
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "faulty").mkdir()
+    clean = start(tmp_path / "clean", records=150, seed=21)
+    faulty = start(tmp_path / "faulty", records=150, seed=21)
+    try:
+        faults = {"rate_5xx": 0.1, "rate_429": 0.1, "retry_after_s": 1, "latency_ms": 150,
+                  "slow_rate": 0.1, "seed": 4}
+        for platform in ("ticketco", "airship_crm"):
+            faulty.admin(platform, "faults", faults)
+        assert clean.run(SYNC)["outcome"] == "ok"
+        result = faulty.run(SYNC)
+        assert result["outcome"] == "ok", result
+        injected = faulty.stats("airship_crm")["faults"]
+        assert injected.get("429") and injected.get("5xx"), injected
+        assert normalised(faulty) == normalised(clean)
+    finally:
+        clean.stop()
+        faulty.stop()
+
+
+def test_errors_csv_lists_dead_letters_with_reasons(stack: Stack) -> None:
+    result = stack.run(SYNC)
+    path = stack.directory / "dead.csv"
+    proc = stack.cli("errors", SYNC, "--csv", str(path))
+    assert proc.returncode == 0
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == result["rejected"] > 0
+    assert all(r["key"].startswith("booking:ticketco:") and r["reason"] for r in rows)
+    assert all(r["stage"] == "prepare" for r in rows)
+
+
+def test_secrets_never_appear_in_output_or_state(stack: Stack) -> None:
+    stack.env["TICKETBRIDGE_LOG_LEVEL"] = "DEBUG"
+    proc = stack.cli("run", SYNC)
+    assert proc.returncode == 0
+    db = (stack.directory / "state.db").read_bytes()
+    for secret in stack.env.values():
+        assert secret not in proc.stdout and secret not in proc.stderr
+        assert secret.encode() not in db
