@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 
 from ticketbridge import logs
 from ticketbridge.engine.spec import RunOptions, RunResult
-from ticketbridge.engine.state.base import RunCounters
+from ticketbridge.engine.state.base import RunCounters, RunRow
 from ticketbridge.errors import ConfigError, TicketbridgeError
 from ticketbridge.http.context import HttpContext
 from ticketbridge.project import Project, load_project
@@ -67,20 +68,33 @@ def _fail_config(exc: TicketbridgeError) -> typer.Exit:
     return typer.Exit(2)
 
 
-COLUMNS = ("read", "created", "updated", "unchanged", "rejected", "skipped_policy",
-           "skipped_filter", "retried", "source_calls", "destination_calls")
+def run_lines(r: RunRow) -> list[str]:
+    c = r.counters
+    reason = (r.detail or {}).get("reason") or r.error
+    outcome = r.outcome + (f" ({reason})" if reason else "")
+    return [
+        f"#{r.id}  {r.started_at:%Y-%m-%d %H:%M} UTC  {r.sync}  {r.kind}: {outcome}",
+        f"    read {c.read}, created {c.created}, updated {c.updated}, unchanged "
+        f"{c.unchanged}, rejected {c.rejected}, skipped {c.skipped_policy + c.skipped_filter}"
+        f"; API calls {c.source_calls} source / {c.destination_calls} destination",
+    ]
 
 
-def counters_table(title: str, rows: list[tuple[str, RunCounters, str]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("run")
-    for col in COLUMNS:
-        table.add_column(col.replace("_", " "), justify="right")
-    table.add_column("outcome")
-    for label, counters, outcome in rows:
-        values = counters.as_dict()
-        table.add_row(label, *(str(values[c]) for c in COLUMNS), outcome)
-    return table
+def summary_lines(result: RunResult) -> list[str]:
+    c = result.counters
+    head = f"{result.sync}" + (f" (run {result.run_id})" if result.run_id else "")
+    lines = [
+        f"{head}: {result.outcome}",
+        f"  read {c.read} · created {c.created} · updated {c.updated} · unchanged "
+        f"{c.unchanged} · rejected {c.rejected}",
+        f"  skipped by policy {c.skipped_policy} · by filter {c.skipped_filter} · "
+        f"dead letters retried {c.retried}",
+        f"  API calls: source {c.source_calls}, destination {c.destination_calls}",
+    ]
+    if c.rejected:
+        lines.append(f"  {c.rejected} record(s) could not be sent: "
+                     f"ticketbridge errors {result.sync}")
+    return lines
 
 
 class Progress:
@@ -119,8 +133,8 @@ def _print_result(result: RunResult, as_json: bool) -> None:
                                    "run_id": result.run_id, "error": result.error,
                                    **result.counters.as_dict(), "plan": result.plan}))
         return
-    out.print(counters_table(result.sync, [(str(result.run_id or "-"), result.counters,
-                                            result.outcome)]))
+    for line in summary_lines(result):
+        out.print(line, highlight=False, soft_wrap=True)
     if result.error:
         err.print(f"[yellow]{result.outcome}:[/yellow] {result.error}", highlight=False)
 
@@ -161,6 +175,18 @@ def run(
     _run(config, sync, opts, as_json)
 
 
+def _pairs(values: list[str] | None, flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{flag} takes KEY=VALUE, not {item!r}")
+        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+    return out
+
+
+
+
 @app.command()
 def backfill(
     sync: str,
@@ -168,26 +194,55 @@ def backfill(
     to: Annotated[str | None, typer.Option("--to", help="Day after the last (default today).")]
     = None,
     chunk: Annotated[str | None, typer.Option(help="Largest chunk, e.g. 365d, 30d.")] = None,
+    members: Annotated[bool | None, typer.Option(
+        "--members/--no-members", help="Import members (customers).")] = None,
+    orders: Annotated[bool | None, typer.Option(
+        "--orders/--no-orders", help="Import orders (purchase tracking).")] = None,
+    resubscribe: Annotated[bool | None, typer.Option(
+        "--resubscribe/--no-resubscribe",
+        help="Re-create members who unsubscribed earlier.")] = None,
+    send_optin: Annotated[bool | None, typer.Option(
+        "--send-optin/--no-send-optin", help="Members must confirm by email first.")] = None,
+    automations: Annotated[bool | None, typer.Option(
+        "--automations/--no-automations", help="Trigger automations (welcome mails…).")]
+    = None,
+    set_source: Annotated[list[str] | None, typer.Option(
+        "--set-source", help="Override a source setting for this import: KEY=VALUE.")] = None,
+    set_destination: Annotated[list[str] | None, typer.Option(
+        "--set-destination", help="Override a destination setting: KEY=VALUE.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
-    """Historic import in bounded chunks; resumes in the chunk it stopped in."""
+    """Historic / manual import in bounded chunks; resumes in the chunk it stopped in.
+
+    The switches override the sync's settings for this import only (a manual import of the
+    Heyloyalty kind: members, orders, re-subscribe, opt-in mail, automations).
+    """
     from ticketbridge.engine.windows import parse_duration
 
     project = _load(config)
+    source = {k: v for k, v in (("members", members), ("orders", orders)) if v is not None}
+    source.update(_pairs(set_source, "--set-source"))
+    destination = {k: v for k, v in (("resubscribe_unsubscribed", resubscribe),
+                                     ("send_optin", send_optin),
+                                     ("trigger_automations", automations)) if v is not None}
+    destination.update(_pairs(set_destination, "--set-destination"))
+    opts = RunOptions(kind="backfill", source_overrides=source,
+                      destination_overrides=destination)
     try:
         spec = project.get_sync(sync)
         spec.backfill_from = date.fromisoformat(from_)
         if chunk:
             spec.backfill_chunk = parse_duration(chunk)
-        end = date.fromisoformat(to) if to else None
+        opts.backfill_to = date.fromisoformat(to) if to else None
+        spec.with_overrides(opts)  # reject a bad switch before anything runs
     except (ConfigError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {sync}: {exc}", highlight=False)
         raise typer.Exit(2) from None
     runtime = Runtime.open(project)
     try:
         with Progress(sync) as progress:
-            opts = RunOptions(kind="backfill", backfill_to=end, on_progress=progress)
+            opts.on_progress = progress
             result = asyncio.run(runtime.run(sync, opts))
     finally:
         runtime.close()
@@ -238,11 +293,11 @@ def runs(
                                     "outcome": r.outcome, "started_at": r.started_at.isoformat(),
                                     "error": r.error, **r.counters.as_dict()} for r in rows]))
         return
-    table = counters_table("runs", [(f"{r.id} {r.sync} {r.kind} "
-                                     f"{r.started_at:%Y-%m-%d %H:%M}", r.counters,
-                                     r.outcome + (f" ({r.error})" if r.error else ""))
-                                    for r in rows])
-    out.print(table)
+    if not rows:
+        out.print("no runs yet")
+    for row in rows:
+        for line in run_lines(row):
+            out.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -163,16 +163,14 @@ class _no_error:
 
 
 async def test_lease_of_a_killed_local_process_is_taken_over(tmp_path: Path) -> None:
-    import socket
-    import subprocess
     import sys
 
     from ticketbridge.engine.leases import holder_is_dead
 
     store = open_store(f"sqlite:///{tmp_path / 'dead.db'}")
     try:
-        proc = subprocess.Popen([sys.executable, "-c", "pass"])
-        proc.wait()
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+        await proc.wait()
         dead = f"{socket.gethostname()}:{proc.pid}:deadbeef"
         assert holder_is_dead(dead)
         assert not holder_is_dead(f"other-host:{proc.pid}:x"), "remote holders only expire"

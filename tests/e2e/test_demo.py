@@ -1,0 +1,39 @@
+"""`ticketbridge demo --json`: every integration, twice, against sandboxes under uvicorn."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ticketbridge.demo import INTEGRATIONS
+
+pytestmark = pytest.mark.e2e
+
+FIELDS = {"read", "created", "updated", "unchanged", "rejected", "source_calls",
+          "destination_calls", "outcome"}
+
+
+def test_demo_runs_every_integration_and_the_second_run_sends_only_changes(
+    tmp_path: Path,
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ticketbridge", "demo", "--json", "--records", "200"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [s["name"] for s in report["syncs"]] == [i.sync for i in INTEGRATIONS]
+    for sync in report["syncs"]:
+        first, second = sync["runs"]
+        assert set(first) >= FIELDS and set(second) >= FIELDS
+        assert first["outcome"] == second["outcome"] == "ok", sync
+        assert first["created"] > 0
+        assert second["created"] == 0, "nothing is created twice"
+        assert second["unchanged"] > 0, "unchanged records are skipped"
+        assert second["destination_calls"] < first["destination_calls"]
+    assert not list(tmp_path.iterdir()), "the demo leaves nothing behind in the directory"

@@ -1,0 +1,84 @@
+"""Error reports by email, against a real SMTP server on loopback (aiosmtpd)."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+
+from ticketbridge.connectors.airship_crm.sandbox import create_sandbox as airship_sandbox
+from ticketbridge.connectors.ticketco.sandbox import create_sandbox as ticketco_sandbox
+from ticketbridge.demo import project_dict, sandbox_env
+from ticketbridge.engine.spec import RunOptions
+from ticketbridge.http.context import HttpContext
+from ticketbridge.project import load_project
+from ticketbridge.runtime import Runtime
+from ticketbridge.sandbox import free_port
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    box = Inbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+def test_a_run_with_failed_records_sends_one_report_listing_them(
+    tmp_path: Path, inbox: tuple[Inbox, int],
+) -> None:
+    box, port = inbox
+    urls = {"ticketco": "http://ticketco.sandbox", "airship_crm": "http://airship.sandbox"}
+    project = project_dict(urls)
+    sync = next(iter(project["syncs"]))
+    project["smtp"] = {"host": "127.0.0.1", "port": port, "sender": "tb@venue.example"}
+    project["syncs"][sync]["notify"] = {"errors_to": ["crm@venue.example"]}
+    path = tmp_path / "ticketbridge.yaml"
+    path.write_text(yaml.safe_dump(project))
+    loaded = load_project(path, env=sandbox_env())
+
+    http = HttpContext()
+    now = datetime.now(UTC)
+    http.mount(urls["ticketco"], httpx.ASGITransport(
+        app=ticketco_sandbox(seed=3, records=300, today=now).app))
+    http.mount(urls["airship_crm"], httpx.ASGITransport(app=airship_sandbox(seed=3).app))
+    runtime = Runtime.open(loaded, http, url=f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        result = asyncio.run(runtime.run(sync, RunOptions()))
+        letters = runtime.store.list_dead_letters(sync)
+    finally:
+        runtime.close()
+    assert result.outcome == "ok" and result.counters.rejected > 0
+    assert len(box.messages) == 1
+    msg = box.messages[0]
+    assert msg["To"] == "crm@venue.example"
+    assert f"{result.counters.rejected} record(s) failed" in msg["Subject"]
+    body, attachment = [p for p in msg.walk() if not p.is_multipart()]
+    text = body.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    for letter in letters:
+        assert letter.key in text
+    assert attachment.get_filename().endswith("-errors.csv")
+    csv_text = attachment.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert len(csv_text.strip().splitlines()) == len(letters) + 1
+    for secret in sandbox_env().values():
+        assert secret not in msg.as_string()
