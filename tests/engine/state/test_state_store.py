@@ -510,3 +510,21 @@ def test_in_memory_sqlite_is_one_database_shared_by_threads() -> None:
         assert memory.acquire_lease(SYNC, "worker-b", TTL) is None
     finally:
         memory.close()
+
+
+def test_get_lease_reports_the_current_holder_and_token(
+    store: SqlStateStore, clock: FakeClock
+) -> None:
+    assert store.get_lease("sync-a") is None
+    first = store.acquire_lease("sync-a", "host-1:1:a", 60)
+    assert first is not None
+    seen = store.get_lease("sync-a")
+    assert seen is not None
+    assert (seen.holder, seen.token) == ("host-1:1:a", first.token)
+    assert seen.acquired_until == first.acquired_until
+    assert seen.acquired_until.tzinfo is not None
+    store.release_lease(first)
+    second = store.acquire_lease("sync-a", "host-2:2:b", 60)
+    assert second is not None
+    seen = store.get_lease("sync-a")
+    assert seen is not None and (seen.holder, seen.token) == ("host-2:2:b", first.token + 1)
