@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,24 @@ def create_state_engine(url: str) -> Engine:
     return engine
 
 
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode = WAL``, retried while another process holds the file.
+
+    The switch needs an exclusive lock, and SQLite may answer "database is locked" at once
+    without calling the busy handler (seen when several processes open a brand-new file
+    together, e.g. two runs started at the same moment on a new project).
+    """
+    deadline = time.monotonic() + _SQLITE_BUSY_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _install_sqlite_hooks(engine: Engine) -> None:
     """The pysqlite recipe from SQLAlchemy's docs: we emit BEGIN ourselves.
 
@@ -107,7 +127,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         try:
             # busy_timeout first: switching to WAL needs a lock another process may hold.
             cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(cursor)
             # NORMAL is durable across application crashes in WAL mode; FULL only adds
             # protection against power loss at a large cost per commit.
             cursor.execute("PRAGMA synchronous = NORMAL")
