@@ -35,3 +35,10 @@ def postgres_url() -> Iterator[str]:
         yield pg.with_search_path(url, schema)
     finally:
         pg.drop_schema(url, schema)
+
+
+# --- logging -----------------------------------------------------------------------------------
+# Tests run connectors in-process; without this, structlog's default prints every HTTP request.
+from ticketbridge import logs as _logs  # noqa: E402
+
+_logs.configure("WARNING")

@@ -393,7 +393,9 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG) -> None:
 
 @app.command()
 def init(directory: Annotated[Path, typer.Argument()] = Path("."),
-         force: bool = False) -> None:
+         force: bool = False,
+         port_base: Annotated[int, typer.Option(help="Where `sandbox serve` listens.")]
+         = 8401) -> None:
     """Write an example project file wired to the sandboxes (and a .env with their keys)."""
     from ticketbridge.demo import write_example_project
 
@@ -401,7 +403,7 @@ def init(directory: Annotated[Path, typer.Argument()] = Path("."),
     if target.exists() and not force:
         err.print(f"{target} exists (use --force to overwrite)")
         raise typer.Exit(2)
-    write_example_project(directory)
+    write_example_project(directory, port_base)
     out.print(f"wrote {target} and {directory / '.env'}; start the sandboxes with "
               "`ticketbridge sandbox serve` and try `ticketbridge check`")
 

@@ -389,3 +389,8 @@ def load_project(path: str | Path, env: Mapping[str, str] | None = None) -> Proj
 def load_project_text(text: str, name: str = "ticketbridge.yaml",
                       env: Mapping[str, str] | None = None) -> Project:
     return _Loader(Path(name), dict(env or {})).load(text)
+
+
+def expand_env(value: Any, env: Mapping[str, str], file: str = "<settings>") -> Any:
+    """``${VAR}`` / ``${VAR:-default}`` expansion as in project files, for other callers."""
+    return _Loader(Path(file), env).expand(value, ())

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import uvicorn
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -135,7 +135,12 @@ class SandboxApp:
 
     async def _faults(self, request: Request) -> Response:
         if request.method == "POST":
-            self.faults = Faults.model_validate(await request.json())
+            try:
+                self.faults = Faults.model_validate(await request.json())
+            except ValidationError as exc:
+                problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+                return JSONResponse({"error": "invalid faults", "problems": problems},
+                                    status_code=422)
             self.app.rng = random.Random(self.faults.seed)  # type: ignore[attr-defined]
         return JSONResponse(self.faults.model_dump())
 

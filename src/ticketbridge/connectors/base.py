@@ -87,6 +87,11 @@ class StreamSpec:
     options: type[StreamOptions] = StreamOptions
     window_fields: tuple[str, ...] = ()
     description: str = ""
+    extra_kinds: tuple[str, ...] = ()  # further kinds the stream may emit (e.g. orders)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return (self.kind, *self.extra_kinds)
 
 
 @dataclass(frozen=True)
@@ -157,10 +162,18 @@ class Change:
 
 @dataclass
 class Outcome:
+    """What the destination did with one change.
+
+    ``ok`` with ``skipped`` set means the destination deliberately left the record alone
+    (e.g. an unsubscribed member the sync may not re-subscribe): acknowledged, counted as
+    skipped by policy, not retried.
+    """
+
     key: str
     ok: bool
     dest_ids: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
+    skipped: str | None = None
 
 
 @dataclass

@@ -15,22 +15,26 @@ from ticketbridge.errors import ConfigError
 GROUP = "ticketbridge.connectors"
 
 
+def names() -> list[str]:
+    """Every installed platform name, without importing any connector."""
+    return sorted({ep.name for ep in entry_points(group=GROUP)})
+
+
 @cache
-def connectors() -> dict[str, Connector]:
-    found: dict[str, Connector] = {}
-    for ep in entry_points(group=GROUP):
-        obj = ep.load()
-        if not isinstance(obj, Connector):
-            raise TypeError(f"entry point {ep.name} ({ep.value}) is not a Connector")
-        if obj.platform != ep.name:
-            raise TypeError(f"entry point {ep.name} registers platform {obj.platform!r}")
-        found[obj.platform] = obj
-    return found
-
-
 def get(platform: str) -> Connector:
-    try:
-        return connectors()[platform]
-    except KeyError:
-        known = ", ".join(sorted(connectors())) or "none installed"
-        raise ConfigError(f"unknown platform {platform!r} (known: {known})") from None
+    """Load one connector. Only the named entry point is imported, so a broken third-party
+    connector cannot stop projects that do not use it."""
+    found = list(entry_points(group=GROUP, name=platform))
+    if not found:
+        known = ", ".join(names()) or "none installed"
+        raise ConfigError(f"unknown platform {platform!r} (known: {known})")
+    obj = found[0].load()
+    if not isinstance(obj, Connector):
+        raise TypeError(f"entry point {platform} ({found[0].value}) is not a Connector")
+    if obj.platform != platform:
+        raise TypeError(f"entry point {platform} registers platform {obj.platform!r}")
+    return obj
+
+
+def connectors() -> dict[str, Connector]:
+    return {name: get(name) for name in names()}

@@ -56,6 +56,7 @@ async def run_schedules(
     *,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     stop: asyncio.Event | None = None,
+    max_sleep_s: float = 30.0,
 ) -> None:
     """Start ``start_run(name)`` at each sync's next due time until ``stop`` is set."""
     stop = stop or asyncio.Event()
@@ -74,7 +75,9 @@ async def run_schedules(
                 running[name] = asyncio.create_task(start_run(name))
         wait = max(0.05, min((w - now()).total_seconds() for w in due.values()) if due else 1.0)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=min(wait, 30.0))
+            # Re-check at least every max_sleep_s: a suspended laptop or a clock step would
+            # otherwise delay the next due run by a whole sleep.
+            await asyncio.wait_for(stop.wait(), timeout=min(wait, max_sleep_s))
     for task in running.values():
         if not task.done():
             await task

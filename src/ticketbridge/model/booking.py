@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Any
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ticketbridge.model.contact import Contact, FieldIssue, Person
 from ticketbridge.model.currency import exponent
 from ticketbridge.model.event import Event, Venue
+from ticketbridge.model.times import UtcDatetime
 
 
 class Money(BaseModel):
@@ -71,7 +71,7 @@ class Ticket(BaseModel):
     mobile_status: str | None = None
     status: str | None = None
     event: Event | None = None
-    updated_at: datetime | None = None
+    updated_at: UtcDatetime | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -82,8 +82,8 @@ class Booking(BaseModel):
     """
 
     confirmation_number: str
-    booked_at: datetime | None = None
-    attendance_at: datetime | None = None
+    booked_at: UtcDatetime | None = None
+    attendance_at: UtcDatetime | None = None
     status: BookingStatus = BookingStatus.BOOKED
     source: str | None = None
     type: str | None = None
@@ -93,6 +93,6 @@ class Booking(BaseModel):
     venue: Venue | None = None
     event: Event | None = None
     tickets: list[Ticket] = Field(default_factory=list)
-    updated_at: datetime | None = None
+    updated_at: UtcDatetime | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
     issues: list[FieldIssue] = Field(default_factory=list)

@@ -7,13 +7,13 @@ the first may ever be written, and only when the sync's write policy allows it.
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ticketbridge.model.normalize import normalize_email, normalize_mobile
+from ticketbridge.model.times import UtcDatetime
 
 
 class ConsentState(StrEnum):
@@ -27,7 +27,7 @@ class Consent(BaseModel):
 
     state: ConsentState = ConsentState.UNKNOWN
     source: str | None = None
-    at: datetime | None = None
+    at: UtcDatetime | None = None
 
     @property
     def granted(self) -> bool:
@@ -64,7 +64,7 @@ class Contact(BaseModel):
     mobile: str | None = None
     email_consent: Consent = Field(default_factory=Consent)
     sms_consent: Consent = Field(default_factory=Consent)
-    updated_at: datetime | None = None
+    updated_at: UtcDatetime | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
     issues: list[FieldIssue] = Field(default_factory=list)
 

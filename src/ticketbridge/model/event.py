@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
+
+from ticketbridge.model.times import UtcDatetime
 
 
 class Venue(BaseModel):
@@ -17,8 +17,8 @@ class Event(BaseModel):
     external_id: str
     name: str
     venue: Venue | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    doors_open_at: datetime | None = None
+    starts_at: UtcDatetime | None = None
+    ends_at: UtcDatetime | None = None
+    doors_open_at: UtcDatetime | None = None
     tags: list[str] = Field(default_factory=list)
     status: str | None = None
