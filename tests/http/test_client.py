@@ -17,7 +17,7 @@ from starlette.routing import Route
 from ticketbridge.errors import AuthError, BudgetExhausted, FatalError, RateLimited, RecordRejected
 from ticketbridge.http import ApiClient, HttpContext, RateBudget, RetryPolicy
 from ticketbridge.http.auth import QueryToken, TimestampHmacBasic, bearer, hmac_hex_b64
-from ticketbridge.http.paginate import laravel, opaque_key, page_until_empty
+from ticketbridge.http.paginate import laravel, next_link, opaque_key, page_until_empty
 from ticketbridge.http.retry import parse_retry_after
 
 BASE = "http://api.test/v1"
@@ -169,6 +169,10 @@ async def test_page_until_empty_and_opaque_key_and_laravel() -> None:
     async def pages(request: Request) -> Response:
         p = int(request.query_params.get("page", "1"))
         kind = request.path_params["path"]
+        if kind == "linked":
+            nxt = f"{BASE}/linked?page={p + 1}" if p < 3 else None
+            return JSONResponse({"_embedded": {"items": [{"id": p}]},
+                                 "_links": {"next": {"href": nxt}} if nxt else {}})
         if kind == "events":
             return JSONResponse({"events": [{"id": p}] if p <= 3 else []})
         if kind == "units":
@@ -184,5 +188,9 @@ async def test_page_until_empty_and_opaque_key_and_laravel() -> None:
     assert got == [[{"id": 1}], [{"id": 2}], [{"id": 3}]]
     got2 = [items async for items, _ in laravel(client, "units")]
     assert got2 == [[{"id": 1}], [{"id": 2}]]
+    linked = [items async for items, _ in next_link(
+        client, "linked", key="_embedded.items",
+        link=lambda b: (b.get("_links", {}).get("next") or {}).get("href"))]
+    assert linked == [[{"id": 1}], [{"id": 2}], [{"id": 3}]]
     keys = [pos async for _, pos in opaque_key(client, "diff", key="tickets")]
     assert keys == ["k1", "k2", "k2"], "an empty page keeps the stable key for the next poll"

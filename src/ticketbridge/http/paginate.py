@@ -16,7 +16,11 @@ Items = list[dict[str, Any]]
 
 
 def _items(body: Any, key: str | None, platform: str) -> Items:
-    found = body if key is None else (body or {}).get(key)
+    """The item list of a page: the body itself, or under ``key`` (dotted for nesting, as in
+    HAL's ``_embedded.events``). A missing key is an empty page."""
+    found = body
+    for part in key.split(".") if key else ():
+        found = found.get(part) if isinstance(found, dict) else None
     if found is None:
         found = []
     if not isinstance(found, list):
