@@ -364,14 +364,17 @@ def checkpoint(
 
 @app.command()
 def serve(config: ConfigOpt = DEFAULT_CONFIG) -> None:
-    """Run every scheduled sync on its schedule (overlapping runs are skipped)."""
+    """Run every scheduled sync on its schedule (overlapping runs are skipped), and the Tiqets
+    Supplier API when the project has a supplier_api block."""
     from ticketbridge.engine.scheduler import parse_schedule, run_schedules
+    from ticketbridge.runtime import database_url
 
     project = _load(config)
     schedules = {name: parse_schedule(cfg.schedule)
                  for name, cfg in project.file.syncs.items() if cfg.schedule}
-    if not schedules:
-        err.print("no sync has a schedule")
+    supplier = project.supplier_api
+    if not schedules and supplier is None:
+        err.print("nothing to serve: no sync has a schedule and there is no supplier_api")
         raise typer.Exit(2)
     runtime = Runtime.open(project)
 
@@ -381,10 +384,24 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG) -> None:
                   + (f" {result.error}" if result.error else ""), highlight=False)
         return result
 
-    out.print(f"serving {len(schedules)} schedules: "
-              + ", ".join(f"{n} ({s.text})" for n, s in schedules.items()))
+    async def main() -> None:
+        tasks = []
+        if schedules:
+            out.print(f"serving {len(schedules)} schedules: "
+                      + ", ".join(f"{n} ({s.text})" for n, s in schedules.items()))
+            tasks.append(run_schedules(schedules, start))
+        if supplier is not None:
+            from ticketbridge.supplier import serve_supplier
+
+            acme = project.connections[supplier.connection]
+            out.print(f"Tiqets Supplier API on http://{supplier.host}:{supplier.port} "
+                      f"({supplier.environment} mapping, ACME {acme.base_url})")
+            tasks.append(serve_supplier(supplier, acme, database_url(project),  # type: ignore[arg-type]
+                                        runtime.http))
+        await asyncio.gather(*tasks)
+
     try:
-        asyncio.run(run_schedules(schedules, start))
+        asyncio.run(main())
     except KeyboardInterrupt:
         pass
     finally:

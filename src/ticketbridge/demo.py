@@ -25,12 +25,22 @@ from ticketbridge.connectors import registry
 from ticketbridge.engine.spec import RunOptions
 from ticketbridge.http.client import ApiClient
 from ticketbridge.http.context import HttpContext
-from ticketbridge.project import load_project
+from ticketbridge.project import Project, load_project
 from ticketbridge.runtime import Runtime
-from ticketbridge.sandbox import RunningSandbox, SandboxApp, serve_forever, serve_in_thread
+from ticketbridge.sandbox import (
+    RunningSandbox,
+    SandboxApp,
+    free_port,
+    serve_asgi,
+    serve_forever,
+    serve_in_thread,
+)
 
 # Fixed order, so `sandbox serve` ports are stable: ticketco 8401, airship_crm 8402, ...
 PORT_ORDER = ["ticketco", "airship_crm", "ticketmaster", "heyloyalty", "acme", "tiqets"]
+
+SUPPLIER_KEY_ENV = "TIQETS_SUPPLIER_API_KEY"
+SUPPLIER_KEY = "sandbox-tiqets-supplier-key"
 
 REPORT_FIELDS = ("read", "created", "updated", "unchanged", "rejected", "source_calls",
                  "destination_calls")
@@ -59,6 +69,22 @@ def _ticketco_airship() -> dict[str, Any]:
     }
 
 
+def _ticketmaster_heyloyalty() -> dict[str, Any]:
+    return {
+        "source": {"connection": "ticketmaster", "stream": "customers", "members": True,
+                   "orders": True, "date_format": "%d-%m-%Y"},
+        "destination": {"connection": "heyloyalty", "object": "members",
+                        "import_type": "create_update", "resubscribe_unsubscribed": True,
+                        "send_optin": False, "trigger_automations": False},
+        "schedule": "every 5m",
+        "cursor": {"lookback": "1h"},
+        "backfill_chunk": "365d",
+        "match": ["email"],
+        "require_consent": "any",
+        "mapping": {"fields": {"Cardnumber": "cards.Cardnumber", "ticketmaster_id": "id"}},
+    }
+
+
 INTEGRATIONS: list[DemoIntegration] = [
     DemoIntegration(
         sync="ticketco-bookings-to-airship",
@@ -67,6 +93,15 @@ INTEGRATIONS: list[DemoIntegration] = [
         destination="airship_crm",
         config=_ticketco_airship,
         mutate={"share": 0.05, "cancel_share": 0.02, "no_shows": True, "seed": 7},
+    ),
+    DemoIntegration(
+        sync="ticketmaster-customers-to-heyloyalty",
+        title="Ticketmaster → Heyloyalty",
+        source="ticketmaster",
+        destination="heyloyalty",
+        config=_ticketmaster_heyloyalty,
+        mutate={"share": 0.05, "consent_flip_share": 0.02, "new_customers": 3,
+                "new_orders": 5, "seed": 1},
     ),
 ]
 
@@ -79,11 +114,12 @@ def port_of(platform: str, port_base: int) -> int:
 
 
 def _platforms() -> list[str]:
-    wanted = {p for i in INTEGRATIONS for p in (i.source, i.destination)}
+    # ACME is not a sync endpoint: the Tiqets Supplier API sells through it.
+    wanted = {p for i in INTEGRATIONS for p in (i.source, i.destination)} | {"acme"}
     return [p for p in PORT_ORDER if p in wanted] + sorted(wanted - set(PORT_ORDER))
 
 
-def project_dict(urls: dict[str, str]) -> dict[str, Any]:
+def project_dict(urls: dict[str, str], supplier_port: int = 8480) -> dict[str, Any]:
     """A project file wiring every demo integration to sandboxes at ``urls`` (by platform)."""
     connections = {}
     for platform, url in urls.items():
@@ -92,11 +128,23 @@ def project_dict(urls: dict[str, str]) -> dict[str, Any]:
         connections[platform] = connector.sandbox_config(url)
     syncs = {i.sync: i.config() for i in INTEGRATIONS
              if i.source in urls and i.destination in urls}
-    return {"connections": connections, "syncs": syncs}
+    project: dict[str, Any] = {"connections": connections, "syncs": syncs}
+    if "acme" in urls:
+        project["supplier_api"] = supplier_block(supplier_port)
+    return project
+
+
+def supplier_block(port: int, seed: int = 42) -> dict[str, Any]:
+    """The Tiqets Supplier API in front of the ACME sandbox, with the sandbox's ids mapped."""
+    from ticketbridge.connectors.acme import sandbox_mapping
+
+    return {"connection": "acme", "host": "127.0.0.1", "port": port,
+            "api_key": "${" + SUPPLIER_KEY_ENV + "}", "environment": "sandbox",
+            "mappings": {"sandbox": sandbox_mapping(seed)}}
 
 
 def sandbox_env() -> dict[str, str]:
-    env: dict[str, str] = {}
+    env: dict[str, str] = {SUPPLIER_KEY_ENV: SUPPLIER_KEY}
     for platform in _platforms():
         env.update(registry.get(platform).sandbox_env)
     return env
@@ -147,13 +195,18 @@ def run_demo(records: int = 300, seed: int = 42, progress: Console | None = None
         urls = {r.platform: r.url for r in running}
         with tempfile.TemporaryDirectory(prefix="ticketbridge-demo-") as tmp:
             path = Path(tmp) / "ticketbridge.yaml"
-            path.write_text(yaml.safe_dump(project_dict(urls), sort_keys=False), "utf-8")
+            data = project_dict(urls, free_port())
+            data["supplier_api"] = supplier_block(data["supplier_api"]["port"], seed)
+            path.write_text(yaml.safe_dump(data, sort_keys=False), "utf-8")
             project = load_project(path, env=sandbox_env())
-            runtime = Runtime.open(project, url=f"sqlite:///{Path(tmp, 'state.db').as_posix()}")
+            state = f"sqlite:///{Path(tmp, 'state.db').as_posix()}"
+            runtime = Runtime.open(project, url=state)
             try:
                 for integ in INTEGRATIONS:
                     report["syncs"].append(asyncio.run(
                         _demo_integration(runtime, integ, urls, progress)))
+                report["tiqets_sale"] = _demo_tiqets_sale(project, state, urls["acme"],
+                                                          progress)
             finally:
                 runtime.close()
     finally:
@@ -165,11 +218,12 @@ def run_demo(records: int = 300, seed: int = 42, progress: Console | None = None
 async def _demo_integration(runtime: Runtime, integ: DemoIntegration, urls: dict[str, str],
                             progress: Console | None) -> dict[str, Any]:
     runs = []
+    counts: dict[str, int] = {}
     for attempt in (1, 2):
         if attempt == 2:
             changed = await _admin(urls[integ.source], "/_sandbox/mutate", integ.mutate)
+            counts = {k: len(v) for k, v in (changed or {}).items() if isinstance(v, list)}
             if progress:
-                counts = {k: len(v) for k, v in (changed or {}).items() if isinstance(v, list)}
                 progress.print(f"{integ.title}: changed the source: {counts}", highlight=False)
         if progress:
             progress.print(f"{integ.title}: run {attempt}…", highlight=False)
@@ -181,10 +235,63 @@ async def _demo_integration(runtime: Runtime, integ: DemoIntegration, urls: dict
         if result.error:
             row["error"] = result.error
         runs.append(row)
-    return {"name": integ.sync, "title": integ.title, "runs": runs}
+    return {"name": integ.sync, "title": integ.title, "runs": runs, "source_changes": counts}
 
 
 SHORT = {"source_calls": "src", "destination_calls": "dst"}
+
+
+def _demo_tiqets_sale(project: Project, state: str, acme_url: str,
+                      progress: Console | None) -> dict[str, Any]:
+    """A sale on Tiqets, end to end: products, availability, reservation, booking and
+    cancellation through our Supplier API, then the order as ACME holds it."""
+    from ticketbridge.supplier import create_app, demo_sale
+
+    supplier = project.supplier_api
+    assert supplier is not None
+    acme = project.connections[supplier.connection]
+    app = create_app(supplier, acme, state, HttpContext())  # type: ignore[arg-type]
+    server, thread, url = serve_asgi(app, "supplier-api", port=supplier.port, lifespan="on")
+    try:
+        if progress:
+            progress.print("Tiqets ↔ ACME: a sale through the Supplier API…", highlight=False)
+        sale = asyncio.run(demo_sale(url, supplier.api_key.get_secret_value(), HttpContext()))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    orders = asyncio.run(_admin_get(acme_url, "/_sandbox/data"))["orders"]
+    order = next((o for o in orders if str(o["id"]) == str(sale.get("acme_order_id"))), None)
+    return {**sale, "acme_order": order}
+
+
+async def _admin_get(url: str, path: str) -> Any:
+    client = ApiClient(platform="sandbox", base_url=url, context=HttpContext())
+    try:
+        return await client.get_json(path)
+    finally:
+        await client.aclose()
+
+
+def print_tiqets_sale(sale: dict[str, Any], console: Console) -> None:
+    order = sale.get("acme_order") or {}
+    tickets = ", ".join(f"{t.get('quantity', '')} x {t.get('variant_id', '')}"
+                        for t in sale.get("tickets", []))
+    barcodes = sum(len(v) for v in (sale.get("barcodes") or {}).values())
+    lines = [
+        "Tiqets ↔ ACME  (Supplier API in front of ACME)",
+        f"  product      {sale['product']['name']} ({sale['product']['id']}), slot "
+        f"{sale.get('slot')}",
+        f"  reservation  {sale['reservation_id']} for {tickets}, held until "
+        f"{sale['expires_at']}",
+        f"  booking      {sale['booking_id']} (Tiqets order {sale['order_reference']}), "
+        f"{barcodes} barcode(s); ACME order {order.get('orderNumber', '?')}",
+        f"  cancellation HTTP {sale['cancellation']['status']}; ACME refunded "
+        f"{order.get('refundAmount', '?')} of {order.get('totalAmount', '?')}",
+        f"  again        error {sale['second_cancellation'].get('error_code')} "
+        f"({sale['second_cancellation'].get('error')})",
+    ]
+    for line in lines:
+        console.print(line, highlight=False)
 
 
 def print_demo(report: dict[str, Any], console: Console) -> None:
@@ -203,6 +310,8 @@ def print_demo(report: dict[str, Any], console: Console) -> None:
         for run in sync["runs"]:
             if run.get("error"):
                 console.print(f"  error: {run['error']}", highlight=False)
+    if report.get("tiqets_sale"):
+        print_tiqets_sale(report["tiqets_sale"], console)
 
 
 async def serve_sandboxes(platforms: list[str], *, port_base: int, seed: int, records: int,

@@ -30,6 +30,7 @@ from ticketbridge.engine.spec import SyncSpec, WindowSpec
 from ticketbridge.engine.windows import parse_duration
 from ticketbridge.errors import ConfigError
 from ticketbridge.notify import NotifyConfig, SmtpConfig
+from ticketbridge.supplier.config import SupplierApiConfig
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -128,6 +129,7 @@ class ProjectFile(_Strict):
     syncs: dict[str, SyncConfig] = Field(default_factory=dict)
     database_url: str | None = None
     smtp: SmtpConfig | None = None
+    supplier_api: dict[str, Any] | None = None  # validated as SupplierApiConfig
 
 
 @dataclass
@@ -137,6 +139,7 @@ class Project:
     connections: dict[str, ConnectionConfig]
     syncs: dict[str, SyncSpec]
     env: dict[str, str]
+    supplier_api: SupplierApiConfig | None = None
 
     def connector(self, connection: str) -> Connector:
         return registry.get(self.connections[connection].platform)
@@ -146,6 +149,8 @@ class Project:
 
     def secrets(self) -> list[str]:
         found = [s for c in self.connections.values() for s in c.secrets()]
+        if self.supplier_api is not None:
+            found.append(self.supplier_api.api_key.get_secret_value())
         smtp = self.file.smtp
         if smtp is not None and smtp.password is not None:
             found.append(smtp.password.get_secret_value())
@@ -273,7 +278,27 @@ class _Loader:
             if cfg.notify is not None and pf.smtp is None:
                 raise self.error("notify needs an smtp: block in the project file",
                                  ("syncs", name, "notify"))
-        return Project(self.path, pf, connections, syncs, dict(self.env))
+        supplier = self.supplier(pf.supplier_api, connections)
+        return Project(self.path, pf, connections, syncs, dict(self.env), supplier)
+
+    def supplier(self, raw: dict[str, Any] | None,
+                 conns: dict[str, ConnectionConfig]) -> SupplierApiConfig | None:
+        if raw is None:
+            return None
+        loc: Loc = ("supplier_api",)
+        try:
+            config = SupplierApiConfig.model_validate(self.expand(raw, loc))
+        except ValidationError as exc:
+            raise self.validation(exc, loc) from None
+        connection = conns.get(config.connection)
+        if connection is None:
+            known = ", ".join(sorted(conns)) or "none"
+            raise self.error(f"no connection named {config.connection!r} (connections: "
+                             f"{known})", (*loc, "connection"))
+        if connection.platform != "acme":
+            raise self.error(f"the Supplier API sells through an acme connection, not "
+                             f"{connection.platform}", (*loc, "connection"))
+        return config
 
     def connection(self, name: str, raw: dict[str, Any]) -> ConnectionConfig:
         loc: Loc = ("connections", name)

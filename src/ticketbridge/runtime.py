@@ -156,6 +156,9 @@ async def check_project(project: Project, http: HttpContext) -> dict[str, list[C
             if source is not None and inspect.signature(source.check).parameters:
                 pending = source.check(spec.stream_options)  # type: ignore[call-arg]
                 checks += await _run_check("source", pending)
+            check_options = getattr(destination, "check_options", None)
+            if check_options is not None:
+                checks += await _run_check("destination", check_options(spec.object_options))
             venues = getattr(spec.stream_options, "venues", None)
             check_venues = getattr(destination, "check_venues", None)
             if venues and check_venues is not None:
@@ -166,4 +169,11 @@ async def check_project(project: Project, http: HttpContext) -> dict[str, list[C
                     await endpoint.aclose()
         if checks:
             results[f"sync {sync}"] = checks
+    if project.supplier_api is not None:
+        from ticketbridge.supplier import check_supplier
+
+        acme = project.connections[project.supplier_api.connection]
+        results["supplier_api"] = await _run_check(
+            "supplier_api", check_supplier(project.supplier_api, acme, http)  # type: ignore[arg-type]
+        )
     return results

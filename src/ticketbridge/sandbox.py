@@ -284,22 +284,29 @@ class RunningSandbox:
 
 def serve_in_thread(sandbox: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> RunningSandbox:
     """Serve one sandbox under uvicorn in a daemon thread; returns once it accepts requests."""
+    server, thread, url = serve_asgi(sandbox.app, sandbox.platform, host, port)
+    return RunningSandbox(sandbox.platform, url, sandbox, server, thread)
+
+
+def serve_asgi(app: ASGIApp, name: str, host: str = "127.0.0.1", port: int = 0,
+               lifespan: str = "off") -> tuple[uvicorn.Server, threading.Thread, str]:
+    """Serve any ASGI app on loopback in a daemon thread (the demo's Supplier API too)."""
     if not host.startswith("127.") and host not in ("localhost", "::1"):
         raise ValueError("sandboxes only listen on loopback addresses")
     port = port or free_port(host)
     config = uvicorn.Config(
-        sandbox.app, host=host, port=port, log_level="warning", lifespan="off",
+        app, host=host, port=port, log_level="warning", lifespan=lifespan,  # type: ignore[arg-type]
         access_log=False,
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"sandbox-{sandbox.platform}", daemon=True)
+    thread = threading.Thread(target=server.run, name=f"serve-{name}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"sandbox {sandbox.platform} did not start on {host}:{port}")
+            raise RuntimeError(f"{name} did not start on {host}:{port}")
         time.sleep(0.02)
-    return RunningSandbox(sandbox.platform, f"http://{host}:{port}", sandbox, server, thread)
+    return server, thread, f"http://{host}:{port}"
 
 
 @contextlib.contextmanager

@@ -311,3 +311,15 @@ async def test_dry_run_prints_the_plan_and_writes_nothing(store: SqlStateStore) 
     assert store.count_ledger("mem") == 0 and store.list_runs("mem") == []
     assert result.plan[0]["action"] == "create"
     assert result.plan[0]["fields"]["booking"]["ref"] == "R00000"
+
+
+async def test_consent_withdrawn_after_sending_is_still_written(store: SqlStateStore) -> None:
+    dest = MemoryDestination()
+    s = spec(require_consent="email", policy={"contact": "always"})
+    await run_sync(store, s, MemorySource([booking(0), booking(1, email_opt_in=False)]), dest)
+    assert sorted(dest.stored) == ["booking:mem:R00000"], "no consent, never sent"
+    withdrawn = await run_sync(store, s, MemorySource([booking(0, email_opt_in=False),
+                                                      booking(1, email_opt_in=False)]), dest)
+    assert withdrawn.counters.updated == 1 and withdrawn.counters.skipped_filter == 1
+    assert dest.stored["booking:mem:R00000"].contact["allow_email"] is False
+    assert "booking:mem:R00001" not in dest.stored

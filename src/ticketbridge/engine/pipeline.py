@@ -76,6 +76,10 @@ class _Batch:
     resolved: list[str] = field(default_factory=list)
 
 
+def _was_sent(row: LedgerRow | None) -> bool:
+    return row is not None and bool(row.dest_ids or row.hashes)
+
+
 def _status_of(record: Record) -> str | None:
     return record.data.status.value if isinstance(record.data, Booking) else None
 
@@ -221,7 +225,7 @@ class _Run:
         for record in page.records:
             if record.cursor is not None:
                 self.max_cursor = advance_cursor(self.max_cursor, record.cursor)
-            if self.spec.is_skipped(record.key) or self.spec.lacks_consent(record):
+            if self.spec.is_skipped(record.key):
                 self.counters.skipped_filter += 1
                 continue
             selected.append(record)
@@ -250,6 +254,11 @@ class _Run:
         planned: list[Planned] = []
         for record in records:
             previous = ledger.get(record.key)
+            if self.spec.lacks_consent(record) and not _was_sent(previous):
+                # Without consent a contact never reaches the destination; one already there
+                # goes on being synced, so that withdrawing consent is written there too.
+                self.counters.skipped_filter += 1
+                continue
             try:
                 mapped = self.dest.prepare(self.spec.obj, record, self.spec.object_options)
             except (RecordRejected, MappingError) as exc:

@@ -11,12 +11,14 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from ticketbridge.engine.state.tables import metadata
+from ticketbridge.supplier.reservations import metadata as reservations_metadata
 
 
 def run_migrations_online(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=metadata,
+        # One database, one history: the Supplier API's reservations live beside the state.
+        target_metadata=[metadata, reservations_metadata],
         # SQLite cannot ALTER most things in place; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,

@@ -1,0 +1,40 @@
+"""ACME Ticketing: the client, the connection config and a sandbox of the B2B API.
+
+ACME is neither a sync source nor a destination here: ticketbridge's Tiqets Supplier API
+(``ticketbridge.supplier``) sells ACME's events through it. See ``client.py`` for the calls and
+``sandbox.py`` for the simulator.
+"""
+
+from ticketbridge.connectors.acme.client import AcmeClient, AcmeRefused
+from ticketbridge.connectors.acme.config import (
+    BASE_URLS,
+    SANDBOX_API_KEY,
+    SANDBOX_PASSWORD,
+    TIQETS_PERMISSIONS,
+    AcmeConfig,
+)
+from ticketbridge.connectors.acme.sandbox import create_sandbox, sandbox_config, sandbox_mapping
+from ticketbridge.connectors.base import Connector
+
+CONNECTOR = Connector(
+    platform="acme",
+    title="ACME Ticketing",
+    config=AcmeConfig,
+    source=None,
+    destination=None,
+    sandbox=create_sandbox,
+    sandbox_config=sandbox_config,
+    sandbox_env={"ACME_API_KEY": SANDBOX_API_KEY, "ACME_PASSWORD": SANDBOX_PASSWORD},
+)
+
+__all__ = [
+    "BASE_URLS",
+    "CONNECTOR",
+    "TIQETS_PERMISSIONS",
+    "AcmeClient",
+    "AcmeConfig",
+    "AcmeRefused",
+    "create_sandbox",
+    "sandbox_config",
+    "sandbox_mapping",
+]

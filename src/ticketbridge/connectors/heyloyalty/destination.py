@@ -1,0 +1,404 @@
+"""The Heyloyalty destination: object ``members`` (list members plus purchase tracking events).
+
+Invariants (the Ticketmaster integration's documented behaviour, DESIGN guarantees 1 and 4):
+
+* A contact is upserted on the match field (``unique_field`` email or mobile): a retried write
+  updates the same member, never a second one. Two changes for one identity in a batch are
+  written one after the other, so the second sees the first.
+* ``import_type`` is honoured before anything is written: ``create`` never updates an existing
+  member, ``update`` never creates one; both end as ``Outcome(ok=True, skipped=...)``.
+* A member who unsubscribed is re-subscribed only when ``resubscribe_unsubscribed`` is on; else
+  it is looked up first and left alone (the upsert would re-activate it).
+* Purchases go to the Heycommerce tracking import, several orders per call. An order is sent
+  at most once per destination (a run): orders already imported in this run are acknowledged
+  without another call, and an update never re-sends a purchase.
+* Per-record problems (a list field the list lacks, a 422) are that record's
+  ``Outcome(ok=False)`` naming the field; auth, fatal and retryable errors propagate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from ticketbridge.connectors.base import (
+    Change,
+    CheckResult,
+    Mapped,
+    ObjectOptions,
+    ObjectSpec,
+    Outcome,
+    Record,
+)
+from ticketbridge.connectors.heyloyalty.client import HeyloyaltyClient
+from ticketbridge.connectors.heyloyalty.config import (
+    PLATFORM,
+    STATUS,
+    HeyloyaltyConfig,
+    MembersOptions,
+)
+from ticketbridge.connectors.heyloyalty.mapping import (
+    MEMBER,
+    PURCHASE,
+    match_key,
+    prepare_members,
+    tracking_rows,
+)
+from ticketbridge.connectors.heyloyalty.schemas import HlList, Member, MemberStatus
+from ticketbridge.errors import AuthError, ConfigError, ConnectorError, RecordRejected
+from ticketbridge.http import HttpContext
+
+OBJECT = "members"
+
+MEMBERS = ObjectSpec(
+    name=OBJECT,
+    accepts=("contact", "booking"),
+    entities=(MEMBER, PURCHASE),
+    default_policy={MEMBER: "always", PURCHASE: "on_create"},
+    options=MembersOptions,
+    description="Contacts upserted as list members (matched on email or mobile); orders sent "
+    "once each as purchase events through the Heycommerce tracking import.",
+)
+
+T = TypeVar("T")
+
+
+def _options(options: ObjectOptions) -> MembersOptions:
+    if isinstance(options, MembersOptions):
+        return options
+    return MembersOptions.model_validate(options.model_dump())
+
+
+def _check_object(obj: str) -> None:
+    if obj != OBJECT:
+        raise ConfigError(f"{PLATFORM} has no object {obj!r} (objects: {OBJECT})")
+
+
+def _empty(value: Any) -> bool:
+    return value in (None, "", [], {})
+
+
+async def _gather_or_raise(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """All results, or the first exception with every other task cancelled (not orphaned)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class HeyloyaltyDestination:
+    platform = PLATFORM
+
+    def __init__(self, cfg: HeyloyaltyConfig, ctx: HttpContext) -> None:
+        self.cfg = cfg
+        self.client = HeyloyaltyClient(cfg, ctx)
+        # The list (with its fields) is read once per destination, i.e. once per run.
+        self._list: HlList | None = None
+        self._list_lock = asyncio.Lock()
+        # Order ids the tracking import acknowledged in this run: a write retried by the
+        # engine (a later batch failed, a batch split) must not import them again.
+        self._tracked: set[str] = set()
+
+    def objects(self) -> list[ObjectSpec]:
+        return [MEMBERS]
+
+    @property
+    def api_calls(self) -> int:
+        return self.client.calls
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def prepare(self, obj: str, record: Record, options: ObjectOptions) -> Mapped:
+        """Pure: see :func:`mapping.prepare_members`. Raises RecordRejected."""
+        _check_object(obj)
+        return prepare_members(record, _options(options), self.cfg.default_region)
+
+    async def write(self, obj: str, changes: list[Change], options: ObjectOptions) -> list[Outcome]:
+        _check_object(obj)
+        opts = _options(options)
+        outcomes: list[Outcome] = []
+        members: list[Change] = []
+        purchases: list[Change] = []
+        for change in changes:
+            if change.fields.get(MEMBER):
+                members.append(change)
+            elif change.fields.get(PURCHASE):
+                purchases.append(change)
+            else:
+                outcomes.append(
+                    Outcome(
+                        change.key,
+                        ok=True,
+                        dest_ids=dict(change.dest_ids),
+                        skipped=self._nothing_to_write(change),
+                    )
+                )
+        # Members first: the purchase events of this batch then find their member.
+        outcomes += await self._write_members(members, opts)
+        outcomes += await self._write_purchases(purchases, opts)
+        return outcomes
+
+    @staticmethod
+    def _nothing_to_write(change: Change) -> str:
+        if change.record.kind == "booking":
+            return "order cancelled before it was tracked; no purchase event"
+        return "nothing to write: the write policy let no field through"
+
+    # -- members -------------------------------------------------------------------------
+
+    async def _list_info(self) -> HlList:
+        async with self._list_lock:  # one fetch, however many writes start at once
+            if self._list is None:
+                self._list = await self.client.get_list()
+            return self._list
+
+    def _refuse(self, change: Change, reason: str) -> Outcome:
+        return Outcome(change.key, ok=False, dest_ids=dict(change.dest_ids), reason=reason)
+
+    async def _write_members(self, changes: list[Change], opts: MembersOptions) -> list[Outcome]:
+        if not changes:
+            return []
+        known = (await self._list_info()).field_names()
+        region = self.cfg.default_region
+        outcomes: list[Outcome] = []
+        ready: list[tuple[Change, dict[str, Any], str]] = []
+        for change in changes:
+            try:
+                # The identity comes from the record itself: a policy that withholds the match
+                # field must still leave Heyloyalty able to find the member.
+                identity = self.prepare(OBJECT, change.record, opts)[MEMBER][opts.match]
+            except RecordRejected as exc:
+                outcomes.append(self._refuse(change, exc.message))
+                continue
+            member = {**change.fields[MEMBER], opts.match: identity}
+            unknown = sorted(k for k in member if k != STATUS and k not in known)
+            if unknown:
+                outcomes.append(self._refuse(change, self._unknown_fields(unknown, opts)))
+                continue
+            ready.append((change, member, identity))
+        existing: dict[str, Member] = {}
+        if ready and self._needs_lookup(opts, [c for c, _, _ in ready]):
+            found = await self.client.find_members(opts.match, [i for _, _, i in ready])
+            for m in found:
+                key = match_key(opts.match, m.fields().get(opts.match), region)
+                if key is not None:
+                    existing.setdefault(key, m)
+        slots = asyncio.Semaphore(self.cfg.concurrency)
+        locks: dict[str, asyncio.Lock] = {}
+
+        async def one(change: Change, member: dict[str, Any], identity: str) -> Outcome:
+            key = match_key(opts.match, identity, region) or identity
+            # Same identity: one after the other, and without holding a slot while waiting.
+            async with locks.setdefault(key, asyncio.Lock()), slots:
+                return await self._upsert_one(change, member, key, existing, opts)
+
+        outcomes += await _gather_or_raise([one(*item) for item in ready])
+        return outcomes
+
+    @staticmethod
+    def _needs_lookup(opts: MembersOptions, changes: list[Change]) -> bool:
+        return (
+            opts.import_type != "create_update"
+            or not opts.resubscribe_unsubscribed
+            or any(f.startswith(MEMBER + ".") for c in changes for f in c.if_empty)
+        )
+
+    def _unknown_fields(self, unknown: list[str], opts: MembersOptions) -> str:
+        paths = opts.mapping.member_fields()
+        named = ", ".join(f"{f!r} (from {paths[f]!r})" if f in paths else repr(f) for f in unknown)
+        return (
+            f"list {self.cfg.list_id} has no field {named}: add the field to the list in "
+            "Heyloyalty or remove it from mapping.fields"
+        )
+
+    async def _upsert_one(
+        self,
+        change: Change,
+        member: dict[str, Any],
+        key: str,
+        existing: dict[str, Member],
+        opts: MembersOptions,
+    ) -> Outcome:
+        found = existing.get(key)
+        ids = dict(change.dest_ids)
+        if found is not None:
+            ids["member"] = found.id
+        if found is not None and opts.import_type == "create":
+            return Outcome(
+                change.key, ok=True, dest_ids=ids, skipped="exists; import type is create only"
+            )
+        if found is None and opts.import_type == "update":
+            return Outcome(
+                change.key,
+                ok=True,
+                dest_ids=ids,
+                skipped="not on the list; import type is update only",
+            )
+        if (
+            found is not None
+            and not opts.resubscribe_unsubscribed
+            and found.unsubscribed(opts.match)
+        ):
+            return Outcome(
+                change.key, ok=True, dest_ids=ids, skipped="unsubscribed; not re-subscribed"
+            )
+        keep_if_empty = {
+            f.removeprefix(MEMBER + ".") for f in change.if_empty if f.startswith(MEMBER + ".")
+        }
+        if found is not None and keep_if_empty:
+            current = found.fields()
+            member = {
+                k: v
+                for k, v in member.items()
+                if k not in keep_if_empty or k == opts.match or _empty(current.get(k))
+            }
+        try:
+            result = await self.client.upsert_member(
+                opts.match,
+                member,
+                skip_optin=not opts.send_optin,
+                trigger_automations=opts.trigger_automations,
+                send_webhooks=opts.send_webhooks,
+            )
+        except RecordRejected as exc:
+            return self._refuse(
+                change, f"POST /lists/{self.cfg.list_id}/members/upsert refused: {exc.message}"
+            )
+        # Later changes for the same identity in this batch now see the member.
+        existing[key] = Member(id=result.member_id, status=MemberStatus(status="active"))
+        ids["member"] = result.member_id
+        return Outcome(change.key, ok=True, dest_ids=ids)
+
+    # -- purchases -----------------------------------------------------------------------
+
+    async def _write_purchases(self, changes: list[Change], opts: MembersOptions) -> list[Outcome]:
+        if not changes:
+            return []
+        tracking_id = self.cfg.tracking_id
+        if not tracking_id:
+            reason = (
+                "no tracking_id on the connection: purchases are imported through a "
+                "Heycommerce tracking integration; set its id and retry"
+            )
+            return [self._refuse(c, reason) for c in changes]
+        outcomes: list[Outcome] = []
+        pending: dict[str, list[Change]] = {}
+        for change in changes:
+            order_id = str(change.fields[PURCHASE].get("order_id") or change.key)
+            ids = {**change.dest_ids, PURCHASE: order_id}
+            if change.action == "update":
+                # Purchase events are creates only; an update means it was tracked before.
+                outcomes.append(
+                    Outcome(
+                        change.key,
+                        ok=True,
+                        dest_ids=ids,
+                        skipped="purchase already tracked; never re-sent",
+                    )
+                )
+            elif order_id in self._tracked:
+                outcomes.append(Outcome(change.key, ok=True, dest_ids=ids))
+            else:
+                pending.setdefault(order_id, []).append(change)
+        orders = list(pending.items())
+        size = self.cfg.tracking_batch_size
+        for start in range(0, len(orders), size):
+            refused = await self._import(tracking_id, orders[start : start + size], opts)
+            for order_id, group in orders[start : start + size]:
+                problem = refused.get(order_id)
+                for change in group:
+                    if problem is None:
+                        outcomes.append(
+                            Outcome(
+                                change.key,
+                                ok=True,
+                                dest_ids={**change.dest_ids, PURCHASE: order_id},
+                            )
+                        )
+                    else:
+                        outcomes.append(self._refuse(change, problem))
+        return outcomes
+
+    async def _import(
+        self, tracking_id: str, orders: list[tuple[str, list[Change]]], opts: MembersOptions
+    ) -> dict[str, str]:
+        """Import ``orders``; returns the refused ones with their reason.
+
+        A 422 refuses the whole call, so the batch is halved until the bad orders stand alone;
+        the halves that are accepted are not sent again.
+        """
+        rows = [row for _, group in orders for row in tracking_rows(group[0].fields[PURCHASE])]
+        try:
+            await self.client.import_transactions(tracking_id, rows, errors_to=opts.errors_to)
+        except RecordRejected as exc:
+            if len(orders) == 1:
+                return {
+                    orders[0][0]: f"tracking import refused order {orders[0][0]}: {exc.message}"
+                }
+            mid = len(orders) // 2
+            return {
+                **await self._import(tracking_id, orders[:mid], opts),
+                **await self._import(tracking_id, orders[mid:], opts),
+            }
+        self._tracked.update(order_id for order_id, _ in orders)
+        return {}
+
+    # -- checks --------------------------------------------------------------------------
+
+    async def check(self) -> list[CheckResult]:
+        """Signature accepted, list readable, default mapping's fields on the list, tracking
+        integration configured. Nothing is written."""
+        return await self.check_options(MembersOptions())
+
+    async def check_options(self, options: ObjectOptions) -> list[CheckResult]:
+        """As :meth:`check`, for the mapping of one sync's options."""
+        opts = _options(options)
+        list_name = f"list {self.cfg.list_id}"
+        try:
+            await self.client.lists()
+        except AuthError as exc:
+            return [
+                CheckResult(
+                    "signature",
+                    False,
+                    f"Heyloyalty refused the API key or signature (HTTP "
+                    f"{exc.status}): check api_key and api_secret",
+                ),
+                CheckResult("list", False, "not checked: signature refused"),
+            ]
+        except ConnectorError as exc:
+            return [CheckResult("signature", False, exc.message)]
+        results = [CheckResult("signature", True, "accepted")]
+        try:
+            found = await self.client.get_list()
+        except ConnectorError as exc:
+            return [*results, CheckResult("list", False, f"{list_name}: {exc.message}")]
+        self._list = found
+        results.append(CheckResult("list", True, f"{list_name} ({found.name or 'unnamed'})"))
+        known = found.field_names()
+        wanted = sorted(f for f in opts.mapping.member_fields() if f != STATUS)
+        missing = [f for f in wanted if f not in known]
+        results.append(
+            CheckResult(
+                "fields",
+                not missing,
+                f"missing on {list_name}: {', '.join(missing)}"
+                if missing
+                else f"all {len(wanted)} mapped fields exist: {', '.join(wanted)}",
+            )
+        )
+        results.append(
+            CheckResult(
+                "tracking",
+                bool(self.cfg.tracking_id),
+                f"tracking integration {self.cfg.tracking_id}"
+                if self.cfg.tracking_id
+                else "no tracking_id: purchase events cannot be imported",
+            )
+        )
+        return results

@@ -1,0 +1,45 @@
+"""Ticketmaster (Nordic "TM1"/International client data): a source of customers and orders.
+
+Stream ``customers``: customers as contacts with per-channel marketing consent, and their
+orders as bookings, read by updated-at cursor (the Ticketmaster -> Heyloyalty integration).
+The API has no public spec [GAP]; every path and parameter name lives in ``paths.Paths`` and
+can be overridden per connection. Registered through the ``ticketbridge.connectors`` entry
+point as ``CONNECTOR``.
+"""
+
+from __future__ import annotations
+
+from ticketbridge.connectors.base import Connector
+from ticketbridge.connectors.ticketmaster.config import (
+    CUSTOMERS,
+    CustomersOptions,
+    TicketmasterConfig,
+)
+from ticketbridge.connectors.ticketmaster.paths import Paths
+from ticketbridge.connectors.ticketmaster.sandbox import (
+    SANDBOX_ENV,
+    create_sandbox,
+    sandbox_config,
+)
+from ticketbridge.connectors.ticketmaster.source import TicketmasterSource
+
+CONNECTOR = Connector(
+    platform="ticketmaster",
+    title="Ticketmaster (client data)",
+    config=TicketmasterConfig,
+    source=TicketmasterSource,
+    sandbox=create_sandbox,
+    streams=(CUSTOMERS,),
+    sandbox_config=sandbox_config,
+    sandbox_env=SANDBOX_ENV,
+)
+
+__all__ = [
+    "CONNECTOR",
+    "CUSTOMERS",
+    "CustomersOptions",
+    "Paths",
+    "TicketmasterConfig",
+    "TicketmasterSource",
+    "create_sandbox",
+]

@@ -1,0 +1,119 @@
+"""Connection settings for Ticketmaster's client-data API (platforms.md 4.5), and the options
+of its ``customers`` stream.
+
+Heyloyalty's integration asks a venue for exactly four things: an API key, a market code, a
+username and a password [DOC guides.heyloyalty.com]. How they are sent is a [GAP]; this
+connector sends the key as ``?apikey=`` (Ticketmaster's documented style) and the username
+and password as HTTP Basic auth on every request [INFER].
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from ticketbridge.connectors.base import ConnectionConfig, StreamOptions, StreamSpec
+from ticketbridge.connectors.ticketmaster.paths import Paths
+
+PLATFORM = "ticketmaster"
+# [INFER]: the host is Ticketmaster's API gateway (as for Discovery and Partner APIs); the
+# "clientdata/v1" prefix is a placeholder until a venue brings the real spec.
+DEFAULT_BASE_URL = "https://app.ticketmaster.com/clientdata/v1"
+# Discovery documents that ``size * page`` must stay below 1000 [DOC platforms.md 4.2].
+DEEP_PAGING_LIMIT = 1000
+_MARKET = re.compile(r"^[A-Z]{2,3}$")
+
+
+class TicketmasterConfig(ConnectionConfig):
+    """One Ticketmaster market account.
+
+    ``default_region`` defaults to the market, because venues store local mobile numbers
+    (``12345678`` is Danish in market DK). ``page_size`` stays below 200 (Discovery's largest
+    page) so that the deep-paging cap is reached and handled on large reads.
+    """
+
+    platform: Literal["ticketmaster"] = "ticketmaster"
+    base_url: str = DEFAULT_BASE_URL
+    api_key: SecretStr
+    market: str
+    username: str
+    password: SecretStr
+    # 5 requests per second per key [DOC platforms.md 4.2]; the sandbox enforces it.
+    rate_per_second: float | None = 5.0
+    rate_burst: int | None = 5
+    page_size: int = Field(default=100, ge=1, le=199)
+    deep_paging_limit: int = Field(default=DEEP_PAGING_LIMIT, ge=1)
+    paths: Paths = Field(default_factory=Paths)
+    date_fields: list[str] = Field(default_factory=lambda: ["birth_date"])
+    """Customer fields holding dates in the venue's own format (the stream's ``date_format``);
+    they reach destinations as ISO 8601 dates. Dotted paths reach nested fields."""
+
+    @field_validator("market")
+    @classmethod
+    def _market(cls, value: str) -> str:
+        code = value.strip().upper()
+        if not _MARKET.match(code):
+            raise ValueError(f"market must be a 2-3 letter code such as 'DK', got {value!r}")
+        return code
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        if not value.strip() or ":" in value:
+            # Basic auth cannot carry a colon in the user part (RFC 7617).
+            raise ValueError("username must be non-empty and contain no ':'")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _region_from_market(self) -> TicketmasterConfig:
+        if self.default_region is None:
+            self.default_region = self.market
+        return self
+
+
+class CustomersOptions(StreamOptions):
+    """Options of the ``customers`` stream (the CLI's manual-import flags use these names)."""
+
+    members: bool = True
+    """Emit customers as contacts (list members)."""
+    orders: bool = True
+    """Emit each customer's orders as bookings (tracking events)."""
+    date_format: str | None = None
+    """strptime format of the venue's dates such as birth dates (``%d-%m-%Y``); None: ISO."""
+
+    @field_validator("date_format")
+    @classmethod
+    def _format(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        probe = datetime(1999, 12, 31)
+        try:
+            ok = "%" in value and datetime.strptime(probe.strftime(value), value) == probe
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"date_format {value!r} cannot read back a full date (e.g. '%d-%m-%Y')"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> CustomersOptions:
+        if not (self.members or self.orders):
+            raise ValueError("members and orders are both off: nothing to read")
+        return self
+
+
+CUSTOMERS = StreamSpec(
+    name="customers",
+    kind="contact",
+    extra_kinds=("booking",),
+    strategies=("cursor",),
+    window_fields=("updated_at",),
+    options=CustomersOptions,
+    description="Customers updated since the cursor (contacts with per-channel marketing "
+    "consent) and their orders updated in the same range (bookings, with the customer).",
+)

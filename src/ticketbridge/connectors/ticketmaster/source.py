@@ -1,0 +1,481 @@
+"""The Ticketmaster source: stream ``customers`` (members as contacts, their orders as bookings).
+
+A read covers one range of update times, ``[lo, hi)``: ``lo`` is the cursor (``since``) or the
+backfill chunk's start; ``hi`` is the moment the read began (rounded up to the second), or
+the chunk's end if earlier.
+Freezing ``hi`` matters: customers are read before orders, and without an upper bound an order
+updated mid-run could carry the cursor past a customer updated just after the customer scan,
+which the next run would then never ask for.
+
+Each phase (customers, then orders) scans its list ascending by ``updated_at``. Plain page
+numbers would lose records in two ways: Discovery refuses pages past ``size * page < 1000``,
+and a record updated mid-scan leaves its place, so every later record moves up one place and
+the next page number skips one. So after every page the query restarts at the last
+``updated_at`` seen (``updated_since`` is inclusive), and the ``page{}`` object only says
+whether more is left. Records already emitted at exactly that timestamp come back and are
+skipped by id, so a scan emits each record once. Page numbers are used only to get through a
+group of records sharing one timestamp that is larger than a page; such a group is capped by
+the deep-paging rule, and one that is larger still stops the read with an error rather than
+skipping records.
+
+A position given back after a crash may repeat a few records (harmless: the engine's ledger
+skips unchanged ones) but never skips one.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from pydantic import BaseModel
+
+from ticketbridge.connectors.base import (
+    CheckResult,
+    Failed,
+    Page,
+    ReadRequest,
+    Record,
+    StreamOptions,
+    StreamSpec,
+)
+from ticketbridge.connectors.ticketmaster.client import TicketmasterClient
+from ticketbridge.connectors.ticketmaster.config import (
+    CUSTOMERS,
+    PLATFORM,
+    CustomersOptions,
+    TicketmasterConfig,
+)
+from ticketbridge.connectors.ticketmaster.mapping import (
+    MappingContext,
+    customer_key,
+    key_of,
+    map_customer,
+    map_order,
+    order_key,
+)
+from ticketbridge.connectors.ticketmaster.schemas import ListPage, format_stamp, parse_stamp
+from ticketbridge.errors import AuthError, ConfigError, ConnectorError, FatalError, MappingError
+from ticketbridge.http import HttpContext
+
+log = structlog.get_logger("ticketbridge.connectors.ticketmaster")
+
+CUSTOMER_CACHE_SIZE = 10_000
+POSITION_VERSION = 1
+PHASES = ("customers", "orders")
+_MAX_SKIP_IN_POSITION = 200  # beyond this a resume simply repeats the boundary records
+_MAX_CHURN = 50  # times one timestamp group may change under us before the read gives up
+
+
+Fetch = Callable[..., Awaitable[ListPage]]
+
+
+@dataclass
+class _Resume:
+    hi: datetime
+    phase: str
+    start: datetime | None
+    skip: set[str]
+
+
+@dataclass
+class _Scan:
+    """Progress of one phase: every record updated before ``last`` has been emitted, and of
+    those updated exactly at ``last``, the ids in ``boundary``."""
+
+    last: datetime | None
+    boundary: set[str] = field(default_factory=set)
+
+
+class TicketmasterSource:
+    """Reads one market of one Ticketmaster account. ``now`` is injectable for tests."""
+
+    platform: str = PLATFORM
+
+    def __init__(
+        self,
+        config: TicketmasterConfig | Mapping[str, Any],
+        context: HttpContext,
+        *,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config = (
+            config
+            if isinstance(config, TicketmasterConfig)
+            else TicketmasterConfig.model_validate(config)
+        )
+        self.client = TicketmasterClient(self.config, context)
+        self._now = now or (lambda: datetime.now(UTC))
+        self._customers: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+        self.customer_lookups = 0  # GET /customers/{id} calls made for orders
+
+    def streams(self) -> list[StreamSpec]:
+        return [CUSTOMERS]
+
+    @property
+    def api_calls(self) -> int:
+        return self.client.calls
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def _context(self, options: CustomersOptions, now: datetime) -> MappingContext:
+        return MappingContext(
+            market=self.config.market,
+            now=now,
+            default_region=self.config.default_region,
+            date_format=options.date_format,
+            date_fields=tuple(self.config.date_fields),
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
+        """Yield one page per API page: customers first (``members``), then orders
+        (``orders``), each ascending by ``updated_at`` within ``[lo, hi)``.
+
+        Every page carries ``position``; resuming with it (same range and options) emits
+        every record not yet emitted, possibly a few at the boundary timestamp again.
+        A position from another range or other options is ignored: re-reading is safe,
+        skipping is not.
+        """
+        _check_stream(request.stream)
+        options = _options(request.options)
+        now = self._now()
+        lo, end, hi = self._range(request, now)
+        if lo is not None and hi <= lo:
+            return
+        resume = _resume(request.position, lo, end, hi, options)
+        if resume is not None:
+            hi = resume.hi
+        ctx = self._context(options, now)
+        size = max(1, min(request.page_size or self.config.page_size, 199))
+        wanted = [p for p, on in zip(PHASES, (options.members, options.orders), strict=True) if on]
+        base = {
+            "v": POSITION_VERSION,
+            "range": [_iso(lo), _iso(end)],
+            "until": _iso(hi),
+            "members": options.members,
+            "orders": options.orders,
+        }
+        for phase in wanted:
+            start: datetime | None = lo
+            skip: set[str] = set()
+            if resume is not None:
+                if PHASES.index(phase) < PHASES.index(resume.phase):
+                    continue
+                if phase == resume.phase:
+                    start, skip = resume.start or lo, resume.skip
+            fetch = self.client.customers_page if phase == "customers" else self.client.orders_page
+            async for items, scan in self._scan(fetch, start, hi, size, skip):
+                entries = (
+                    self._customers_page(items, ctx)
+                    if phase == "customers"
+                    else await self._orders_page(items, ctx)
+                )
+                boundary = sorted(scan.boundary)
+                position = {
+                    **base,
+                    "phase": phase,
+                    "from": _iso(scan.last or start),
+                    "skip": boundary if len(boundary) <= _MAX_SKIP_IN_POSITION else [],
+                }
+                yield Page(
+                    records=[e for e in entries if isinstance(e, Record)],
+                    failures=[e for e in entries if isinstance(e, Failed)],
+                    position=position,
+                )
+
+    def _range(
+        self, request: ReadRequest, now: datetime
+    ) -> tuple[datetime | None, datetime | None, datetime]:
+        """``(lo, end, hi)``: the request's range ``[lo, end)`` (``end`` None for a cursor
+        read) and the upper bound actually queried, never past the read's start (a record
+        stamped later does not exist yet, and one updated during the read must fall outside)."""
+        lo = _aware(request.since)
+        # Whole seconds, as Discovery spells its date parameters [INFER for this API]; rounded
+        # up so that a record stamped (in whole seconds) just before the read is included.
+        aware = _aware(now)
+        assert aware is not None
+        bound = aware.replace(microsecond=0) + timedelta(seconds=1 if aware.microsecond else 0)
+        if request.window is None:
+            return lo, None, bound
+        start, end = _aware(request.window.start), _aware(request.window.end)
+        assert start is not None and end is not None
+        return (max(lo, start) if lo else start), end, min(end, bound)
+
+    async def _scan(
+        self, fetch: Fetch, start: datetime | None, hi: datetime | None, size: int, skip: set[str]
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], _Scan]]:
+        """Yield each page's not-yet-emitted items with the scan's progress after them."""
+        limit = self.config.deep_paging_limit
+        scan = _Scan(last=start, boundary=set(skip))
+        since, page, total, churn = start, 0, None, 0
+        while True:
+            listed = await fetch(since=since, until=hi, page=page, size=size)
+            if page and listed.page.totalElements != total:
+                # Paging through one timestamp's group and the group changed: start the group
+                # over (the ids already emitted are skipped).
+                churn += 1
+                if churn > _MAX_CHURN:
+                    raise FatalError(
+                        "the list keeps changing while it is read; try again later",
+                        platform=PLATFORM,
+                    )
+                page, total = 0, None
+                continue
+            total = listed.page.totalElements
+            fresh = _advance(scan, listed.items)
+            if fresh:
+                yield fresh, scan
+            if not listed.items or page + 1 >= listed.page.totalPages:
+                return
+            if scan.last is not None and (since is None or scan.last > since):
+                since, page = scan.last, 0  # keyset step: query again from the last stamp
+            elif size * (page + 1) < limit:
+                page += 1  # a full page at one timestamp: page through the group
+            else:
+                raise FatalError(
+                    f"more than {limit} records share updated_at {_iso(scan.last)}; the "
+                    f"deep-paging cap (size * page < {limit}) does not allow reading past "
+                    "them",
+                    platform=PLATFORM,
+                )
+
+    def _customers_page(
+        self, items: list[dict[str, Any]], ctx: MappingContext
+    ) -> list[Record | Failed]:
+        out: list[Record | Failed] = []
+        for raw in items:
+            key = key_of("contact", raw, ctx.market)
+            try:
+                contact = map_customer(raw, ctx)
+            except MappingError as exc:
+                out.append(Failed(exc.record_key, exc.reason, {"customer": raw}))
+                continue
+            except (ValueError, TypeError) as exc:  # a shape nobody foresaw
+                out.append(Failed(key, f"{type(exc).__name__}: {exc}", {"customer": raw}))
+                continue
+            assert contact.external_id is not None
+            self._remember(contact.external_id, raw)
+            out.append(
+                Record(
+                    key=customer_key(ctx.market, contact.external_id),
+                    kind="contact",
+                    data=contact,
+                    cursor=contact.updated_at,
+                )
+            )
+        return out
+
+    async def _orders_page(
+        self, items: list[dict[str, Any]], ctx: MappingContext
+    ) -> list[Record | Failed]:
+        out: list[Record | Failed] = []
+        for raw in items:
+            key = key_of("order", raw, ctx.market)
+            cid = raw.get("customer_id")
+            customer = await self._customer(str(cid).strip()) if cid not in (None, "") else None
+            stored = {"order": raw, "customer": customer}
+            try:
+                booking = map_order(raw, customer, ctx)
+            except MappingError as exc:
+                out.append(Failed(exc.record_key, exc.reason, stored))
+                continue
+            except (ValueError, TypeError) as exc:
+                out.append(Failed(key, f"{type(exc).__name__}: {exc}", stored))
+                continue
+            out.append(
+                Record(
+                    key=order_key(ctx.market, booking.confirmation_number),
+                    kind="booking",
+                    data=booking,
+                    cursor=booking.updated_at,
+                )
+            )
+        return out
+
+    def _remember(self, customer_id: str, raw: dict[str, Any] | None) -> None:
+        self._customers[customer_id] = raw
+        self._customers.move_to_end(customer_id)
+        while len(self._customers) > CUSTOMER_CACHE_SIZE:
+            self._customers.popitem(last=False)
+
+    async def _customer(self, customer_id: str) -> dict[str, Any] | None:
+        """An order's customer: read in this run already, or asked for once (a miss is
+        remembered too, so one unknown customer costs one call per run)."""
+        if customer_id in self._customers:
+            self._customers.move_to_end(customer_id)
+            return self._customers[customer_id]
+        self.customer_lookups += 1
+        found = await self.client.customer(customer_id)
+        self._remember(customer_id, found)
+        return found
+
+    # -- dead-letter retry ---------------------------------------------------------------
+
+    def remap(self, stream: str, raw: dict[str, Any], options: StreamOptions) -> Record:
+        """Map a stored ``{"customer": {...}}`` or ``{"order": {...}, "customer": {...}}``
+        payload (a ``Failed.raw``) again. Raises MappingError when it still cannot be."""
+        _check_stream(stream)
+        ctx = self._context(_options(options), self._now())
+        market = self.config.market
+        try:
+            if isinstance(raw.get("order"), dict):
+                booking = map_order(raw["order"], raw.get("customer"), ctx)
+                return Record(
+                    key=order_key(market, booking.confirmation_number),
+                    kind="booking",
+                    data=booking,
+                    cursor=booking.updated_at,
+                )
+            if isinstance(raw.get("customer"), dict):
+                contact = map_customer(raw["customer"], ctx)
+                assert contact.external_id is not None
+                return Record(
+                    key=customer_key(market, contact.external_id),
+                    kind="contact",
+                    data=contact,
+                    cursor=contact.updated_at,
+                )
+        except (ValueError, TypeError) as exc:
+            kind = "order" if "order" in raw else "contact"
+            payload = raw.get("order", raw.get("customer"))
+            raise MappingError(
+                key_of(kind, payload, market), f"{type(exc).__name__}: {exc}"
+            ) from None
+        raise MappingError(
+            key_of("contact", None, market), "raw payload needs 'customer' or 'order'"
+        )
+
+    # -- checking ------------------------------------------------------------------------
+
+    async def check(self, options: StreamOptions | None = None) -> list[CheckResult]:
+        """Key and credentials accepted; market exists; customers and orders readable."""
+        market = self.config.market
+        try:
+            first = await self.client.customers_page(since=None, until=None, page=0, size=1)
+        except AuthError as exc:
+            return [
+                CheckResult(
+                    "credentials",
+                    False,
+                    f"refused (HTTP {exc.status}: {exc.message}); check the API "
+                    "key, username and password",
+                )
+            ]
+        except ConnectorError as exc:
+            if exc.status == 404:
+                return [
+                    CheckResult("credentials", True, "API key and credentials accepted"),
+                    CheckResult("market", False, f"market {market!r} not found: {exc.message}"),
+                ]
+            return [CheckResult("customers", False, exc.message)]
+        results = [
+            CheckResult("credentials", True, "API key and credentials accepted"),
+            CheckResult("market", True, f"market {market} exists"),
+            CheckResult(
+                "customers", True, f"customers readable ({first.page.totalElements} in total)"
+            ),
+        ]
+        try:
+            orders = await self.client.orders_page(since=None, until=None, page=0, size=1)
+        except ConnectorError as exc:
+            results.append(CheckResult("orders", False, f"orders not readable: {exc.message}"))
+        else:
+            results.append(
+                CheckResult(
+                    "orders", True, f"orders readable ({orders.page.totalElements} in total)"
+                )
+            )
+        return results
+
+
+def _advance(scan: _Scan, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items not emitted yet, moving ``scan`` past them. Items arrive ascending by
+    ``updated_at``; one without a readable timestamp is passed on (mapping fails it with the
+    reason) without moving the scan."""
+    fresh = []
+    for item in items:
+        rid = str(item.get("id", "")).strip()
+        try:
+            stamp = parse_stamp(item.get("updated_at"))
+        except (ValueError, TypeError):
+            stamp = None
+        if stamp is None:
+            fresh.append(item)
+            continue
+        if scan.last is not None and stamp == scan.last:
+            if rid and rid in scan.boundary:
+                continue  # emitted by the previous query, which ended at this timestamp
+            scan.boundary.add(rid)
+        elif scan.last is None or stamp > scan.last:
+            scan.last, scan.boundary = stamp, {rid}
+        fresh.append(item)
+    return fresh
+
+
+def _resume(
+    position: dict[str, Any] | None,
+    lo: datetime | None,
+    end: datetime | None,
+    hi: datetime,
+    options: CustomersOptions,
+) -> _Resume | None:
+    """The resume point in ``position`` if it belongs to this range and these options.
+
+    A cursor read reuses the interrupted read's ``until``: the phases it finished covered
+    exactly that range, so the rest of this read must not reach further (an order past it
+    could move the cursor beyond customers nobody read). A window read keeps its own bound,
+    since a backfill never moves the cursor.
+    """
+    if not isinstance(position, dict) or position.get("v") != POSITION_VERSION:
+        return None
+    try:
+        p_lo, p_end = (parse_stamp(v) for v in position["range"])
+        until = parse_stamp(position["until"])
+        phase = str(position["phase"])
+        start = parse_stamp(position.get("from"))
+        skip = {str(s) for s in position.get("skip") or []}
+    except (KeyError, TypeError, ValueError):
+        log.warning("ticketmaster.position_unreadable")
+        return None
+    if (
+        phase not in PHASES
+        or (p_lo, p_end) != (lo, end)
+        or until is None
+        or position.get("members") != options.members
+        or position.get("orders") != options.orders
+        or (start is not None and lo is not None and start < lo)
+    ):
+        return None
+    if end is None:
+        if until > hi:
+            return None  # from a clock ahead of ours: not to be trusted
+        hi = until
+    return _Resume(hi=hi, phase=phase, start=start, skip=skip)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return format_stamp(value) if value is not None else None
+
+
+def _check_stream(stream: str) -> None:
+    if stream != CUSTOMERS.name:
+        raise ConfigError(f"ticketmaster has no stream {stream!r} (streams: customers)")
+
+
+def _options(options: StreamOptions | None) -> CustomersOptions:
+    if isinstance(options, CustomersOptions):
+        return options
+    data = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
+    return CustomersOptions.model_validate(data)
