@@ -291,3 +291,21 @@ def test_a_run_with_failing_members_sends_one_error_email(tmp_path: Path) -> Non
     finally:
         stack.stop()
         smtp.stop()
+
+
+def test_manual_import_switches_override_the_sync_for_that_import(stack: Stack) -> None:
+    since = (datetime.now(UTC) - timedelta(days=800)).date().isoformat()
+    members_only = stack.cli("backfill", SYNC, "--from", since, "--no-orders", "--json")
+    assert members_only.returncode == 0, members_only.stderr
+    writes = stack.stats("heyloyalty")["writes"]
+    assert any(k.startswith("member:") for k in writes)
+    assert not any(k.startswith("tracking:") for k in writes), "--no-orders imports no orders"
+    orders_only = stack.cli("backfill", SYNC, "--from", since, "--no-members", "--orders",
+                            "--no-resubscribe", "--no-send-optin", "--no-automations",
+                            "--json")
+    assert orders_only.returncode == 0, orders_only.stderr
+    assert json.loads(orders_only.stdout)["created"] > 0
+    assert any(k.startswith("tracking:") for k in stack.stats("heyloyalty")["writes"])
+    # A switch the sync does not have is refused before anything runs.
+    bad = stack.cli("backfill", SYNC, "--from", since, "--set-source", "venues=[x]")
+    assert bad.returncode == 2 and "no setting 'venues'" in bad.stderr
