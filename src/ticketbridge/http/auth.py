@@ -11,6 +11,9 @@ from email.utils import formatdate
 import httpx
 from pydantic import SecretStr
 
+Auth = httpx.Auth
+"""What every scheme here is; connectors name it without importing httpx."""
+
 
 class QueryToken(httpx.Auth):
     """The secret as a query parameter (TicketCo ``?token=``, Ticketmaster ``?apikey=``)."""

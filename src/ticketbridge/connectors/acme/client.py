@@ -28,8 +28,9 @@ from ticketbridge.connectors.acme.schemas import (
     Refund,
     Session,
 )
+from ticketbridge.connectors.support import connection_client
 from ticketbridge.errors import AuthError, ConfigError, FatalError, RetryableError
-from ticketbridge.http import ApiClient, HttpContext, RetryPolicy
+from ticketbridge.http import HttpContext
 from ticketbridge.http.auth import HeaderToken
 from ticketbridge.http.outcomes import Action
 
@@ -67,23 +68,15 @@ class AcmeClient:
     ) -> None:
         self.cfg = cfg
         self._clock = clock
-        budget = ctx.budget(
-            f"{PLATFORM}:{cfg.base_url}",
-            rate_per_second=cfg.rate_per_second,
-            burst=cfg.rate_burst,
-            max_calls=cfg.max_calls_per_run,
-        )
         common: dict[str, Any] = {
             "platform": PLATFORM,
-            "base_url": cfg.base_url,
-            "context": ctx,
+            "account": f"{PLATFORM}:{cfg.base_url}",
             "auth": HeaderToken("x-acme-api-key", cfg.api_key),
-            "timeout_s": timeout_s if timeout_s is not None else cfg.timeout_s,
-            "budget": budget,
+            "timeout_s": timeout_s,
         }
-        retries = cfg.max_retries if max_retries is None else max_retries
-        self.api = ApiClient(retry=RetryPolicy(max_retries=retries), **common)
-        self._once = ApiClient(retry=RetryPolicy(max_retries=0), **common)
+        self.api = connection_client(cfg, ctx, max_retries=max_retries, **common)
+        # Writes ACME cannot deduplicate (no idempotency key) are sent once, never retried.
+        self._once = connection_client(cfg, ctx, max_retries=0, **common)
         self._session: Session | None = None
         self._session_until = 0.0
         self._login_lock = asyncio.Lock()

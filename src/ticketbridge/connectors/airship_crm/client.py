@@ -19,8 +19,9 @@ from ticketbridge.connectors.airship_crm.schemas import (
     items_of,
     one_of,
 )
+from ticketbridge.connectors.support import connection_client
 from ticketbridge.errors import FatalError
-from ticketbridge.http import ApiClient, HttpContext, RetryPolicy
+from ticketbridge.http import HttpContext
 from ticketbridge.http.auth import bearer
 from ticketbridge.http.outcomes import Action
 from ticketbridge.http.paginate import laravel
@@ -33,20 +34,9 @@ class AirshipCrmClient:
     def __init__(self, cfg: AirshipCrmConfig, ctx: HttpContext) -> None:
         self.account_id = cfg.account_id
         # One bucket per account, whichever sync writes to it (DESIGN guarantee 6).
-        budget = ctx.budget(
-            f"{PLATFORM}:{cfg.base_url}:{cfg.account_id}",
-            rate_per_second=cfg.rate_per_second,
-            burst=cfg.rate_burst,
-            max_calls=cfg.max_calls_per_run,
-        )
-        self.api = ApiClient(
-            platform=PLATFORM,
-            base_url=cfg.base_url,
-            context=ctx,
+        self.api = connection_client(
+            cfg, ctx, platform=PLATFORM, account=f"{PLATFORM}:{cfg.base_url}:{cfg.account_id}",
             auth=bearer(cfg.token),
-            timeout_s=cfg.timeout_s,
-            retry=RetryPolicy(max_retries=cfg.max_retries),
-            budget=budget,
         )
 
     @property

@@ -43,7 +43,8 @@ from ticketbridge.connectors.base import (
     Outcome,
     Record,
 )
-from ticketbridge.errors import AuthError, ConfigError, ConnectorError, RecordRejected
+from ticketbridge.connectors.support import coerce_options, expect_name
+from ticketbridge.errors import AuthError, ConnectorError, RecordRejected
 from ticketbridge.http import HttpContext
 from ticketbridge.model import Booking
 
@@ -67,14 +68,11 @@ def _fold(name: str) -> str:
 
 
 def _options(options: ObjectOptions) -> ContactBookingsOptions:
-    if isinstance(options, ContactBookingsOptions):
-        return options
-    return ContactBookingsOptions.model_validate(options.model_dump())
+    return coerce_options(options, ContactBookingsOptions)
 
 
 def _check_object(obj: str) -> None:
-    if obj != OBJECT:
-        raise ConfigError(f"{PLATFORM} has no object {obj!r} (objects: {OBJECT})")
+    expect_name(PLATFORM, "object", obj, [OBJECT])
 
 
 def _if_empty(change: Change, entity: str) -> set[str]:

@@ -21,8 +21,9 @@ from ticketbridge.connectors.heyloyalty.schemas import (
     lists_of,
     members_of,
 )
+from ticketbridge.connectors.support import connection_client
 from ticketbridge.errors import FatalError
-from ticketbridge.http import ApiClient, HttpContext, RetryPolicy
+from ticketbridge.http import HttpContext
 from ticketbridge.http.auth import TimestampHmacBasic
 
 MAX_PER_PAGE = 5000  # documented maximum of ``perpage``
@@ -41,22 +42,11 @@ class HeyloyaltyClient:
     ) -> None:
         self.list_id = cfg.list_id
         # One bucket per account (API key), whichever sync or host (API, tracking) uses it.
-        budget = ctx.budget(
-            f"{PLATFORM}:{cfg.api_key}",
-            rate_per_second=cfg.rate_per_second,
-            burst=cfg.rate_burst,
-            max_calls=cfg.max_calls_per_run,
-        )
-        common: dict[str, Any] = {
-            "platform": PLATFORM,
-            "context": ctx,
-            "auth": TimestampHmacBasic(cfg.api_key, cfg.api_secret, now=clock),
-            "timeout_s": cfg.timeout_s,
-            "retry": RetryPolicy(max_retries=cfg.max_retries),
-            "budget": budget,
-        }
-        self.api = ApiClient(base_url=cfg.base_url, **common)
-        self.tracking = ApiClient(base_url=cfg.tracking_base_url, **common)
+        auth = TimestampHmacBasic(cfg.api_key, cfg.api_secret, now=clock)
+        account = f"{PLATFORM}:{cfg.api_key}"
+        self.api = connection_client(cfg, ctx, platform=PLATFORM, account=account, auth=auth)
+        self.tracking = connection_client(cfg, ctx, platform=PLATFORM, account=account,
+                                          auth=auth, base_url=cfg.tracking_base_url)
 
     @property
     def calls(self) -> int:

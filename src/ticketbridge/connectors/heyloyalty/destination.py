@@ -46,7 +46,8 @@ from ticketbridge.connectors.heyloyalty.mapping import (
     tracking_rows,
 )
 from ticketbridge.connectors.heyloyalty.schemas import HlList, Member, MemberStatus
-from ticketbridge.errors import AuthError, ConfigError, ConnectorError, RecordRejected
+from ticketbridge.connectors.support import coerce_options, expect_name
+from ticketbridge.errors import AuthError, ConnectorError, RecordRejected
 from ticketbridge.http import HttpContext
 
 OBJECT = "members"
@@ -65,14 +66,11 @@ T = TypeVar("T")
 
 
 def _options(options: ObjectOptions) -> MembersOptions:
-    if isinstance(options, MembersOptions):
-        return options
-    return MembersOptions.model_validate(options.model_dump())
+    return coerce_options(options, MembersOptions)
 
 
 def _check_object(obj: str) -> None:
-    if obj != OBJECT:
-        raise ConfigError(f"{PLATFORM} has no object {obj!r} (objects: {OBJECT})")
+    expect_name(PLATFORM, "object", obj, [OBJECT])
 
 
 def _empty(value: Any) -> bool:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ticketbridge.connectors.support import connection_client
 from ticketbridge.connectors.ticketco.config import TicketcoConfig
 from ticketbridge.errors import FatalError
-from ticketbridge.http import ApiClient, HttpContext, RetryPolicy
+from ticketbridge.http import HttpContext
 from ticketbridge.http.auth import QueryToken
 from ticketbridge.http.paginate import page_until_empty
 
@@ -27,20 +28,9 @@ class TicketcoClient:
         self.config = config
         base_url = config.base_url.rstrip("/")
         # Keyed by base URL, not token: every sync reading one TicketCo host shares a budget.
-        budget = context.budget(
-            f"ticketco:{base_url}",
-            rate_per_second=config.rate_per_second,
-            burst=config.rate_burst,
-            max_calls=config.max_calls_per_run,
-        )
-        self.api = ApiClient(
-            platform=PLATFORM,
-            base_url=base_url,
-            context=context,
-            auth=QueryToken("token", config.token),
-            timeout_s=config.timeout_s,
-            retry=RetryPolicy(max_retries=config.max_retries),
-            budget=budget,
+        self.api = connection_client(
+            config, context, platform=PLATFORM, account=f"ticketco:{base_url}",
+            auth=QueryToken("token", config.token), base_url=base_url,
         )
 
     @property

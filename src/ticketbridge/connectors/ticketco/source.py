@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ticketbridge.connectors.base import (
     CheckResult,
@@ -28,6 +28,7 @@ from ticketbridge.connectors.base import (
     StreamSpec,
     Window,
 )
+from ticketbridge.connectors.support import coerce_options, expect_name
 from ticketbridge.connectors.ticketco.client import TicketcoClient
 from ticketbridge.connectors.ticketco.config import TicketcoConfig
 from ticketbridge.connectors.ticketco.mapping import (
@@ -42,7 +43,7 @@ from ticketbridge.connectors.ticketco.mapping import (
     parse_time,
     venue_key,
 )
-from ticketbridge.errors import AuthError, ConfigError, ConnectorError, FatalError, MappingError
+from ticketbridge.errors import AuthError, ConnectorError, FatalError, MappingError
 from ticketbridge.http import HttpContext
 
 log = structlog.get_logger("ticketbridge.connectors.ticketco")
@@ -338,15 +339,11 @@ def _venue_of(raw: Mapping[str, Any]) -> str | None:
 
 
 def _check_stream(stream: str) -> None:
-    if stream != BOOKINGS.name:
-        raise ConfigError(f"ticketco has no stream {stream!r} (streams: bookings)")
+    expect_name("ticketco", "stream", stream, [BOOKINGS.name])
 
 
 def _options(options: StreamOptions | None) -> BookingsOptions:
-    if isinstance(options, BookingsOptions):
-        return options
-    data = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
-    return BookingsOptions.model_validate(data)
+    return coerce_options(options, BookingsOptions)
 
 
 def _same_window(stored: Any, window: Window | None, config: TicketcoConfig) -> bool:

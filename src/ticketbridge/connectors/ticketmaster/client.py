@@ -15,11 +15,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ticketbridge.connectors.support import connection_client
 from ticketbridge.connectors.ticketmaster.config import PLATFORM, TicketmasterConfig
 from ticketbridge.connectors.ticketmaster.paths import dig
 from ticketbridge.connectors.ticketmaster.schemas import ListPage, PageInfo, format_stamp
 from ticketbridge.errors import ConnectorError, FatalError
-from ticketbridge.http import ApiClient, HttpContext, RetryPolicy
+from ticketbridge.http import HttpContext
 from ticketbridge.http.auth import QueryToken
 from ticketbridge.http.outcomes import Action
 
@@ -37,23 +38,13 @@ class TicketmasterClient:
         base_url = config.base_url.rstrip("/")
         # The limit is per API key [DOC 4.2]; keyed by host, market and user so the key itself
         # never becomes a dict key anywhere.
-        budget = context.budget(
-            f"{PLATFORM}:{base_url}:{config.market}:{config.username}",
-            rate_per_second=config.rate_per_second,
-            burst=config.rate_burst,
-            max_calls=config.max_calls_per_run,
-        )
         # ApiClient takes one auth flow: the key goes there (it stays a SecretStr until sent),
         # the Basic credentials go in a default header that httpx masks in its reprs.
         basic = f"{config.username}:{config.password.get_secret_value()}".encode()
-        self.api = ApiClient(
-            platform=PLATFORM,
-            base_url=base_url,
-            context=context,
-            auth=QueryToken(self.paths.api_key, config.api_key),
-            timeout_s=config.timeout_s,
-            retry=RetryPolicy(max_retries=config.max_retries),
-            budget=budget,
+        self.api = connection_client(
+            config, context, platform=PLATFORM,
+            account=f"{PLATFORM}:{base_url}:{config.market}:{config.username}",
+            auth=QueryToken(self.paths.api_key, config.api_key), base_url=base_url,
             headers={
                 "Authorization": "Basic " + base64.b64encode(basic).decode("ascii"),
                 "Accept": "application/json",

@@ -31,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from pydantic import BaseModel
 
 from ticketbridge.connectors.base import (
     CheckResult,
@@ -42,6 +41,7 @@ from ticketbridge.connectors.base import (
     StreamOptions,
     StreamSpec,
 )
+from ticketbridge.connectors.support import coerce_options, expect_name
 from ticketbridge.connectors.ticketmaster.client import TicketmasterClient
 from ticketbridge.connectors.ticketmaster.config import (
     CUSTOMERS,
@@ -58,7 +58,7 @@ from ticketbridge.connectors.ticketmaster.mapping import (
     order_key,
 )
 from ticketbridge.connectors.ticketmaster.schemas import ListPage, format_stamp, parse_stamp
-from ticketbridge.errors import AuthError, ConfigError, ConnectorError, FatalError, MappingError
+from ticketbridge.errors import AuthError, ConnectorError, FatalError, MappingError
 from ticketbridge.http import HttpContext
 
 log = structlog.get_logger("ticketbridge.connectors.ticketmaster")
@@ -470,12 +470,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _check_stream(stream: str) -> None:
-    if stream != CUSTOMERS.name:
-        raise ConfigError(f"ticketmaster has no stream {stream!r} (streams: customers)")
+    expect_name("ticketmaster", "stream", stream, [CUSTOMERS.name])
 
 
 def _options(options: StreamOptions | None) -> CustomersOptions:
-    if isinstance(options, CustomersOptions):
-        return options
-    data = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
-    return CustomersOptions.model_validate(data)
+    return coerce_options(options, CustomersOptions)
