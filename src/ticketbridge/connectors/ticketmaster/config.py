@@ -43,7 +43,9 @@ class TicketmasterConfig(ConnectionConfig):
     password: SecretStr
     # 5 requests per second per key [DOC platforms.md 4.2]; the sandbox enforces it.
     rate_per_second: float | None = 5.0
-    rate_burst: int | None = 5
+    # Apigee's spike arrest smooths the rate (5/s = one call per 200 ms), so a burst of 5 at
+    # once is refused although the second as a whole stays under 5: no bursts by default.
+    rate_burst: int | None = 1
     page_size: int = Field(default=100, ge=1, le=199)
     deep_paging_limit: int = Field(default=DEEP_PAGING_LIMIT, ge=1)
     paths: Paths = Field(default_factory=Paths)
