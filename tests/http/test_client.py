@@ -194,3 +194,18 @@ async def test_page_until_empty_and_opaque_key_and_laravel() -> None:
     assert linked == [[{"id": 1}], [{"id": 2}], [{"id": 3}]]
     keys = [pos async for _, pos in opaque_key(client, "diff", key="tickets")]
     assert keys == ["k1", "k2", "k2"], "an empty page keeps the stable key for the next poll"
+
+
+async def test_default_budget_never_lets_more_than_rate_calls_into_one_second() -> None:
+    now = [0.0]
+    stamps: list[float] = []
+
+    async def sleep(s: float) -> None:
+        now[0] += s
+
+    budget = RateBudget(rate_per_second=10, sleep=sleep, monotonic=lambda: now[0])
+    for _ in range(40):
+        await budget.acquire()
+        stamps.append(now[0])
+    worst = max(sum(1 for t in stamps if start <= t < start + 1.0 - 1e-9) for start in stamps)
+    assert worst <= 10, "fixed one-second windows must never see more than the rate"

@@ -1,0 +1,154 @@
+"""``python -m bench``: start the sandboxes, run the scenarios, write the results.
+
+Full run (the default): S1 at 10k, 100k and 1M bookings, S2 and S3 (1%, 10%) and S5 at 10k,
+S6 at 2k, three runs each, every contender. ``--quick``: 10k bookings, one run, ticketbridge,
+the scenarios that check correctness (S1, S2, S3 at 1%, S5); exits 1 only when a correctness
+check fails, never because of a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import report
+from bench.contenders import ALL, Contender, Job, available
+from bench.procs import Sandbox
+from bench.scenarios import Bench, Row
+
+HERE = Path(__file__).resolve().parent
+SCENARIOS = ("S1", "S2", "S3", "S5", "S6")
+
+
+def _ints(text: str) -> list[int]:
+    return [int(float(x)) for x in text.split(",") if x.strip()]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="10k, one run, correctness subset")
+    p.add_argument("--contenders", default=None,
+                   help=f"comma list of {', '.join(ALL)} (default: all installed; "
+                        "--quick: ticketbridge)")
+    p.add_argument("--scenarios", default=None, help="comma list of S1,S2,S3,S5,S6")
+    p.add_argument("--records", default=None,
+                   help="S1 sizes, comma list (default 10000,100000,1000000)")
+    p.add_argument("--small", type=int, default=None,
+                   help="size for S2, S3 and S5 (default: the smallest S1 size)")
+    p.add_argument("--s6-records", type=int, default=2000)
+    p.add_argument("--runs", type=int, default=None, help="runs per scenario (default 3)")
+    p.add_argument("--large-runs", type=int, default=None,
+                   help="runs for S1 sizes above --small (default: --runs)")
+    p.add_argument("--s6-runs", type=int, default=None, help="default: --runs")
+    p.add_argument("--shares", default="0.01,0.10", help="S3 mutation shares")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--port-base", type=int, default=18400)
+    p.add_argument("--per-page", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--timeout", type=float, default=7200, help="per run, seconds")
+    p.add_argument("--latency-ms", type=float, default=0.0,
+                   help="S1: Airship answers every request this much later (a WAN round trip)")
+    p.add_argument("--rate-burst", type=int, default=None,
+                   help="S6: rate_burst of ticketbridge's Airship connection (default: unset)")
+    p.add_argument("--stock-airship", action="store_true",
+                   help="serve the Airship sandbox without the benchmark's look-up indexes")
+    p.add_argument("--results-dir", type=Path, default=HERE / "results")
+    p.add_argument("--readme", type=Path, default=HERE / "README.md")
+    p.add_argument("--no-readme", action="store_true")
+    args = p.parse_args(argv)
+    q = args.quick
+    args.contenders = (args.contenders or ("ticketbridge" if q else ",".join(ALL))).split(",")
+    args.scenarios = (args.scenarios or ("S1,S2,S3,S5" if q else ",".join(SCENARIOS))).split(",")
+    args.records = _ints(args.records or ("10000" if q else "10000,100000,1000000"))
+    args.small = args.small or min(args.records)
+    args.runs = args.runs or (1 if q else 3)
+    args.large_runs = args.large_runs or args.runs
+    args.s6_runs = args.s6_runs or args.runs
+    args.shares = [float(s) for s in args.shares.split(",")] if not q else [0.01]
+    for name in args.contenders:
+        if name not in ALL:
+            p.error(f"unknown contender {name!r}")
+    missing = [n for n in args.contenders if not available(n)]
+    if missing and args.contenders != list(ALL):
+        p.error(f"not installed: {', '.join(missing)} (pip install -r bench/requirements.txt)")
+    args.contenders = [n for n in args.contenders if n not in missing]
+    return args
+
+
+class Stack:
+    """Both sandboxes for one data size, in their own processes."""
+
+    def __init__(self, args: argparse.Namespace, records: int, log_dir: Path) -> None:
+        port = args.port_base
+        self.ticketco = Sandbox("ticketco", port, records, args.seed, False, log_dir)
+        self.airship = Sandbox("airship_crm", port + 1, 0, args.seed, not args.stock_airship,
+                               log_dir)
+
+    def __enter__(self) -> Stack:
+        self.ticketco.wait_ready()
+        self.airship.wait_ready()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ticketco.stop()
+        self.airship.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    env = report.environment(command)
+    print(f"{command}\n{env['uptime']}", flush=True)
+    rows: list[Row] = []
+    checks: list[Row] = []
+    job = Job(args.per_page, args.batch_size, args.concurrency, args.rate_burst)
+    with tempfile.TemporaryDirectory(prefix="ticketbridge-bench-") as tmp:
+        work = Path(tmp)
+        contenders = [Contender(n, work / n, job) for n in args.contenders]
+        sizes = sorted(set(args.records) | ({args.small} if set(args.scenarios) & {
+            "S2", "S3", "S5"} else set()))
+        for n in sizes:
+            s1 = "S1" in args.scenarios and n in args.records
+            small = n == args.small and bool({"S2", "S3", "S5"} & set(args.scenarios))
+            if not (s1 or small):
+                continue
+            print(f"== {n:,} bookings", flush=True)
+            with Stack(args, n, work / "logs") as stack:
+                bench = Bench(n, stack.ticketco, stack.airship, contenders, args.timeout,
+                              work / "logs", latency_ms=args.latency_ms)
+                if s1 or (small and {"S2", "S3"} & set(args.scenarios)):
+                    # S2 / S3 start from the state the last full load left.
+                    bench.s1(args.runs if small else args.large_runs)
+                if small and {"S2", "S3"} & set(args.scenarios):
+                    checks += bench.s2_s3(
+                        args.runs if "S2" in args.scenarios else 0, args.runs,
+                        args.shares if "S3" in args.scenarios else [])
+                if small and "S5" in args.scenarios:
+                    checks += bench.s5(args.runs)
+                rows += [r for r in bench.rows if s1 or r["scenario"] != "S1"]
+        if "S6" in args.scenarios:
+            print(f"== S6: {args.s6_records:,} bookings, 10 requests/s, 2% 5xx", flush=True)
+            with Stack(args, args.s6_records, work / "logs") as stack:
+                bench = Bench(args.s6_records, stack.ticketco, stack.airship, contenders,
+                              args.timeout, work / "logs")
+                checks += bench.s6(args.s6_runs, rate=10, rate_5xx=0.02)
+                rows += bench.rows
+    for c in checks:
+        print(f"  {'ok ' if c['ok'] else 'FAIL'} {c['check']}: {c['detail']}")
+    paths = report.write_json(args.results_dir, rows, checks, env)
+    print("results: " + ", ".join(str(p) for p in paths))
+    if not args.no_readme:
+        report.update_readme(args.readme, rows, env, checks)
+        print(f"table: {args.readme}")
+    print(report.table(rows))
+    failed = [c for c in checks if not c["ok"] and c["contender"] == "ticketbridge"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
