@@ -41,7 +41,8 @@ class ListSource:
         yield Page(records=list(self.records), position={"done": True})
 
     def remap(self, stream: str, raw: dict[str, Any], options: StreamOptions) -> Record:
-        raise NotImplementedError
+        # This source emits no Failed payloads, so the engine never asks it to re-map one.
+        raise AssertionError("unexpected remap: this test source has no dead letters")
 
     async def check(self) -> list[CheckResult]:
         return []
