@@ -28,8 +28,8 @@ HERE = Path(__file__).resolve().parent
 # inside the Airship client counts as HTTP, not as the destination connector.
 AREAS = [
     ("module imports at run time (failed `import sniffio` in httpcore)", r"<frozen importlib"),
-    ("HTTP client (httpx / httpcore / anyio / h11 / sockets)",
-     r"httpx/|httpcore/|anyio/|h11/|asyncio/selector_events|ssl\.py"),
+    ("HTTP client (httpx / aiohttp / httpcore / sockets)",
+     r"httpx/|httpcore/|anyio/|h11/|aiohttp/|multidict/|yarl/|asyncio/selector_events|ssl\.py"),
     ("JSON encode / decode", r"json/|orjson"),
     ("pydantic validation / models", r"pydantic"),
     ("state store (SQLAlchemy / sqlite3)", r"sqlalchemy/|sqlite3"),

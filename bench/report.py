@@ -28,8 +28,12 @@ def environment(command: str) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
+    repo = Path(__file__).resolve().parent.parent
+    commit = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty"],
+                            capture_output=True, text=True, check=False).stdout.strip()
     return {
         "command": command, "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit or None,
         "python": sys.version.split()[0], "platform": platform.platform(),
         "cpus": os.cpu_count(), "load": os.getloadavg(), "uptime": uptime.strip(),
         "versions": versions,
@@ -110,7 +114,8 @@ def update_readme(readme: Path, rows: list[Row], env: dict[str, Any],
     failed = [c for c in checks if not c["ok"]]
     body = "\n".join([
         START,
-        f"Run {env['date']} on {env['cpus']} CPUs, Python {env['python']}, "
+        f"Run {env['date']} at commit {env.get('commit')} on {env['cpus']} CPUs, "
+        f"Python {env['python']}, sniffio {env['versions'].get('sniffio')}, "
         f"dlt {env['versions'].get('dlt')}, httpx {env['versions'].get('httpx')}; "
         f"load before the run: `{env['uptime']}`.",
         "",

@@ -29,8 +29,8 @@ from ticketbridge.connectors.airship_crm.mapping import (
     VENUE,
     booking_body,
     contact_body,
-    identity_of,
     prepare_contact_bookings,
+    record_identity,
     venue_name,
 )
 from ticketbridge.connectors.airship_crm.schemas import BookingOut, ContactOut
@@ -192,7 +192,7 @@ class AirshipCrmDestination:
     ) -> dict[str, Any]:
         # The identifier comes from the record itself: a policy that withholds contact fields
         # must still leave Airship able to find the profile the booking belongs to.
-        identity = identity_of(self.prepare(OBJECT, change.record, opts)["contact"], opts.match)
+        identity = record_identity(change.record, opts.match)
         keys = _if_empty(change, "contact")
         if keys & contact.keys():
             existing = await self._find_contact(identity)

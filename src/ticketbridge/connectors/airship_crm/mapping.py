@@ -194,6 +194,18 @@ def identity_of(fields: dict[str, Any], match: Sequence[str]) -> dict[str, Any]:
     return {}
 
 
+def record_identity(record: Record, match: Sequence[str]) -> dict[str, Any]:
+    """:func:`identity_of` the contact fields :func:`contact_fields` makes of ``record``,
+    without mapping the whole record again."""
+    booking = record.data
+    contact = booking.contact if isinstance(booking, Booking) else None
+    if contact is None:
+        return {}
+    return identity_of(
+        {"email": contact.email or None, "mobile_number": airship_mobile(contact.mobile)}, match
+    )
+
+
 def contact_body(
     fields: dict[str, Any],
     identity: dict[str, Any],

@@ -1,0 +1,140 @@
+"""The network transport under every ApiClient: httpx's interface over aiohttp's HTTP/1.1 engine.
+
+Why: a sync writes one request per record to APIs without batch endpoints (Airship CRM), so
+the client's CPU per request is the sync's throughput once the network is fast. httpx's own
+transport (httpcore + h11 + anyio, pure Python) cost 2.3-2.6 ms of CPU per request on the
+benchmark machine; aiohttp's (C parser, asyncio streams) costs 0.4 ms, and httpx over this
+transport 0.7-0.8 ms (``bench/README.md``). Everything above the transport stays httpx:
+auth flows, request building, ``httpx.Response`` for the connectors, ``ASGITransport`` and
+respx in tests. ``TICKETBRIDGE_HTTP_TRANSPORT=httpcore`` switches back to httpx's own.
+
+What the transport keeps equal to httpx's:
+
+* bodies are not decompressed here (``auto_decompress=False``): httpx decodes them from the
+  ``Content-Encoding`` header, as it does for its own transport;
+* no redirects are followed and no cookies are kept here (httpx does both, above);
+* aiohttp's errors become httpx's (``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``,
+  ``ReadError``, ``RemoteProtocolError``), which ``http/client.py`` translates once more into
+  the retryable errors of DESIGN section 5;
+* httpx's per-request timeouts (connect, read, pool) are applied per request.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import httpx
+
+ENV = "TICKETBRIDGE_HTTP_TRANSPORT"
+# aiohttp computes these itself from the body it is given; passing httpx's too would send them
+# twice or contradict the body aiohttp frames.
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+def network_transport(max_connections: int = 100) -> httpx.AsyncBaseTransport | None:
+    """The transport for real network origins (None: httpx's default, httpcore)."""
+    choice = os.environ.get(ENV, "aiohttp").strip().lower()
+    if choice == "httpcore":
+        return None
+    if choice != "aiohttp":
+        raise ValueError(f"{ENV}={choice!r}: expected 'aiohttp' or 'httpcore'")
+    return AiohttpTransport(max_connections=max_connections)
+
+
+def _timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
+    t: dict[str, float | None] = request.extensions.get("timeout", {})
+    connect, pool = t.get("connect"), t.get("pool")
+    return aiohttp.ClientTimeout(
+        total=None,
+        # aiohttp's ``connect`` covers waiting for a free connection and connecting.
+        connect=None if connect is None and pool is None else (connect or 0) + (pool or 0),
+        sock_connect=connect,
+        sock_read=t.get("read"),
+    )
+
+
+def _translate(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(text, request=request)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(text, request=request)
+    if isinstance(exc, TimeoutError):  # aiohttp's read timeouts subclass it
+        return httpx.ReadTimeout(text, request=request)
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return httpx.RemoteProtocolError(text, request=request)
+    if isinstance(exc, aiohttp.ClientResponseError):  # a malformed status line or headers
+        return httpx.RemoteProtocolError(text, request=request)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return httpx.UnsupportedProtocol(text, request=request)
+    return httpx.ReadError(text, request=request)
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """One aiohttp session (its own connection pool) per ApiClient; made on first use, since
+    an aiohttp session belongs to the event loop it was made in."""
+
+    def __init__(self, *, max_connections: int = 100) -> None:
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
+
+    def _proxy_for(self, url: httpx.URL) -> str | None:
+        """``HTTP(S)_PROXY`` / ``ALL_PROXY`` unless ``NO_PROXY`` exempts the host, as httpx
+        does for its own transport; looked up once per scheme and host."""
+        key = (url.scheme, url.host)
+        if key not in self._proxies:
+            found = urllib.request.getproxies_environment()
+            proxy = found.get(url.scheme) or found.get("all")
+            if proxy and urllib.request.proxy_bypass(url.host):
+                proxy = None
+            self._proxies[key] = proxy if proxy and urlsplit(proxy).scheme else None
+        return self._proxies[key]
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_connections),
+                auto_decompress=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                # Not trust_env: aiohttp would then look up netrc and the proxy variables in a
+                # thread on every request; the proxy is looked up once per origin instead.
+                trust_env=False,
+                # httpx builds the whole header set; aiohttp adds nothing of its own.
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        headers = [(k, v) for k, v in request.headers.multi_items()
+                   if k.lower() not in _FRAMING]
+        session = self._session_now()
+        try:
+            async with session.request(
+                request.method, str(request.url), headers=headers,
+                data=body if body or request.method not in ("GET", "HEAD") else None,
+                allow_redirects=False, timeout=_timeout(request),
+                proxy=self._proxy_for(request.url),
+            ) as answer:
+                content = await answer.read()
+                raw_headers: Any = list(answer.raw_headers)
+                status, reason = answer.status, answer.reason or ""
+                version = f"HTTP/{answer.version.major}.{answer.version.minor}" \
+                    if answer.version else "HTTP/1.1"
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _translate(exc, request) from exc
+        return httpx.Response(
+            status, headers=raw_headers, content=content, request=request,
+            extensions={"http_version": version.encode("ascii"),
+                        "reason_phrase": reason.encode("latin-1", "replace")},
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
