@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.fakes import BASE, TODAY, MemoryDestination, MemorySource, Stored, booking, spec
-from ticketbridge.connectors.base import Change
+from ticketbridge.connectors.base import Change, Page, ReadRequest
 from ticketbridge.engine.pipeline import run_sync
 from ticketbridge.engine.spec import RunOptions
 from ticketbridge.engine.state.sql import SqlStateStore, open_store
@@ -323,3 +323,59 @@ async def test_consent_withdrawn_after_sending_is_still_written(store: SqlStateS
     assert withdrawn.counters.updated == 1 and withdrawn.counters.skipped_filter == 1
     assert dest.stored["booking:mem:R00000"].contact["allow_email"] is False
     assert "booking:mem:R00001" not in dest.stored
+
+
+async def test_batches_span_source_pages_and_the_checkpoint_waits_for_whole_pages(
+    store: SqlStateStore,
+) -> None:
+    """Pages of 3 become batches of 10; batch 1 ends inside page 4, so its commit moves the
+    checkpoint to the end of page 3 only, and a crash after it loses nothing."""
+    source = MemorySource([booking(i) for i in range(30)], page_size=3)
+    dest = MemoryDestination()
+    sizes: list[int] = []
+    dest.before_write = lambda changes: sizes.append(len(changes))
+    dest.fail_on_call[2] = RetryableError("connection reset", platform="memdest")
+    first = await run_sync(store, spec(batch_size=10), source, dest)
+    assert first.outcome == "failed"
+    assert sizes == [10, 10], "one write per 10 records, not one per 3-record page"
+    assert store.count_ledger("mem") == 10
+    assert store.get_checkpoint("mem") == {"position": {"next": 9}}
+
+    dest.fail_on_call.clear()
+    sizes.clear()
+    second = await run_sync(store, spec(batch_size=10), source, dest)
+    assert second.outcome == "ok"
+    assert source.requests[-1].position == {"next": 9}
+    assert second.counters.unchanged == 1, "record 9 was acknowledged before the crash"
+    assert sum(sizes) == 20
+    assert len(dest.stored) == 30 and max(dest.creates.values()) == 1
+
+
+class _TrickleSource(MemorySource):
+    """Yields its second page only once the destination has written the first: an engine
+    that waited for a full batch before writing would never finish."""
+
+    def __init__(self, dest: MemoryDestination) -> None:
+        super().__init__([booking(i) for i in range(6)], page_size=3)
+        self.dest = dest
+
+    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
+        n = 0
+        async for page in super().read(request):
+            if n:
+                await self.dest.entered.wait()
+            n += 1
+            yield page
+
+
+async def test_a_slow_source_never_holds_back_records_already_read(
+    store: SqlStateStore,
+) -> None:
+    dest = MemoryDestination()
+    sizes: list[int] = []
+    dest.before_write = lambda changes: sizes.append(len(changes))
+    result = await asyncio.wait_for(
+        run_sync(store, spec(batch_size=100), _TrickleSource(dest), dest), 10)
+    assert result.outcome == "ok"
+    assert sizes == [3, 3]
+    assert store.get_checkpoint("mem") == {"position": None}

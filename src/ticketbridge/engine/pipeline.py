@@ -76,6 +76,21 @@ class _Batch:
     resolved: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Read:
+    """What the source gave for one destination batch: records, mapping failures, and the
+    position of the last source page whose records are all in here (if any)."""
+
+    records: list[Record] = field(default_factory=list)
+    failures: list[Failed] = field(default_factory=list)
+    position: dict[str, Any] | None = None
+    positioned: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.records or self.failures or self.positioned)
+
+
 def _was_sent(row: LedgerRow | None) -> bool:
     return row is not None and bool(row.dest_ids or row.hashes)
 
@@ -189,8 +204,15 @@ class _Run:
             self.checkpoint["position"] = position
         return dict(self.checkpoint)
 
-    async def _pages(self, request: ReadRequest) -> AsyncIterator[Page]:
-        """The source's pages through a bounded queue, read ahead while we write."""
+    async def _reads(self, request: ReadRequest) -> AsyncIterator[_Read]:
+        """The source's pages, read ahead through a bounded queue while we write, regrouped
+        into destination batches of up to ``batch_size`` records.
+
+        A batch takes every page already waiting in the queue (it never waits for one while
+        it holds records), so batches span source pages when the source is ahead and stay
+        small when it is slow. A page's position goes with the batch holding its last
+        record: the checkpoint then moves only once everything before it is acknowledged.
+        """
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.opts.queue_pages)
 
         async def produce() -> None:
@@ -201,45 +223,61 @@ class _Run:
             except BaseException as exc:  # handed to the consumer, which re-raises it
                 await queue.put(exc)
 
+        size = max(1, self.spec.batch_size)
+        pending = _Read()
         task = asyncio.create_task(produce())
         try:
             while True:
-                item = await queue.get()
+                if pending.empty:
+                    item = await queue.get()
+                elif queue.empty():
+                    yield pending  # nothing more is ready: write what we have
+                    pending = _Read()
+                    continue
+                else:
+                    item = queue.get_nowait()
                 if item is _END:
-                    return
+                    break
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                page: Page = item
+                self.counters.read += len(page.records) + len(page.failures)
+                pending.failures.extend(page.failures)
+                for record in self._selected(page):
+                    if len(pending.records) >= size:
+                        yield pending
+                        pending = _Read()
+                    pending.records.append(record)
+                if page.position is not None:
+                    pending.position, pending.positioned = page.position, True
+                if len(pending.records) >= size:
+                    yield pending
+                    pending = _Read()
+            if not pending.empty:
+                yield pending
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    # --- processing ------------------------------------------------------------------------
-    async def process_page(self, page: Page, slot: str) -> None:
-        self.counters.read += len(page.records) + len(page.failures)
-        first = _Batch()
-        for failure in page.failures:
-            self._dead_mapping(first, failure.key, failure.reason, failure.raw)
-        selected: list[Record] = []
+    def _selected(self, page: Page) -> Iterable[Record]:
         for record in page.records:
             if record.cursor is not None:
                 self.max_cursor = advance_cursor(self.max_cursor, record.cursor)
             if self.spec.is_skipped(record.key):
                 self.counters.skipped_filter += 1
                 continue
-            selected.append(record)
-        size = max(1, self.spec.batch_size)
-        chunks = [selected[i : i + size] for i in range(0, len(selected), size)] or [[]]
-        for i, chunk in enumerate(chunks):
-            batch = first if i == 0 else _Batch()
-            await self.process(chunk, batch)
-            last = i == len(chunks) - 1
-            checkpoint = None
-            if last and page.position is not None:
-                checkpoint = self._set_position(slot, page.position)
-            if batch.ledger or batch.dead or checkpoint is not None or last:
-                self._commit(batch, checkpoint)
+            yield record
+
+    # --- processing ------------------------------------------------------------------------
+    async def process_read(self, read: _Read, slot: str) -> None:
+        """Write one batch and commit its outcomes with the checkpoint it completes."""
+        batch = _Batch()
+        for failure in read.failures:
+            self._dead_mapping(batch, failure.key, failure.reason, failure.raw)
+        await self.process(read.records, batch)
+        checkpoint = self._set_position(slot, read.position) if read.positioned else None
+        self._commit(batch, checkpoint)
 
     def _dead_mapping(self, batch: _Batch, key: str, reason: str, raw: dict[str, Any]) -> None:
         self.counters.rejected += 1
@@ -437,8 +475,10 @@ async def _body(run: _Run, *, retry: bool) -> Any:
     """The run itself; returns the error that ended it early, or None."""
     try:
         for request, slot in run._requests():
-            async for page in run._pages(request):
-                await run.process_page(page, slot)
+            # aclosing: a failed batch stops the read-ahead at once, not at loop shutdown.
+            async with contextlib.aclosing(run._reads(request)) as reads:
+                async for read in reads:
+                    await run.process_read(read, slot)
         if retry and not run.opts.dry_run:
             await run.retry_dead_letters()
         if not run.opts.dry_run:

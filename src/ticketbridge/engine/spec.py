@@ -96,7 +96,8 @@ class RunOptions:
     backfill_to: date | None = None
     holder: str | None = None
     lease_ttl_s: float = 60.0
-    queue_pages: int = 4
+    # Source pages read ahead; a destination batch takes all that are waiting (pipeline.py).
+    queue_pages: int = 8
     on_progress: Callable[[RunCounters], None] | None = None
     dry_run_sample: int = 20
     # Per-run overrides of the sync's source / destination options (a manual import's
