@@ -55,8 +55,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="S1: Airship answers every request this much later (a WAN round trip)")
     p.add_argument("--rate-burst", type=int, default=None,
                    help="S6: rate_burst of ticketbridge's Airship connection (default: unset)")
-    p.add_argument("--stock-airship", action="store_true",
-                   help="serve the Airship sandbox without the benchmark's look-up indexes")
     p.add_argument("--results-dir", type=Path, default=HERE / "results")
     p.add_argument("--readme", type=Path, default=HERE / "README.md")
     p.add_argument("--no-readme", action="store_true")
@@ -85,9 +83,8 @@ class Stack:
 
     def __init__(self, args: argparse.Namespace, records: int, log_dir: Path) -> None:
         port = args.port_base
-        self.ticketco = Sandbox("ticketco", port, records, args.seed, False, log_dir)
-        self.airship = Sandbox("airship_crm", port + 1, 0, args.seed, not args.stock_airship,
-                               log_dir)
+        self.ticketco = Sandbox("ticketco", port, records, args.seed, log_dir)
+        self.airship = Sandbox("airship_crm", port + 1, 0, args.seed, log_dir)
 
     def __enter__(self) -> Stack:
         self.ticketco.wait_ready()

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         sniffio_state = "importable"
     except ImportError:
         sniffio_state = "missing"
-    sandbox = Sandbox("airship_crm", args.port, 0, 42, True, Path(tempfile.mkdtemp()))
+    sandbox = Sandbox("airship_crm", args.port, 0, 42, Path(tempfile.mkdtemp()))
     try:
         sandbox.wait_ready()
         runs: list[tuple[str, Callable[[], Any]]] = [

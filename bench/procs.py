@@ -109,14 +109,12 @@ def run_measured(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout_s: f
 class Sandbox:
     """One sandbox process on a loopback port, with its ``/_sandbox/*`` admin routes."""
 
-    def __init__(self, platform: str, port: int, records: int, seed: int, indexed: bool,
+    def __init__(self, platform: str, port: int, records: int, seed: int,
                  log_dir: Path) -> None:
         self.platform, self.port = platform, port
         self.url = f"http://{LOOPBACK}:{port}"
         cmd = [sys.executable, "-m", "bench.serve_sandbox", platform, "--port", str(port),
                "--records", str(records), "--seed", str(seed)]
-        if indexed:
-            cmd.append("--indexed")
         log_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(log_dir / f"sandbox-{platform}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=self._log,

@@ -91,8 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or HERE / "results" / f"{day}-profile-s1.txt"
     with tempfile.TemporaryDirectory(prefix="ticketbridge-profile-") as tmp:
         work = Path(tmp)
-        tc = Sandbox("ticketco", args.port_base, args.records, args.seed, False, work)
-        air = Sandbox("airship_crm", args.port_base + 1, 0, args.seed, True, work)
+        tc = Sandbox("ticketco", args.port_base, args.records, args.seed, work)
+        air = Sandbox("airship_crm", args.port_base + 1, 0, args.seed, work)
         try:
             tc.wait_ready()
             air.wait_ready()

@@ -170,7 +170,14 @@ def test_sigkill_mid_run_then_rerun_has_no_duplicate_and_no_loss(tmp_path: Path)
         expected = expected_bookings(stack)
         stack.admin("airship_crm", "faults", {"latency_ms": 40, "slow_rate": 1.0})
         proc = stack.popen("run", SYNC)
-        time.sleep(random.uniform(1.8, 3.0))  # imports take ~1 s; the run ~4 s
+        # Killed once some bookings have landed (a random share of them), whatever the
+        # machine's start-up time: the run is then mid-way, with writes in flight.
+        kill_at = random.randint(10, len(expected) // 2)
+        deadline = time.monotonic() + 60
+        while len(stack.data("airship_crm")["bookings"]) < kill_at:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "no bookings landed within 60 s"
+            time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         partial = len(stack.data("airship_crm")["bookings"])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -204,7 +204,7 @@ class _Run:
             self.checkpoint["position"] = position
         return dict(self.checkpoint)
 
-    async def _reads(self, request: ReadRequest) -> AsyncIterator[_Read]:
+    async def _reads(self, request: ReadRequest) -> AsyncGenerator[_Read, None]:
         """The source's pages, read ahead through a bounded queue while we write, regrouped
         into destination batches of up to ``batch_size`` records.
 

@@ -38,10 +38,12 @@ async def page_until_empty(
     page_param: str = "page",
     size_param: str | None = None,
     size: int | None = None,
+    short_is_last: bool = False,
 ) -> AsyncIterator[tuple[Items, int]]:
     """Page numbers from ``start`` until a page comes back empty (TicketCo style).
 
-    Yields each page's items with the next page number to ask for.
+    Yields each page's items with the next page number to ask for. With ``short_is_last``
+    (and a ``size`` sent), a page with fewer than ``size`` items ends the list too.
     """
     page = start
     while True:
@@ -54,6 +56,8 @@ async def page_until_empty(
             return
         page += 1
         yield items, page
+        if short_is_last and size_param and size and len(items) < size:
+            return
 
 
 async def page_with_totals(

@@ -197,3 +197,36 @@ def test_units_are_deterministic_per_account() -> None:
     units = create_sandbox(account_id=7, units=["A", "B"]).store.dump()["units"]
     assert [(u["id"], u["name"], u["is_root"]) for u in units] == [
         (7000, "Account 7", True), (7001, "A", False), (7002, "B", False)]
+
+
+async def test_lookups_follow_changed_emails_mobiles_and_references(
+    http: httpx.AsyncClient,
+) -> None:
+    """The store's look-up indexes: a value that changed is found under its new value only."""
+    await http.post("/v1/contact", json=contact(mobile_number="07700900123"))
+    # Matched by mobile, the contact gets a new email: the old one no longer finds it.
+    await http.post("/v1/contact", json={"account_id": 1, "email": "JANE.NEW@example.com",
+                                         "mobile_number": "447700900123"})
+
+    async def by(key: str, value: str) -> httpx.Response:
+        return await http.request("GET", "/v1/contacts", json={"account_id": 1, key: value})
+
+    assert (await by("email", "jane.new@example.com")).json()["mobile_number"] == "447700900123"
+    assert (await by("email", "jane@example.com")).status_code == 404
+    # A new mobile moves the contact's mobile index the same way.
+    await http.post("/v1/contact", json={"account_id": 1, "email": "jane.new@example.com",
+                                         "mobile_number": "447700900999"})
+    assert (await by("mobile_number", "447700900999")).json()["email"] == "jane.new@example.com"
+    assert (await by("mobile_number", "447700900123")).status_code == 404
+
+    booking = {"booking_reference": "OLD-1", "unit_id": 1001, "party_size": 2}
+    await http.post("/v1/contact", json=contact(email="jane.new@example.com",
+                                                bookings=[booking]))
+    found = (await http.get("/v1/bookings", params={"account_id": 1,
+                                                    "booking_reference": "OLD-1"})).json()
+    moved = await http.post(f"/v1/bookings/{found['id']}",
+                            json={"account_id": 1, "booking_reference": "NEW-1"})
+    assert moved.status_code == 200
+    new = await http.get("/v1/bookings", params={"account_id": 1, "booking_reference": "NEW-1"})
+    old = await http.get("/v1/bookings", params={"account_id": 1, "booking_reference": "OLD-1"})
+    assert new.json()["id"] == found["id"] and old.status_code == 404

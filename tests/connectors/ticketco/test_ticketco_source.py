@@ -306,6 +306,26 @@ async def test_configured_page_size_is_sent(harness: Harness) -> None:
     assert large.api_calls < small.api_calls * 0.7
 
 
+async def test_short_page_ends_a_list_when_configured(harness: Harness) -> None:
+    """``short_page_is_last`` saves the final empty page of every list and reads the same."""
+    win = window(-5, 30)
+    plain = harness.source(page_size_param="per_page", page_size=40)
+    expected = bookings(await read_pages(plain, win=win))
+    short = harness.source(page_size_param="per_page", page_size=40, short_page_is_last=True)
+    assert bookings(await read_pages(short, win=win)) == expected
+    # Every list whose last page is short (not empty, not exactly full) saves one call.
+    events = await harness.events()
+    lists = [len(events)] + [
+        len(await harness.items(e["id"])) for e in events
+        if win.start <= datetime.fromisoformat(e["start_at"]) < win.end]
+    assert plain.api_calls - short.api_calls == sum(1 for n in lists if n % 40) > 10
+
+
+def test_short_page_is_last_needs_a_page_size() -> None:
+    with pytest.raises(ValidationError, match="short_page_is_last needs page_size_param"):
+        TicketcoConfig(platform="ticketco", token=SecretStr("t"), short_page_is_last=True)
+
+
 async def test_status_is_asked_for_when_the_event_list_lacks_it(harness: Harness) -> None:
     async def strip_status(request: httpx.Request) -> httpx.Response:
         response = await harness.transport.handle_async_request(request)

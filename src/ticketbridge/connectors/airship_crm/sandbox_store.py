@@ -165,6 +165,13 @@ class AirshipStore:
         self.groups: list[Group] = []
         self.contacts: dict[int, Contact] = {}
         self.bookings: dict[int, Booking] = {}
+        # Look-ups by email, mobile and reference are dict hits, not scans: a full load of
+        # N bookings would otherwise cost O(N^2) here, and the benchmark would measure this
+        # simulator instead of the client. An entry can go stale when a value changes; each
+        # look-up checks the value it finds, so a stale entry reads as "not found".
+        self._by_email: dict[str, int] = {}
+        self._by_mobile: dict[str, int] = {}
+        self._by_reference: dict[str, int] = {}
         self._next = {"contact": 5001, "booking": 70001, "group": 301}
         self._seed_contacts()
 
@@ -231,18 +238,28 @@ class AirshipStore:
             )
             contact.units[fake.random_element(venues).id] = []
             self.contacts[contact.id] = contact
+            self._index_contact(contact)
 
     def unit(self, unit_id: int | None) -> Unit | None:
         return next((u for u in self.units if u.id == unit_id), None)
 
+    def _index_contact(self, contact: Contact) -> None:
+        if contact.email:
+            self._by_email[contact.email.casefold()] = contact.id
+        if contact.mobile_number:
+            self._by_mobile[contact.mobile_number] = contact.id
+
     def by_email(self, email: str) -> Contact | None:
         key = email.strip().casefold()
-        return next((c for c in self.contacts.values()
-                     if c.email and c.email.casefold() == key), None)
+        found = self.contacts.get(self._by_email.get(key, -1))
+        return found if found is not None and (found.email or "").casefold() == key else None
 
     def by_mobile(self, mobile: str) -> Contact | None:
         norm = uk_mobile(mobile)
-        return next((c for c in self.contacts.values() if norm and c.mobile_number == norm), None)
+        if norm is None:
+            return None
+        found = self.contacts.get(self._by_mobile.get(norm, -1))
+        return found if found is not None and found.mobile_number == norm else None
 
     def by_name(self, first: str | None, last: str | None) -> list[Contact]:
         def same(a: str | None, b: str | None) -> bool:
@@ -251,8 +268,13 @@ class AirshipStore:
         return [c for c in self.contacts.values()
                 if same(c.first_name, first) and same(c.last_name, last)]
 
+    def _index_booking(self, booking: Booking) -> None:
+        if booking.booking_reference:
+            self._by_reference[booking.booking_reference] = booking.id
+
     def booking_by_reference(self, reference: str) -> Booking | None:
-        return next((b for b in self.bookings.values() if b.booking_reference == reference), None)
+        found = self.bookings.get(self._by_reference.get(reference, -1))
+        return found if found is not None and found.booking_reference == reference else None
 
     def bookings_by_elements(self, elements: dict[str, str]) -> list[Booking]:
         return [b for b in self.bookings.values()
@@ -434,6 +456,7 @@ class AirshipStore:
             setattr(contact, name, value)
         contact.updated_at = now
         self.contacts[contact.id] = contact
+        self._index_contact(contact)
         for unit_id, refs in units:
             members = contact.units.setdefault(unit_id, [])
             for ref in refs:
@@ -464,6 +487,7 @@ class AirshipStore:
         booking.contact_id = contact.id
         self._apply(booking, fields)
         self.bookings[booking.id] = booking
+        self._index_booking(booking)
         self.stats.record_write(booking.write_key, "update" if found else "create")
 
     def _apply(self, booking: Booking, fields: dict[str, Any]) -> None:
@@ -486,6 +510,7 @@ class AirshipStore:
         if ref and ref != booking.booking_reference and self.booking_by_reference(ref):
             raise Invalid([("booking_reference", "The booking reference has already been taken.")])
         self._apply(booking, fields)
+        self._index_booking(booking)
         self.stats.record_write(booking.write_key, "update")
         return booking
 

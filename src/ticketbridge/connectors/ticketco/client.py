@@ -46,6 +46,7 @@ class TicketcoClient:
         return page_until_empty(
             self.api, path, key=key, params=params,
             size_param=self.config.page_size_param, size=self.config.page_size,
+            short_is_last=self.config.short_page_is_last,
         )
 
     async def events(self, **filters: str) -> AsyncIterator[Items]:

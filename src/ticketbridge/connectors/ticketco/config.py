@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, field_validator, model_validator
 
 from ticketbridge.connectors.base import ConnectionConfig
 from ticketbridge.model.currency import exponent
@@ -29,6 +29,11 @@ class TicketcoConfig(ConnectionConfig):
     # nothing is sent unless both are configured.
     page_size_param: str | None = None
     page_size: int | None = None
+    # With a page size configured, a page shorter than it is the last one: that saves the
+    # empty page TicketCo is otherwise asked for at the end of every list (one call per
+    # event). Off by default, because an API that caps the page size below the request
+    # without saying so would end every list after its first page.
+    short_page_is_last: bool = False
     # Venues store local numbers ("412 34 567"); they are Norwegian unless the buyer wrote
     # a country code.
     default_region: str | None = "NO"
@@ -59,6 +64,12 @@ class TicketcoConfig(ConnectionConfig):
         if value is not None and value < 1:
             raise ValueError("page_size must be at least 1")
         return value
+
+    @model_validator(mode="after")
+    def _short_page_needs_a_size(self) -> TicketcoConfig:
+        if self.short_page_is_last and not (self.page_size_param and self.page_size):
+            raise ValueError("short_page_is_last needs page_size_param and page_size")
+        return self
 
     @property
     def zone(self) -> ZoneInfo:
