@@ -128,8 +128,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     if answer.version else "HTTP/1.1"
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _translate(exc, request) from exc
+        # A byte stream, not ``content=``: the body is decoded (Content-Encoding) once, when
+        # the caller reads it, and httpx does not rebuild the framing headers.
         return httpx.Response(
-            status, headers=raw_headers, content=content, request=request,
+            status, headers=raw_headers, stream=httpx.ByteStream(content), request=request,
             extensions={"http_version": version.encode("ascii"),
                         "reason_phrase": reason.encode("latin-1", "replace")},
         )

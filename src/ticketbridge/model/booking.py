@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -34,10 +35,16 @@ class Money(BaseModel):
 
     @classmethod
     def from_decimal(cls, amount: Decimal | float | int | str, currency: str) -> Money:
+        if cls is Money:
+            return _money(str(amount), currency)
+        return cls._from_text(str(amount), currency)
+
+    @classmethod
+    def _from_text(cls, amount: str, currency: str) -> Money:
         code = currency.strip().upper()
         exp = exponent(code)
         quantum = Decimal(1).scaleb(-exp)
-        value = Decimal(str(amount)).quantize(quantum, rounding=ROUND_HALF_EVEN)
+        value = Decimal(amount).quantize(quantum, rounding=ROUND_HALF_EVEN)
         return cls(minor=int(value.scaleb(exp)), currency=code)
 
     def as_decimal(self) -> Decimal:
@@ -47,6 +54,13 @@ class Money(BaseModel):
         if other.currency != self.currency:
             raise ValueError(f"cannot add {other.currency} to {self.currency}")
         return Money(minor=self.minor + other.minor, currency=self.currency)
+
+
+@lru_cache(maxsize=4096)
+def _money(amount: str, currency: str) -> Money:
+    """Money is frozen, and sources repeat a few prices (ticket types) across thousands of
+    tickets: one validated object per distinct price instead of one per ticket."""
+    return Money._from_text(amount, currency)
 
 
 class BookingStatus(StrEnum):

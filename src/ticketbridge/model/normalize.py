@@ -1,15 +1,19 @@
 """Normalisation of the identity fields used for matching: email and mobile.
 
 Both return the normalised value or raise ``ValueError`` with a reason a user can act on; the
-callers record that reason per field (never drop it silently).
+callers record that reason per field (never drop it silently). Both are cached: a booking
+repeats its buyer's address on its tickets, and a customer comes back across bookings.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 
+@lru_cache(maxsize=16384)
 def normalize_email(raw: str) -> str:
     """Trim, validate the syntax (no DNS: runs offline), lower-case the domain part.
 
@@ -30,6 +34,7 @@ def email_match_key(email: str) -> str:
     return email.strip().lower()
 
 
+@lru_cache(maxsize=16384)
 def normalize_mobile(raw: str, default_region: str | None = None) -> str:
     """Parse a phone number in any common format and return it in E.164 (``+4512345678``).
 
