@@ -10,6 +10,13 @@ from typing import Any
 import structlog
 
 REDACTED = "***"
+_level = {"debug": True}  # until configure() says otherwise, every event is wanted
+
+
+def debug_enabled() -> bool:
+    """Whether debug events are kept: a per-request debug line costs a logger bind even when
+    it is filtered out, so hot paths ask first."""
+    return _level["debug"]
 
 
 class Redactor:
@@ -35,6 +42,7 @@ class Redactor:
 
 def configure(level: str = "INFO", secrets: Iterable[str] = (), json: bool = False) -> Redactor:
     redactor = Redactor(secrets)
+    _level["debug"] = logging.getLevelName(level.upper()) <= logging.DEBUG
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
     for noisy in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -24,6 +24,7 @@ from ticketbridge.http.context import HttpContext
 from ticketbridge.http.outcomes import DEFAULT_TABLE, Action, classify, to_error
 from ticketbridge.http.retry import RetryPolicy
 from ticketbridge.http.transport import network_transport
+from ticketbridge.logs import debug_enabled
 
 
 def _version() -> str:
@@ -112,7 +113,9 @@ class ApiClient:
         self._owned = mounted is None
         self._transport = mounted or network_transport() or httpx.AsyncHTTPTransport()
         self._auth = auth or httpx.Auth()  # the base class's flow sends the request as is
+        # Built once: httpx.Request copies the headers it is given, so these are never changed.
         self._headers = httpx.Headers({**DEFAULT_HEADERS, **dict(headers or {})})
+        self._json_headers = httpx.Headers({**self._headers, "Content-Type": "application/json"})
         self._timeout = httpx.Timeout(timeout_s).as_dict()
 
     async def aclose(self) -> None:
@@ -123,13 +126,14 @@ class ApiClient:
         self, method: str, rel: str, params: Mapping[str, Any] | None, json_body: Any,
         data: Mapping[str, Any] | None, headers: Mapping[str, str] | None,
     ) -> httpx.Request:
-        merged = self._headers.copy()
-        if headers:
-            merged.update(headers)
         content: bytes | None = None
+        merged = self._headers
         if json_body is not None:
             content = encode_json(json_body)
-            merged["Content-Type"] = "application/json"
+            merged = self._json_headers
+        if headers:
+            merged = merged.copy()
+            merged.update(headers)
         # An absolute URL (a next link) is used as it is, as httpx does under a base URL.
         url = _parsed(rel if "://" in rel else f"{self.base_url}/{rel}")
         return httpx.Request(
@@ -198,8 +202,9 @@ class ApiClient:
                 self.statuses[0] += 1
             else:
                 self.statuses[response.status_code] += 1
-                log.debug("http", platform=self.platform, method=method, path=rel,
-                          status=response.status_code, attempt=attempt)
+                if debug_enabled():
+                    log.debug("http", platform=self.platform, method=method, path=rel,
+                              status=response.status_code, attempt=attempt)
                 action = classify(response.status_code, outcomes)
                 if action is Action.OK:
                     return response
