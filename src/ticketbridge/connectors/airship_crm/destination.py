@@ -16,8 +16,8 @@ Invariants (the TicketCo connector's documented behaviour, and DESIGN guarantee 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from ticketbridge.connectors.airship_crm.client import AirshipCrmClient
 from ticketbridge.connectors.airship_crm.config import (
@@ -61,6 +61,7 @@ CONTACT_BOOKINGS = ObjectSpec(
 )
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 
 def _fold(name: str) -> str:
@@ -87,15 +88,28 @@ def _keep_where_empty(fields: dict[str, Any], keys: set[str], existing: dict[str
             del fields[key]
 
 
-async def _gather_or_raise(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
-    """All results, or the first exception with every other task cancelled (not orphaned)."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
+async def _bounded(items: list[C], work: Callable[[C], Awaitable[T]], width: int) -> list[T]:
+    """``work`` on every item, at most ``width`` at once, results in input order; or the first
+    exception, with every other worker cancelled (not orphaned).
+
+    ``width`` workers share one iterator, rather than one task per item behind a semaphore:
+    the same concurrency without creating and scheduling a task per record.
+    """
+    results: list[T | None] = [None] * len(items)
+    pending = iter(enumerate(items))
+
+    async def worker() -> None:
+        for i, item in pending:
+            results[i] = await work(item)
+
+    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(width, len(items))))]
     try:
-        return list(await asyncio.gather(*tasks))
+        await asyncio.gather(*tasks)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+    return cast(list[T], results)
 
 
 class _Refused(Exception):
@@ -133,13 +147,7 @@ class AirshipCrmDestination:
     ) -> list[Outcome]:
         _check_object(obj)
         opts = _options(options)
-        slots = asyncio.Semaphore(self.cfg.concurrency)
-
-        async def one(change: Change) -> Outcome:
-            async with slots:
-                return await self._write_one(change, opts)
-
-        return await _gather_or_raise([one(c) for c in changes])
+        return await _bounded(changes, lambda c: self._write_one(c, opts), self.cfg.concurrency)
 
     async def _write_one(self, change: Change, opts: ContactBookingsOptions) -> Outcome:
         try:

@@ -21,15 +21,17 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
-def _blank(value: Any) -> bool:
-    return isinstance(value, str) and (not value or value.isspace())
-
-
 def _blank_to_none(data: Any) -> Any:
-    # Most payloads have no blank string at all; they pass through without a copy.
-    if isinstance(data, dict) and any(_blank(v) for v in data.values()):
-        return {k: (None if _blank(v) else v) for k, v in data.items()}
-    return data
+    if not isinstance(data, dict):
+        return data
+    # One pass without a call per value (this runs for every item gross); most payloads have
+    # no blank string at all and pass through without a copy.
+    for value in data.values():
+        if type(value) is str and (not value or value.isspace()):
+            break
+    else:
+        return data
+    return {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in data.items()}
 
 
 class _Payload(BaseModel):
