@@ -19,8 +19,6 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from faker import Faker
-
 from ticketbridge.sandbox import Stats
 
 DEFAULT_UNITS = ("Riverside Hall", "Bowl Arena", "Harbour Stage")
@@ -223,6 +221,8 @@ class AirshipStore:
         return value
 
     def _seed_contacts(self) -> None:
+        from faker import Faker  # here, not at the top: a sync run imports this module
+
         fake = Faker("en_GB")
         fake.seed_instance(self.seed)
         venues = [u for u in self.units if not u.is_root] or self.units

@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
-from faker import Faker
 
 from ticketbridge.sandbox import Stats
 
@@ -195,6 +194,8 @@ class HeyloyaltyStore:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
     def _seed_members(self, lst: HlList) -> None:
+        from faker import Faker  # here, not at the top: a sync run imports this module
+
         fake = Faker("da_DK")
         fake.seed_instance(self.seed)
         for i in range(self.records):
