@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tests.fakes import MemoryDestination, MemorySource, booking, spec
 from ticketbridge.engine.pipeline import run_sync
+from ticketbridge.engine.policy import Action, WriteMode, WritePolicy
 from ticketbridge.engine.state.sql import open_store
 
 # One step = a new version of booking i: (i, party size, email opt-in, first name).
@@ -69,3 +70,35 @@ def test_field_with_policy_never_is_never_written(
     for i, _, _, _name in history:
         last = [n for j, _, _, n in history if j == i][-1]
         assert dest.stored[f"booking:mem:R{i:05d}"].contact["first_name"] == last
+
+
+modes = st.sampled_from(["always", "on_create", "if_empty", "never"])
+field_names = st.sampled_from(["email", "first_name", "allow_email", "party_size"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rules=st.dictionaries(st.sampled_from(["contact", "booking"]),
+                          st.dictionaries(st.one_of(st.just("*"), field_names), modes,
+                                          max_size=3)),
+    mapped=st.dictionaries(st.sampled_from(["contact", "booking"]),
+                           st.dictionaries(field_names, st.integers(), max_size=4)),
+    action=st.sampled_from(["create", "update"]),
+)
+def test_policy_decides_every_field_by_its_own_rule(
+    rules: dict[str, dict[str, WriteMode]], mapped: dict[str, dict[str, object]],
+    action: Action,
+) -> None:
+    """Whatever shortcut apply() takes, each field follows its own rule, else the entity's
+    "*", else always; a rule naming one field never decides the others."""
+    out, if_empty = WritePolicy(rules).apply(action, mapped)
+    for entity, fields in mapped.items():
+        for fname, value in fields.items():
+            entity_rules = rules.get(entity, {})
+            mode = entity_rules.get(fname) or entity_rules.get("*") or "always"
+            written = mode == "always" or mode == "if_empty" or (
+                mode == "on_create" and action == "create")
+            kept = out.get(entity, {})
+            assert (fname in kept) is written, (entity, fname, mode, action)
+            assert kept.get(fname, value) == value
+            assert (f"{entity}.{fname}" in if_empty) is (mode == "if_empty" and action == "update")

@@ -69,6 +69,17 @@ class WritePolicy:
         out: Mapped = {}
         if_empty: set[str] = set()
         for entity, fields in mapped.items():
+            rules = self.rules.get(entity, {})
+            if rules.keys() <= {"*"}:
+                # One mode for the whole entity (the usual case): decide once, not per field.
+                mode = rules.get("*") or "always"
+                if mode == "never" or (action == "update" and mode == "on_create"):
+                    continue
+                if mode == "if_empty" and action == "update":
+                    if_empty.update(f"{entity}.{fname}" for fname in fields)
+                if fields:
+                    out[entity] = dict(fields)
+                continue
             kept: dict[str, Any] = {}
             for fname, value in fields.items():
                 mode = self.mode(entity, fname)

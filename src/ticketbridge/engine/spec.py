@@ -58,6 +58,8 @@ class SyncSpec:
 
     def is_skipped(self, key: str) -> bool:
         """Skip lists may name a full record key or just its last part (the platform id)."""
+        if not self.skip:
+            return False
         return key in self.skip or key.rsplit(":", 1)[-1] in self.skip
 
     def lacks_consent(self, record: Record) -> bool:

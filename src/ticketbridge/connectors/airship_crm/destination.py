@@ -269,6 +269,8 @@ class AirshipCrmDestination:
     # -- units -------------------------------------------------------------------------
 
     async def _unit_index(self) -> dict[str, int]:
+        if self._units is not None:
+            return self._units
         async with self._units_lock:  # one fetch, however many writes start at once
             if self._units is None:
                 self._units = {_fold(u.name): u.id for u in await self.client.units()}
