@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from ticketbridge.errors import RetryableError
 from ticketbridge.http import ApiClient, HttpContext, RetryPolicy
-from ticketbridge.http.auth import QueryToken, bearer
+from ticketbridge.http.auth import QueryToken, TimestampHmacBasic, bearer
 from ticketbridge.http.outcomes import Action
 from ticketbridge.http.transport import ENV, AiohttpTransport, network_transport
 from ticketbridge.sandbox import free_port, serve_asgi
@@ -42,6 +42,7 @@ async def echo(request: Request) -> Response:
         "headers": {k: v for k, v in request.headers.items()},
         "body": body.decode(),
         "client_port": request.client.port if request.client else None,
+        "raw_headers": [[k.decode(), v.decode()] for k, v in request.headers.raw],
     })
 
 
@@ -128,6 +129,60 @@ async def test_query_token_and_get_without_body(server: str, transport: str) -> 
     assert got["query"] == {"page": "2", "token": "qtok"}
     assert got["body"] == ""
     assert "content-type" not in got["headers"]
+
+
+async def test_call_headers_override_client_headers_whatever_their_case(
+    server: str, transport: str,
+) -> None:
+    api = client(server, auth=bearer(SecretStr("tok")), headers={"X-Custom": "client"})
+    try:
+        got = await api.request_json("POST", "echo", json_body={"a": 1},
+                                     headers={"x-custom": "call", "content-type":
+                                              "application/vnd.test+json"})
+    finally:
+        await api.aclose()
+    names = [k for k, _ in got["raw_headers"]]
+    assert names.count("x-custom") == 1 and got["headers"]["x-custom"] == "call"
+    assert names.count("content-type") == 1
+    assert got["headers"]["content-type"] == "application/vnd.test+json"
+    assert names.count("authorization") == 1
+
+
+async def test_query_token_wins_over_a_call_parameter_of_its_name(
+    server: str, transport: str,
+) -> None:
+    api = client(server, auth=QueryToken("token", SecretStr("real")))
+    try:
+        got = await api.get_json("echo?fixed=1", {"token": "forged", "page": 3})
+    finally:
+        await api.aclose()
+    assert got["query"] == {"fixed": "1", "token": "real", "page": "3"}
+
+
+async def test_absolute_next_link_is_followed_as_given(server: str, transport: str) -> None:
+    api = ApiClient(platform="testapi", base_url="http://127.0.0.1:9/elsewhere",
+                    context=HttpContext(), retry=RetryPolicy(max_retries=0))
+    try:
+        got = await api.get_json(f"{server}/v1/echo?cursor=abc")
+    finally:
+        await api.aclose()
+    assert got["path"] == "/v1/echo" and got["query"] == {"cursor": "abc"}
+
+
+async def test_signed_auth_and_form_bodies_take_the_httpx_path(server: str,
+                                                               transport: str) -> None:
+    """A scheme that signs every request (Heyloyalty's) and form bodies still go out right
+    over the aiohttp transport, through httpx's request and the auth flow."""
+    api = client(server, auth=TimestampHmacBasic("key", SecretStr("secret"),
+                                                 now=lambda: "Tue, 01 Dec 2026 10:00:00 GMT"))
+    try:
+        got = await api.request_json("POST", "echo", data={"a": "1", "b": "x y"})
+    finally:
+        await api.aclose()
+    assert got["headers"]["x-request-timestamp"] == "Tue, 01 Dec 2026 10:00:00 GMT"
+    assert got["headers"]["authorization"].startswith("Basic ")
+    assert got["headers"]["content-type"] == "application/x-www-form-urlencoded"
+    assert got["body"] == "a=1&b=x+y"
 
 
 async def test_gzip_body_is_decoded(server: str, transport: str) -> None:

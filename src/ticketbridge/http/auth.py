@@ -7,12 +7,30 @@ import hashlib
 import hmac
 from collections.abc import Callable, Generator
 from email.utils import formatdate
+from typing import cast
 
 import httpx
 from pydantic import SecretStr
 
 Auth = httpx.Auth
 """What every scheme here is; connectors name it without importing httpx."""
+
+Static = tuple[dict[str, str], dict[str, str]]
+
+
+def static_parts(auth: httpx.Auth | None) -> Static | None:
+    """The headers and query parameters ``auth`` adds to every request, when they are the
+    same every time (tokens, Basic); None for schemes that compute something per request.
+
+    ApiClient sends requests of a static scheme without building an httpx request for the
+    auth flow to edit: the parts are merged in once, when the client is made.
+    """
+    if auth is None or type(auth) is httpx.Auth:
+        return {}, {}
+    # Exact types: a subclass may change the flow.
+    if type(auth) in (QueryToken, HeaderToken, Basic):
+        return cast(QueryToken | HeaderToken | Basic, auth).static()
+    return None
 
 
 class QueryToken(httpx.Auth):
@@ -26,6 +44,9 @@ class QueryToken(httpx.Auth):
         request.url = request.url.copy_merge_params({self.param: self.secret.get_secret_value()})
         yield request
 
+    def static(self) -> Static:
+        return {}, {self.param: self.secret.get_secret_value()}
+
 
 class HeaderToken(httpx.Auth):
     """A header carrying the secret, optionally with a scheme (``Bearer``, ``Token``)."""
@@ -36,9 +57,12 @@ class HeaderToken(httpx.Auth):
         self.scheme = scheme
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        value = self.secret.get_secret_value()
-        request.headers[self.header] = f"{self.scheme} {value}" if self.scheme else value
+        request.headers.update(self.static()[0])
         yield request
+
+    def static(self) -> Static:
+        value = self.secret.get_secret_value()
+        return {self.header: f"{self.scheme} {value}" if self.scheme else value}, {}
 
 
 def bearer(secret: SecretStr) -> HeaderToken:
@@ -51,9 +75,12 @@ class Basic(httpx.Auth):
         self.password = password
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        raw = f"{self.username}:{self.password.get_secret_value()}".encode()
-        request.headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
+        request.headers.update(self.static()[0])
         yield request
+
+    def static(self) -> Static:
+        raw = f"{self.username}:{self.password.get_secret_value()}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}, {}
 
 
 def hmac_hex_b64(secret: str, message: str) -> str:

@@ -10,20 +10,23 @@ import json
 import random
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 import structlog
 
 from ticketbridge.errors import RateLimited, RetryableError
+from ticketbridge.http.auth import static_parts
 from ticketbridge.http.budget import RateBudget
 from ticketbridge.http.context import HttpContext
 from ticketbridge.http.outcomes import DEFAULT_TABLE, Action, classify, to_error
 from ticketbridge.http.retry import RetryPolicy
-from ticketbridge.http.transport import network_transport
+from ticketbridge.http.transport import AiohttpTransport, aiohttp_timeout, network_transport
 from ticketbridge.logs import debug_enabled
 
 
@@ -74,6 +77,25 @@ def decode_json(response: httpx.Response) -> Any:
     return json.loads(response.text)
 
 
+def _merged(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """``base`` updated with ``extra``, header names compared case-insensitively."""
+    out = dict(base)
+    for name, value in extra.items():
+        for old in [k for k in out if k.lower() == name.lower()]:
+            del out[old]
+        out[name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class _Direct:
+    headers: dict[str, str]
+    json_headers: dict[str, str]
+    params: dict[str, str]
+    timeout: aiohttp.ClientTimeout
+    proxy: str | None
+
+
 @lru_cache(maxsize=4096)
 def _parsed(url: str) -> httpx.URL:
     """Parsed once per URL: parsing is two thirds of building a request. URLs are immutable."""
@@ -117,6 +139,23 @@ class ApiClient:
         self._headers = httpx.Headers({**DEFAULT_HEADERS, **dict(headers or {})})
         self._json_headers = httpx.Headers({**self._headers, "Content-Type": "application/json"})
         self._timeout = httpx.Timeout(timeout_s).as_dict()
+        self._direct = self._direct_parts(headers)
+
+    def _direct_parts(self, headers: Mapping[str, str] | None) -> _Direct | None:
+        """What a request needs when it can go straight to the aiohttp transport: the auth
+        is static (merged in here, once) and the transport is ours."""
+        if not isinstance(self._transport, AiohttpTransport):
+            return None
+        parts = static_parts(self._auth)
+        if parts is None:
+            return None
+        auth_headers, auth_params = parts
+        plain = _merged(_merged(DEFAULT_HEADERS, headers or {}), auth_headers)
+        return _Direct(
+            headers=plain, json_headers=_merged(plain, {"Content-Type": "application/json"}),
+            params=auth_params, timeout=aiohttp_timeout(self._timeout),
+            proxy=self._transport.proxy_for_url(self.base_url),
+        )
 
     async def aclose(self) -> None:
         if self._owned:
@@ -136,10 +175,35 @@ class ApiClient:
             merged.update(headers)
         # An absolute URL (a next link) is used as it is, as httpx does under a base URL.
         url = _parsed(rel if "://" in rel else f"{self.base_url}/{rel}")
+        if params:
+            # Merged into a query the path already has (httpx's ``params=`` would replace it).
+            url = url.copy_merge_params(params)
         return httpx.Request(
-            method, url, params=params, headers=merged, content=content,
+            method, url, headers=merged, content=content,
             data=data, extensions={"timeout": self._timeout},
         )
+
+    async def _send_direct(
+        self, direct: _Direct, method: str, rel: str, params: Mapping[str, Any] | None,
+        json_body: Any, headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        """One attempt without an httpx request: the same URL, query, headers and body that
+        :meth:`_build` and the auth flow make (tests/http/test_transport.py holds both to it),
+        for a tenth of a record's CPU less at one request per record."""
+        absolute = "://" in rel
+        url = rel if absolute else f"{self.base_url}/{rel}"
+        if params or direct.params:
+            # The auth's parameters last, as its flow merges them after the call's.
+            url = str(_parsed(url).copy_merge_params({**(params or {}), **direct.params}))
+        body = None if json_body is None else encode_json(json_body)
+        sent = direct.headers if body is None else direct.json_headers
+        if headers:
+            sent = _merged(sent, headers)
+        assert isinstance(self._transport, AiohttpTransport)
+        proxy = self._transport.proxy_for_url(url) if absolute else direct.proxy
+        response = await self._transport.fetch(method, url, sent, body, direct.timeout, proxy)
+        await response.aread()
+        return response
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """One attempt: the auth flow around the transport, the body read in full.
@@ -186,9 +250,12 @@ class ApiClient:
                 await self.budget.acquire(self.platform)
             self.calls += 1
             try:
-                response = await self._send(
-                    self._build(method, rel, params, json_body, data, headers)
-                )
+                if self._direct is not None and data is None:
+                    response = await self._send_direct(
+                        self._direct, method, rel, params, json_body, headers)
+                else:
+                    response = await self._send(
+                        self._build(method, rel, params, json_body, data, headers))
             except httpx.TimeoutException:
                 error: RetryableError = RetryableError(
                     f"{method} /{rel} timed out", platform=self.platform

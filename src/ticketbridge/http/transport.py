@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,19 +46,19 @@ def network_transport(max_connections: int = 100) -> httpx.AsyncBaseTransport | 
     return AiohttpTransport(max_connections=max_connections)
 
 
-def _timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
-    t: dict[str, float | None] = request.extensions.get("timeout", {})
-    connect, pool = t.get("connect"), t.get("pool")
+def aiohttp_timeout(timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
+    """httpx's timeouts (``Timeout.as_dict()``: connect, read, write, pool) in aiohttp's terms."""
+    connect, pool = timeout.get("connect"), timeout.get("pool")
     return aiohttp.ClientTimeout(
         total=None,
         # aiohttp's ``connect`` covers waiting for a free connection and connecting.
         connect=None if connect is None and pool is None else (connect or 0) + (pool or 0),
         sock_connect=connect,
-        sock_read=t.get("read"),
+        sock_read=timeout.get("read"),
     )
 
 
-def _translate(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+def _translate(exc: BaseException, request: httpx.Request | None) -> httpx.TransportError:
     text = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout(text, request=request)
@@ -109,17 +110,24 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         return self._session
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        body = await request.aread()
-        headers = [(k, v) for k, v in request.headers.multi_items()
-                   if k.lower() not in _FRAMING]
+    def proxy_for_url(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        return self._proxy_for(httpx.URL(f"{parts.scheme}://{parts.netloc}/"))
+
+    async def fetch(
+        self, method: str, url: str, headers: Mapping[str, str] | list[tuple[str, str]],
+        body: bytes | None, limits: aiohttp.ClientTimeout, proxy: str | None,
+        request: httpx.Request | None = None,
+    ) -> httpx.Response:
+        """One exchange, the whole body read; ``headers`` exactly as sent (no framing
+        headers: aiohttp writes those for ``body``). The response's body is not decoded
+        yet (``await response.aread()`` does, by its Content-Encoding)."""
         session = self._session_now()
         try:
             async with session.request(
-                request.method, str(request.url), headers=headers,
-                data=body if body or request.method not in ("GET", "HEAD") else None,
-                allow_redirects=False, timeout=_timeout(request),
-                proxy=self._proxy_for(request.url),
+                method, url, headers=headers,
+                data=body if body or method not in ("GET", "HEAD") else None,
+                allow_redirects=False, timeout=limits, proxy=proxy,
             ) as answer:
                 content = await answer.read()
                 raw_headers: Any = list(answer.raw_headers)
@@ -134,6 +142,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             status, headers=raw_headers, stream=httpx.ByteStream(content), request=request,
             extensions={"http_version": version.encode("ascii"),
                         "reason_phrase": reason.encode("latin-1", "replace")},
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        headers = [(k, v) for k, v in request.headers.multi_items()
+                   if k.lower() not in _FRAMING]
+        return await self.fetch(
+            request.method, str(request.url), headers, body,
+            aiohttp_timeout(request.extensions.get("timeout", {})),
+            self._proxy_for(request.url), request,
         )
 
     async def aclose(self) -> None:
