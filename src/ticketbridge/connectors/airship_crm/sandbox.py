@@ -10,14 +10,14 @@ validation, 404 with the same error shape for unknown records, and injected faul
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ticketbridge.connectors.airship_crm.config import PLATFORM, SANDBOX_TOKEN
@@ -30,18 +30,18 @@ from ticketbridge.connectors.airship_crm.sandbox_store import (
     Contact,
     Invalid,
 )
-from ticketbridge.sandbox import SandboxApp, Stats
+from ticketbridge.sandbox import JsonResponse, SandboxApp, Stats
 
 PER_PAGE = 100
 
 Handler = Callable[[Request, dict[str, Any]], Awaitable[Response]]
 
 
-def airship_error(status: int, message: str, field: str | None = None) -> JSONResponse:
+def airship_error(status: int, message: str, field: str | None = None) -> JsonResponse:
     error: dict[str, str] = {"message": message}
     if field:
         error["field"] = field
-    return JSONResponse({"errors": [error]}, status_code=status)
+    return JsonResponse({"errors": [error]}, status_code=status)
 
 
 def _s(value: Any) -> Any:
@@ -66,8 +66,8 @@ class _Api:
                 return airship_error(401, "Unauthorized")
             raw = await request.body()
             try:
-                body = json.loads(raw) if raw.strip() else {}
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                body = orjson.loads(raw) if raw.strip() else {}
+            except orjson.JSONDecodeError:
                 return airship_error(400, "Malformed JSON body.")
             if not isinstance(body, dict):
                 return airship_error(400, "The request body must be a JSON object.")
@@ -80,7 +80,7 @@ class _Api:
                 return await handler(request, body)
             except Invalid as exc:
                 errors = [{"message": m, "field": f} for f, m in exc.errors]
-                return JSONResponse({"errors": errors}, status_code=422)
+                return JsonResponse({"errors": errors}, status_code=422)
 
         return endpoint
 
@@ -129,7 +129,7 @@ class _Api:
             return f"{path}?page={n}" if n is not None else None
 
         start = (page - 1) * PER_PAGE + 1
-        return JSONResponse({
+        return JsonResponse({
             "current_page": page,
             "data": [{"id": _s(u.id), "name": u.name, "is_root": _s(u.is_root)} for u in chunk],
             "first_page_url": url(1), "from": start if chunk else None,
@@ -144,8 +144,8 @@ class _Api:
         contact, created = self.store.upsert_contact(body)
         status = 201 if created else 200  # [INFER] Laravel's created vs updated
         if body.get("full_contact_object", True) is False:
-            return JSONResponse({"id": _s(contact.id)}, status_code=status)
-        return JSONResponse(self.contact_json(contact), status_code=status)
+            return JsonResponse({"id": _s(contact.id)}, status_code=status)
+        return JsonResponse(self.contact_json(contact), status_code=status)
 
     async def search_contacts(self, request: Request, body: dict[str, Any]) -> Response:
         query = {**request.query_params, **body}  # the body is the documented place
@@ -156,12 +156,12 @@ class _Api:
         elif isinstance(query.get("name"), dict):
             name = query["name"]
             matches = self.store.by_name(name.get("first_name"), name.get("last_name"))
-            return JSONResponse([self.contact_json(c) for c in matches])
+            return JsonResponse([self.contact_json(c) for c in matches])
         else:
             raise Invalid([("email", "An email, mobile_number or name is required.")])
         if found is None:
             return airship_error(404, "Contact not found.")
-        return JSONResponse(self.contact_json(found))
+        return JsonResponse(self.contact_json(found))
 
     async def find_booking(self, request: Request, body: dict[str, Any]) -> Response:
         reference = request.query_params.get("booking_reference") or body.get("booking_reference")
@@ -175,7 +175,7 @@ class _Api:
                             "The booking reference or a data element is required.")])
         if found is None:
             return airship_error(404, "Booking not found.")
-        return JSONResponse(self.booking_json(found))
+        return JsonResponse(self.booking_json(found))
 
     async def update_booking(self, request: Request, body: dict[str, Any]) -> Response:
         try:
@@ -185,16 +185,16 @@ class _Api:
         booking = self.store.update_booking(booking_id, body)
         if booking is None:
             return airship_error(404, "Booking not found.")
-        return JSONResponse(self.booking_json(booking))
+        return JsonResponse(self.booking_json(booking))
 
     async def sources(self, request: Request, body: dict[str, Any]) -> Response:
-        return JSONResponse([{"id": _s(k), "name": v} for k, v in SOURCES.items()])
+        return JsonResponse([{"id": _s(k), "name": v} for k, v in SOURCES.items()])
 
     async def types(self, request: Request, body: dict[str, Any]) -> Response:
-        return JSONResponse([{"id": _s(k), "name": v} for k, v in TYPES.items()])
+        return JsonResponse([{"id": _s(k), "name": v} for k, v in TYPES.items()])
 
     async def stages(self, request: Request, body: dict[str, Any]) -> Response:
-        return JSONResponse([
+        return JsonResponse([
             {"id": _s(value), "name": name, "range_from": _s(lo), "range_to": _s(hi)}
             for value, name, lo, hi in STAGES
         ])

@@ -14,6 +14,7 @@ decided. Invariants the tests rely on:
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -152,6 +153,7 @@ class AirshipStore:
         self.today = today
         self.unit_names = list(units) if units is not None else list(DEFAULT_UNITS)
         self.account_id = account_id
+        self._now_second, self._now_text = -1, ""
         self.reset()
 
     # -- SandboxStore protocol ---------------------------------------------------------
@@ -213,7 +215,14 @@ class AirshipStore:
     # -- helpers -----------------------------------------------------------------------
 
     def now(self) -> str:
-        return (self.today or datetime.now(UTC)).strftime(_DATETIME)
+        if self.today is not None:
+            return self.today.strftime(_DATETIME)
+        # Formatted once per second, not on every call (several per request).
+        second = int(time.time())
+        if second != self._now_second:
+            self._now_second = second
+            self._now_text = datetime.fromtimestamp(second, UTC).strftime(_DATETIME)
+        return self._now_text
 
     def _id(self, kind: str) -> int:
         value = self._next[kind]

@@ -24,12 +24,11 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ticketbridge.sandbox import SandboxApp
+from ticketbridge.sandbox import JsonResponse, SandboxApp
 
 # Fake credentials the sandbox issues (platforms.md: never reuse real tokens).
 SANDBOX_TOKEN = "sandbox-ticketco-token"  # noqa: S105
@@ -456,13 +455,6 @@ def _count(share: Any, n: int) -> int:
     return 0 if share <= 0 or n == 0 else min(n, max(1, round(share * n)))
 
 
-class _Json(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
-
-
 def _int(value: str | None, default: int) -> int:
     try:
         return int(value) if value is not None else default
@@ -479,9 +471,9 @@ class _Api:
     def _denied(self, request: Request, scope: str) -> Response | None:
         token = request.query_params.get("token")
         if token not in (SANDBOX_TOKEN, EVENTS_ONLY_TOKEN):
-            return _Json({"error": "Unauthorized"}, status_code=401)
+            return JsonResponse({"error": "Unauthorized"}, status_code=401)
         if token == EVENTS_ONLY_TOKEN and scope != "events":
-            return _Json({"error": "Forbidden"}, status_code=403)
+            return JsonResponse({"error": "Forbidden"}, status_code=403)
         return None
 
     def _page(self, request: Request) -> tuple[int, int]:
@@ -512,17 +504,17 @@ class _Api:
             found = [ev for ev in found if [ev.start.year, ev.start.month, ev.start.day] == parts]
         page, size = self._page(request)
         chunk = found[(page - 1) * size : page * size]
-        return _Json({"events": [store.event_json(ev) for ev in chunk]})
+        return JsonResponse({"events": [store.event_json(ev) for ev in chunk]})
 
     async def event(self, request: Request) -> Response:
         if denied := self._denied(request, "events"):
             return denied
         ev = self.store.event_by_id(request.path_params["id"])
         if ev is None:
-            return _Json({"error": "Not found"}, status_code=404)
+            return JsonResponse({"error": "Not found"}, status_code=404)
         if request.url.path.endswith("/status"):
-            return _Json({"status": self.store.status(ev)})
-        return _Json(self.store.event_json(ev))
+            return JsonResponse({"status": self.store.status(ev)})
+        return JsonResponse(self.store.event_json(ev))
 
     async def item_grosses(self, request: Request) -> Response:
         if denied := self._denied(request, "item_grosses"):
@@ -531,11 +523,11 @@ class _Api:
         if (event_id := request.query_params.get("event_id")) is not None:
             ev = self.store.event_by_id(event_id)
             if ev is None:
-                return _Json({"error": "Not found"}, status_code=404)
+                return JsonResponse({"error": "Not found"}, status_code=404)
             events = [ev]
         pii = request.query_params.get("pii", "true").strip().lower() not in ("false", "0")
         page, size = self._page(request)
-        return _Json({"item_grosses": self.store.item_page(events, page, size, pii)})
+        return JsonResponse({"item_grosses": self.store.item_page(events, page, size, pii)})
 
     async def customers(self, request: Request) -> Response:
         if denied := self._denied(request, "customers"):
@@ -543,10 +535,12 @@ class _Api:
         page, size = self._page(request)
         first = (page - 1) * size
         last = min(self.store.n_customers, first + size)
-        return _Json({"customers": [self.store.customer_json(c) for c in range(first, last)]})
+        return JsonResponse(
+            {"customers": [self.store.customer_json(c) for c in range(first, last)]})
 
     async def not_found(self, request: Request) -> Response:
-        return self._denied(request, "events") or _Json({"error": "Not found"}, status_code=404)
+        return self._denied(request, "events") or JsonResponse(
+            {"error": "Not found"}, status_code=404)
 
 
 def create_sandbox(
