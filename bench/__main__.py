@@ -44,6 +44,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--large-runs", type=int, default=None,
                    help="runs for S1 sizes above --small (default: --runs)")
     p.add_argument("--s6-runs", type=int, default=None, help="default: --runs")
+    p.add_argument("--size-runs", default="1000000:1",
+                   help="S1 runs for particular sizes, e.g. 1000000:1 (a 1M run takes most "
+                        "of an hour per contender here)")
     p.add_argument("--shares", default="0.01,0.10", help="S3 mutation shares")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--port-base", type=int, default=18400)
@@ -67,6 +70,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.runs = args.runs or (1 if q else 3)
     args.large_runs = args.large_runs or args.runs
     args.s6_runs = args.s6_runs or args.runs
+    args.size_runs = {int(float(n)): int(r) for n, _, r in
+                      (item.partition(":") for item in args.size_runs.split(",") if item)}
     args.shares = [float(s) for s in args.shares.split(",")] if not q else [0.01]
     for name in args.contenders:
         if name not in ALL:
@@ -96,6 +101,46 @@ class Stack:
         self.airship.stop()
 
 
+HUGE = 100_000  # S1 sizes above this run after S6
+
+
+def _size(args: argparse.Namespace, n: int, contenders: list[Contender], work: Path,
+          rows: list[Row], rows_log: Path) -> list[Row]:
+    """S1 at ``n`` bookings, and S2, S3, S5 when ``n`` is the small size; returns checks."""
+    checks: list[Row] = []
+    s1 = "S1" in args.scenarios and n in args.records
+    small = n == args.small and bool({"S2", "S3", "S5"} & set(args.scenarios))
+    if not (s1 or small):
+        return checks
+    print(f"== {n:,} bookings", flush=True)
+    with Stack(args, n, work / "logs") as stack:
+        bench = Bench(n, stack.ticketco, stack.airship, contenders, args.timeout,
+                      work / "logs", latency_ms=args.latency_ms, rows_log=rows_log)
+        if s1 or (small and {"S2", "S3"} & set(args.scenarios)):
+            # S2 / S3 start from the state the last full load left.
+            runs = args.runs if small else args.large_runs
+            bench.s1(args.size_runs.get(n, runs))
+        if small and {"S2", "S3"} & set(args.scenarios):
+            checks += bench.s2_s3(
+                args.runs if "S2" in args.scenarios else 0, args.runs,
+                args.shares if "S3" in args.scenarios else [])
+        if small and "S5" in args.scenarios:
+            checks += bench.s5(args.runs)
+        rows += [r for r in bench.rows if s1 or r["scenario"] != "S1"]
+    return checks
+
+
+def _s6(args: argparse.Namespace, contenders: list[Contender], work: Path, rows: list[Row],
+        rows_log: Path) -> list[Row]:
+    print(f"== S6: {args.s6_records:,} bookings, 10 requests/s, 2% 5xx", flush=True)
+    with Stack(args, args.s6_records, work / "logs") as stack:
+        bench = Bench(args.s6_records, stack.ticketco, stack.airship, contenders,
+                      args.timeout, work / "logs", rows_log=rows_log)
+        checks = bench.s6(args.s6_runs, rate=10, rate_5xx=0.02)
+        rows += bench.rows
+    return checks
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -104,37 +149,26 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     checks: list[Row] = []
     job = Job(args.per_page, args.batch_size, args.concurrency, args.rate_burst)
+    # Every measured row as it comes (a stopped run keeps what it measured):
+    # ``python -m bench.report FILE`` rebuilds the JSON files and the table from it.
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    rows_log = args.results_dir / f"{env['date'][:19].replace(':', '')}-rows.jsonl"
+    print(f"rows: {rows_log}", flush=True)
     with tempfile.TemporaryDirectory(prefix="ticketbridge-bench-") as tmp:
         work = Path(tmp)
         contenders = [Contender(n, work / n, job) for n in args.contenders]
         sizes = sorted(set(args.records) | ({args.small} if set(args.scenarios) & {
             "S2", "S3", "S5"} else set()))
-        for n in sizes:
-            s1 = "S1" in args.scenarios and n in args.records
-            small = n == args.small and bool({"S2", "S3", "S5"} & set(args.scenarios))
-            if not (s1 or small):
-                continue
-            print(f"== {n:,} bookings", flush=True)
-            with Stack(args, n, work / "logs") as stack:
-                bench = Bench(n, stack.ticketco, stack.airship, contenders, args.timeout,
-                              work / "logs", latency_ms=args.latency_ms)
-                if s1 or (small and {"S2", "S3"} & set(args.scenarios)):
-                    # S2 / S3 start from the state the last full load left.
-                    bench.s1(args.runs if small else args.large_runs)
-                if small and {"S2", "S3"} & set(args.scenarios):
-                    checks += bench.s2_s3(
-                        args.runs if "S2" in args.scenarios else 0, args.runs,
-                        args.shares if "S3" in args.scenarios else [])
-                if small and "S5" in args.scenarios:
-                    checks += bench.s5(args.runs)
-                rows += [r for r in bench.rows if s1 or r["scenario"] != "S1"]
-        if "S6" in args.scenarios:
-            print(f"== S6: {args.s6_records:,} bookings, 10 requests/s, 2% 5xx", flush=True)
-            with Stack(args, args.s6_records, work / "logs") as stack:
-                bench = Bench(args.s6_records, stack.ticketco, stack.airship, contenders,
-                              args.timeout, work / "logs")
-                checks += bench.s6(args.s6_runs, rate=10, rate_5xx=0.02)
-                rows += bench.rows
+        # S6 before the largest sizes: the long 1M loads come last, so that a run stopped
+        # before its end has measured everything else.
+        plan: list[int | None] = [n for n in sizes if n <= HUGE]
+        plan += [None] if "S6" in args.scenarios else []
+        plan += [n for n in sizes if n > HUGE]
+        for step in plan:
+            if step is None:
+                checks += _s6(args, contenders, work, rows, rows_log)
+            else:
+                checks += _size(args, step, contenders, work, rows, rows_log)
     for c in checks:
         print(f"  {'ok ' if c['ok'] else 'FAIL'} {c['check']}: {c['detail']}")
     paths = report.write_json(args.results_dir, rows, checks, env)

@@ -22,7 +22,7 @@ from bench.procs import REPO
 TICKETCO_TOKEN = "sandbox-ticketco-token"  # noqa: S105 - the sandboxes' fake credentials
 AIRSHIP_TOKEN = "sandbox-airship-token"  # noqa: S105
 SYNC = "ticketco-bookings-to-airship"
-ALL = ("ticketbridge", "dlt-defaults", "dlt-tuned", "raw")
+ALL = ("ticketbridge", "dlt-defaults", "dlt-tuned", "raw", "raw-aiohttp")
 ENGINES = ("ticketbridge", "dlt-defaults", "dlt-tuned")  # keep state between runs
 
 
@@ -65,8 +65,9 @@ class Contender:
             return [py, "-m", "ticketbridge", "run", SYNC, "--json", "--config", str(path)]
         common = ["--ticketco", ticketco, "--airship", airship, "--per-page", str(job.per_page),
                   "--concurrency", str(job.concurrency)]
-        if self.name == "raw":
-            return [py, "-m", "bench.raw_job", *common]
+        if self.name in ("raw", "raw-aiohttp"):
+            client = "aiohttp" if self.name == "raw-aiohttp" else "httpx"
+            return [py, "-m", "bench.raw_job", *common, "--client", client]
         variant = self.name.removeprefix("dlt-")
         return [py, "-m", "bench.dlt_job", *common, "--variant", variant,
                 "--batch-size", str(job.batch_size),

@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 # The first area (in this order) matching one of the innermost frames wins: a frame of httpx
 # inside the Airship client counts as HTTP, not as the destination connector.
 AREAS = [
-    ("module imports at run time (failed `import sniffio` in httpcore)", r"<frozen importlib"),
+    ("module imports (start-up)", r"<frozen importlib"),
     ("HTTP client (httpx / aiohttp / httpcore / sockets)",
      r"httpx/|httpcore/|anyio/|h11/|aiohttp/|multidict/|yarl/|asyncio/selector_events|ssl\.py"),
     ("JSON encode / decode", r"json/|orjson"),

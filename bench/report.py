@@ -21,8 +21,8 @@ Row = dict[str, Any]
 
 def environment(command: str) -> dict[str, Any]:
     versions: dict[str, str | None] = {}
-    for name in ("ticketbridge", "dlt", "httpx", "httpcore", "anyio", "sniffio", "requests",
-                 "uvicorn", "starlette"):
+    for name in ("ticketbridge", "dlt", "httpx", "httpcore", "aiohttp", "requests", "uvicorn",
+                 "httptools", "starlette", "orjson", "pydantic"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -51,7 +51,9 @@ def write_json(results_dir: Path, rows: list[Row], checks: list[Row],
     for scenario, found in by_scenario.items():
         path = results_dir / f"{day}-{scenario.lower()}.json"
         # The refs themselves served the checks; the file keeps how many there were.
-        found = [{**r, "booking_keys_written": len(r["booking_keys_written"])} for r in found]
+        found = [{**r, "booking_keys_written": r["booking_keys_written"]
+                  if isinstance(r["booking_keys_written"], int)
+                  else len(r["booking_keys_written"])} for r in found]
         mine = [c for c in checks if c["check"].startswith(scenario)]
         path.write_text(json.dumps({"environment": env, "rows": found, "checks": mine},
                                    indent=1, default=str) + "\n", encoding="utf-8")
@@ -72,7 +74,7 @@ def table(rows: list[Row]) -> str:
             "| destination calls | destination writes | CPU s / 1k | peak RSS MB | notes |")
     lines = [head, "|" + "---|" * 12]
     order = {"S1": 0, "S2": 1, "S3-1%": 2, "S3-10%": 3, "S5-crash": 4, "S5-rerun": 5, "S6": 6}
-    names = {"ticketbridge": 0, "dlt-defaults": 1, "dlt-tuned": 2, "raw": 3}
+    names = {"ticketbridge": 0, "dlt-defaults": 1, "dlt-tuned": 2, "raw": 3, "raw-aiohttp": 4}
     for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[1], names.get(k[2], 9))):
         found = groups[key]
         last = found[-1]
@@ -115,8 +117,10 @@ def update_readme(readme: Path, rows: list[Row], env: dict[str, Any],
     body = "\n".join([
         START,
         f"Run {env['date']} at commit {env.get('commit')} on {env['cpus']} CPUs, "
-        f"Python {env['python']}, sniffio {env['versions'].get('sniffio')}, "
-        f"dlt {env['versions'].get('dlt')}, httpx {env['versions'].get('httpx')}; "
+        f"Python {env['python']}, dlt {env['versions'].get('dlt')}, "
+        f"httpx {env['versions'].get('httpx')}, aiohttp {env['versions'].get('aiohttp')}, "
+        f"uvicorn {env['versions'].get('uvicorn')} (httptools "
+        f"{env['versions'].get('httptools')}); "
         f"load before the run: `{env['uptime']}`.",
         "",
         f"Command: `{env['command']}`",
@@ -133,3 +137,38 @@ def update_readme(readme: Path, rows: list[Row], env: dict[str, Any],
     else:
         text = text.rstrip() + "\n\n" + body + "\n"
     readme.write_text(text, encoding="utf-8")
+
+
+def rebuild(log: Path, results_dir: Path, readme: Path | None) -> list[Path]:
+    """The JSON files and the README table from a run's rows log (``<time>-rows.jsonl``),
+    e.g. of a run that was stopped before it wrote them itself."""
+    rows: dict[tuple[Any, ...], Row] = {}
+    checks: dict[str, Row] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        if item.pop("kind", None) == "check":
+            checks[item["check"]] = item
+        else:  # a row logged again once checked replaces its first version
+            rows[(item["scenario"], item["records"], item["contender"], item["run"])] = item
+    env = environment(f"python -m bench.report {log}")
+    paths = write_json(results_dir, list(rows.values()), list(checks.values()), env)
+    if readme is not None:
+        update_readme(readme, list(rows.values()), env, list(checks.values()))
+    return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=rebuild.__doc__)
+    parser.add_argument("log", type=Path)
+    parser.add_argument("--results-dir", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--readme", type=Path, default=Path(__file__).parent / "README.md")
+    parser.add_argument("--no-readme", action="store_true")
+    args = parser.parse_args(argv)
+    for path in rebuild(args.log, args.results_dir, None if args.no_readme else args.readme):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,7 @@ sandboxes' ``/_sandbox/stats`` (a before/after difference), never from the conte
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -88,6 +89,7 @@ class Bench:
     oracle: Oracle | None = None
     s1_wall: dict[str, list[float]] = field(default_factory=dict)
     latency_ms: float = 0.0  # S1 only: every Airship request answers this much later
+    rows_log: Path | None = None  # every row is appended here as JSON, as it is measured
 
     def reset(self) -> None:
         self.ticketco.reset()
@@ -133,8 +135,22 @@ class Bench:
         if m.exit_code not in (0, 3) and not m.killed:
             row["error_tail"] = m.stderr[-2000:]
         self.rows.append(row)
+        self._log(row)
         print(_line(row), flush=True)
         return row
+
+    def _log(self, row: Row | None = None, checks: list[Row] | None = None) -> None:
+        """Append a row (again, once its checks added to it) and checks to ``rows_log``."""
+        if self.rows_log is None:
+            return
+        lines = []
+        if row is not None:
+            written = row["booking_keys_written"]
+            lines.append({**row, "booking_keys_written":
+                          written if isinstance(written, int) else len(written)})
+        lines += [{"kind": "check", **c} for c in checks or []]
+        with open(self.rows_log, "a", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(line, default=str) + "\n" for line in lines)
 
     # -- S1 / S2 / S3 ----------------------------------------------------------------------
 
@@ -166,7 +182,9 @@ class Bench:
                 row = self.measure("S2", c, run=run)
                 allowed = oracle.clock_changes(last, datetime.now(UTC))
                 last = _started(row)
-                checks += _writes_check(row, set(), allowed)
+                found = _writes_check(row, set(), allowed)
+                self._log(row, found)
+                checks += found
         for share in shares:
             label = f"S3-{share:.0%}"
             for run in range(s3_runs):
@@ -179,7 +197,9 @@ class Bench:
                                               "changed_in_scope": len(expected)})
                     allowed = oracle.clock_changes(last, datetime.now(UTC))
                     last = _started(row)
-                    checks += _writes_check(row, expected, allowed)
+                    found = _writes_check(row, expected, allowed)
+                    self._log(row, found)
+                    checks += found
         return checks
 
     # -- S5 ----------------------------------------------------------------------------------
@@ -199,14 +219,26 @@ class Bench:
                 row = self.measure("S5-rerun", c, run=run, extra={
                     "landed_before_kill": landed,
                     "landed_share": round(landed / max(1, len(oracle.usable)), 3)})
-                checks.append(self._destination_check(row, oracle))
+                check = self._destination_check(row, oracle)
+                self._log(row, [check])
+                checks.append(check)
         return checks
 
     def _killer(self, name: str, at: float, expected: int) -> Callable[[], bool]:
         walls = sorted(self.s1_wall.get(name, []))
         if walls:
+            # At ``at`` of the median full load, but not before the destination has its first
+            # write: a kill during start-up (or while a tool only extracts) tests nothing.
             deadline = time.monotonic() + walls[len(walls) // 2] * at
-            return lambda: time.monotonic() >= deadline
+            polled = {"next": 0.0}
+
+            def timed() -> bool:
+                now = time.monotonic()
+                if now < deadline or now < polled["next"]:
+                    return False
+                polled["next"] = now + 0.1
+                return sum(self.airship.stats()["write_totals"].values()) > 0
+            return timed
         state = {"next": 0.0}
 
         def by_writes() -> bool:
@@ -252,6 +284,7 @@ class Bench:
                            bound_s=round(bound, 1),
                            over_bound=round(row["wall_s"] / bound - 1, 3) if bound else None)
                 check = self._destination_check(row, oracle)
+                self._log(row, [check] if c.name == "ticketbridge" else [])
                 if c.name == "ticketbridge":
                     checks.append(check)
         return checks
