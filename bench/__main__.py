@@ -23,6 +23,9 @@ HERE = Path(__file__).resolve().parent
 SCENARIOS = ("S1", "S2", "S3", "S5", "S6")
 
 
+HUGE = 100_000  # S1 sizes above this run after S6
+
+
 def _ints(text: str) -> list[int]:
     return [int(float(x)) for x in text.split(",") if x.strip()]
 
@@ -47,6 +50,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--size-runs", default="1000000:1",
                    help="S1 runs for particular sizes, e.g. 1000000:1 (a 1M run takes most "
                         "of an hour per contender here)")
+    p.add_argument("--huge-contenders", default=None,
+                   help=f"contenders for S1 sizes above {HUGE:,} (default: --contenders); "
+                        "a 1M load of every contender takes longer than the rest together")
     p.add_argument("--shares", default="0.01,0.10", help="S3 mutation shares")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--port-base", type=int, default=18400)
@@ -73,13 +79,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.size_runs = {int(float(n)): int(r) for n, _, r in
                       (item.partition(":") for item in args.size_runs.split(",") if item)}
     args.shares = [float(s) for s in args.shares.split(",")] if not q else [0.01]
-    for name in args.contenders:
+    args.huge_contenders = (args.huge_contenders.split(",") if args.huge_contenders
+                            else list(args.contenders))
+    for name in args.contenders + args.huge_contenders:
         if name not in ALL:
             p.error(f"unknown contender {name!r}")
     missing = [n for n in args.contenders if not available(n)]
     if missing and args.contenders != list(ALL):
         p.error(f"not installed: {', '.join(missing)} (pip install -r bench/requirements.txt)")
     args.contenders = [n for n in args.contenders if n not in missing]
+    args.huge_contenders = [n for n in args.huge_contenders if n not in missing]
     return args
 
 
@@ -101,9 +110,6 @@ class Stack:
         self.airship.stop()
 
 
-HUGE = 100_000  # S1 sizes above this run after S6
-
-
 def _size(args: argparse.Namespace, n: int, contenders: list[Contender], work: Path,
           rows: list[Row], rows_log: Path) -> list[Row]:
     """S1 at ``n`` bookings, and S2, S3, S5 when ``n`` is the small size; returns checks."""
@@ -113,6 +119,8 @@ def _size(args: argparse.Namespace, n: int, contenders: list[Contender], work: P
     if not (s1 or small):
         return checks
     print(f"== {n:,} bookings", flush=True)
+    if n > HUGE:
+        contenders = [c for c in contenders if c.name in args.huge_contenders]
     with Stack(args, n, work / "logs") as stack:
         bench = Bench(n, stack.ticketco, stack.airship, contenders, args.timeout,
                       work / "logs", latency_ms=args.latency_ms, rows_log=rows_log)

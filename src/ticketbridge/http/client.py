@@ -48,8 +48,8 @@ DEFAULT_HEADERS = {
 
 
 def encode_json(body: Any) -> bytes:
-    """orjson (several times faster than ``json``), falling back to ``json`` for the types it
-    refuses (e.g. ``Decimal``, non-string keys), so a body that httpx sent still goes."""
+    """orjson (several times faster than ``json``), falling back to ``json`` for what only
+    ``json`` takes (non-string keys, integers beyond 64 bits), so a body httpx sent still goes."""
     try:
         return orjson.dumps(body)
     except TypeError:
