@@ -64,6 +64,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="S1: Airship answers every request this much later (a WAN round trip)")
     p.add_argument("--rate-burst", type=int, default=None,
                    help="S6: rate_burst of ticketbridge's Airship connection (default: unset)")
+    p.add_argument("--read-page", type=int, default=None,
+                   help="ticketbridge's sync page_size: records its source hands the engine "
+                        "per page (default: the source's 500)")
     p.add_argument("--results-dir", type=Path, default=HERE / "results")
     p.add_argument("--readme", type=Path, default=HERE / "README.md")
     p.add_argument("--no-readme", action="store_true")
@@ -156,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{command}\n{env['uptime']}", flush=True)
     rows: list[Row] = []
     checks: list[Row] = []
-    job = Job(args.per_page, args.batch_size, args.concurrency, args.rate_burst)
+    job = Job(args.per_page, args.batch_size, args.concurrency, args.rate_burst,
+              args.read_page)
     # Every measured row as it comes (a stopped run keeps what it measured):
     # ``python -m bench.report FILE`` rebuilds the JSON files and the table from it.
     args.results_dir.mkdir(parents=True, exist_ok=True)

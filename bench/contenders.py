@@ -32,6 +32,7 @@ class Job:
     batch_size: int = 500
     concurrency: int = 8
     rate_burst: int | None = None  # ticketbridge's Airship rate_burst in S6 (None: its default)
+    read_page: int | None = None  # ticketbridge's sync page_size (None: the source's 500)
 
 
 @dataclass
@@ -113,6 +114,7 @@ def project(ticketco: str, airship: str, job: Job,
             "match": ["email", "mobile"],
             "write_policy": {"contact": "on_create", "booking": "always"},
             "batch_size": job.batch_size,
+            **({"page_size": job.read_page} if job.read_page else {}),
         }},
     }
 
