@@ -40,6 +40,13 @@ def environment(command: str) -> dict[str, Any]:
     }
 
 
+def counted(row: Row) -> Row:
+    """The row with its written refs as a count: the refs served the checks, files keep how
+    many there were (a row read back from a rows log already holds the count)."""
+    written = row["booking_keys_written"]
+    return {**row, "booking_keys_written": written if isinstance(written, int) else len(written)}
+
+
 def write_json(results_dir: Path, rows: list[Row], checks: list[Row],
                env: dict[str, Any]) -> list[Path]:
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -50,10 +57,7 @@ def write_json(results_dir: Path, rows: list[Row], checks: list[Row],
     paths = []
     for scenario, found in by_scenario.items():
         path = results_dir / f"{day}-{scenario.lower()}.json"
-        # The refs themselves served the checks; the file keeps how many there were.
-        found = [{**r, "booking_keys_written": r["booking_keys_written"]
-                  if isinstance(r["booking_keys_written"], int)
-                  else len(r["booking_keys_written"])} for r in found]
+        found = [counted(r) for r in found]
         mine = [c for c in checks if c["check"].startswith(scenario)]
         path.write_text(json.dumps({"environment": env, "rows": found, "checks": mine},
                                    indent=1, default=str) + "\n", encoding="utf-8")

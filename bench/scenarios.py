@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from bench import airship_body
+from bench import airship_body, report
 from bench.contenders import ENGINES, TICKETCO_TOKEN, Contender
 from bench.procs import Sandbox, delta, run_measured
 
@@ -145,9 +145,7 @@ class Bench:
             return
         lines = []
         if row is not None:
-            written = row["booking_keys_written"]
-            lines.append({**row, "booking_keys_written":
-                          written if isinstance(written, int) else len(written)})
+            lines.append(report.counted(row))
         lines += [{"kind": "check", **c} for c in checks or []]
         with open(self.rows_log, "a", encoding="utf-8") as fh:
             fh.writelines(json.dumps(line, default=str) + "\n" for line in lines)
@@ -230,24 +228,19 @@ class Bench:
             # At ``at`` of the median full load, but not before the destination has its first
             # write: a kill during start-up (or while a tool only extracts) tests nothing.
             deadline = time.monotonic() + walls[len(walls) // 2] * at
-            polled = {"next": 0.0}
+            least, every = 1.0, 0.1
+        else:  # no S1 time to go by: at ``at`` of the expected writes (~1.5 per booking)
+            deadline, least, every = 0.0, at * expected * 1.5, 0.5
+        polled = {"next": 0.0}
 
-            def timed() -> bool:
-                now = time.monotonic()
-                if now < deadline or now < polled["next"]:
-                    return False
-                polled["next"] = now + 0.1
-                return sum(self.airship.stats()["write_totals"].values()) > 0
-            return timed
-        state = {"next": 0.0}
-
-        def by_writes() -> bool:
-            if time.monotonic() < state["next"]:
+        def due() -> bool:
+            now = time.monotonic()
+            if now < deadline or now < polled["next"]:
                 return False
-            state["next"] = time.monotonic() + 0.5
+            polled["next"] = now + every
             written: dict[str, int] = self.airship.stats()["write_totals"]
-            return sum(written.values()) >= at * expected * 1.5  # ~1.5 writes per booking
-        return by_writes
+            return sum(written.values()) >= least
+        return due
 
     def _destination_check(self, row: Row, oracle: Oracle) -> Row:
         data = self.airship.data()
