@@ -67,6 +67,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--read-page", type=int, default=None,
                    help="ticketbridge's sync page_size: records its source hands the engine "
                         "per page (default: the source's 500)")
+    p.add_argument("--source-process", action="store_true",
+                   help="ticketbridge's sync reads and maps TicketCo in a child process "
+                        "(source_process: true)")
     p.add_argument("--results-dir", type=Path, default=HERE / "results")
     p.add_argument("--readme", type=Path, default=HERE / "README.md")
     p.add_argument("--no-readme", action="store_true")
@@ -160,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     checks: list[Row] = []
     job = Job(args.per_page, args.batch_size, args.concurrency, args.rate_burst,
-              args.read_page)
+              args.read_page, args.source_process)
     # Every measured row as it comes (a stopped run keeps what it measured):
     # ``python -m bench.report FILE`` rebuilds the JSON files and the table from it.
     args.results_dir.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ class Job:
     concurrency: int = 8
     rate_burst: int | None = None  # ticketbridge's Airship rate_burst in S6 (None: its default)
     read_page: int | None = None  # ticketbridge's sync page_size (None: the source's 500)
+    source_process: bool = False  # ticketbridge reads TicketCo in a child process
 
 
 @dataclass
@@ -115,6 +116,7 @@ def project(ticketco: str, airship: str, job: Job,
             "write_policy": {"contact": "on_create", "booking": "always"},
             "batch_size": job.batch_size,
             **({"page_size": job.read_page} if job.read_page else {}),
+            **({"source_process": True} if job.source_process else {}),
         }},
     }
 

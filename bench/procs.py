@@ -34,6 +34,7 @@ class Measured:
     cpu_s: float
     max_rss_mb: float
     tree_rss_mb: float
+    tree_pss_mb: float
     killed: bool
     stdout: str
     stderr: str
@@ -41,7 +42,42 @@ class Measured:
     def as_dict(self) -> dict[str, Any]:
         return {"exit_code": self.exit_code, "wall_s": round(self.wall_s, 3),
                 "cpu_s": round(self.cpu_s, 3), "max_rss_mb": round(self.max_rss_mb, 1),
-                "tree_rss_mb": round(self.tree_rss_mb, 1), "killed": self.killed}
+                "tree_rss_mb": round(self.tree_rss_mb, 1),
+                "tree_pss_mb": round(self.tree_pss_mb, 1), "killed": self.killed}
+
+
+def _tree(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _tree_pss_kb(pid: int) -> int:
+    """Summed PSS of ``pid`` and its descendants: memory a process tree costs the machine.
+
+    RSS counts pages a forked child shares with its parent in both of them; PSS splits each
+    shared page between its sharers, so a two-process sync is not charged twice. Reading it
+    makes the kernel walk the page tables (milliseconds), so it is sampled once a second.
+    """
+    total = 0
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/smaps_rollup", encoding="ascii", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except (OSError, ValueError):
+            continue
+    return total
 
 
 def _tree_memory_kb(pid: int) -> tuple[int, int]:
@@ -78,8 +114,8 @@ def run_measured(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout_s: f
         start = time.monotonic()
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err,
                                 start_new_session=True)
-        peak_hwm, peak_tree, killed, status, usage = 0, 0, False, 0, None
-        next_check = start
+        peak_hwm, peak_tree, peak_pss, killed, status, usage = 0, 0, 0, False, 0, None
+        next_check = next_pss = start
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
@@ -95,13 +131,17 @@ def run_measured(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout_s: f
                     killed = True
             hwm, rss = _tree_memory_kb(proc.pid)
             peak_hwm, peak_tree = max(peak_hwm, hwm), max(peak_tree, rss)
+            if now >= next_pss:
+                next_pss = now + 1.0
+                peak_pss = max(peak_pss, _tree_pss_kb(proc.pid))
             time.sleep(0.05 if kill_when is None else 0.02)
         wall = time.monotonic() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
     assert usage is not None
     return Measured(
         exit_code=proc.returncode, wall_s=wall, cpu_s=usage.ru_utime + usage.ru_stime,
-        max_rss_mb=peak_hwm / 1024, tree_rss_mb=peak_tree / 1024, killed=killed,
+        max_rss_mb=peak_hwm / 1024, tree_rss_mb=peak_tree / 1024, tree_pss_mb=peak_pss / 1024,
+        killed=killed,
         stdout=out_path.read_text(errors="replace"), stderr=err_path.read_text(errors="replace"),
     )
 

@@ -84,11 +84,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--port-base", type=int, default=18500)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--source-process", action="store_true",
+                        help="the sync reads TicketCo in a child process; both are sampled")
     args = parser.parse_args(argv)
     beside = Path(sys.executable).parent / "py-spy"
     spy = str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy"
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    out = args.out or HERE / "results" / f"{day}-profile-s1.txt"
+    suffix = "-reader" if args.source_process else ""
+    out = args.out or HERE / "results" / f"{day}-profile-s1{suffix}.txt"
     with tempfile.TemporaryDirectory(prefix="ticketbridge-profile-") as tmp:
         work = Path(tmp)
         tc = Sandbox("ticketco", args.port_base, args.records, args.seed, work)
@@ -96,13 +99,14 @@ def main(argv: list[str] | None = None) -> None:
         try:
             tc.wait_ready()
             air.wait_ready()
-            c = Contender("ticketbridge", work / "tb", Job())
+            c = Contender("ticketbridge", work / "tb", Job(source_process=args.source_process))
             c.fresh()
             cmd = c.command(tc.url, air.url, None)
             raw = work / "stacks.txt"
             started = datetime.now(UTC)
-            subprocess.run([spy, "record", "-r", "200", "-f", "raw", "-o", str(raw), "--",
-                            *cmd], env=c.env(), cwd=c.workdir, check=True,
+            follow = ["--subprocesses"] if args.source_process else []
+            subprocess.run([spy, "record", "-r", "200", "-f", "raw", "-o", str(raw), *follow,
+                            "--", *cmd], env=c.env(), cwd=c.workdir, check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wall = (datetime.now(UTC) - started).total_seconds()
             text = summarize(raw.read_text())
@@ -110,7 +114,8 @@ def main(argv: list[str] | None = None) -> None:
             tc.stop()
             air.stop()
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(f"ticketbridge S1 profile: {args.records:,} bookings, {wall:.1f} s wall "
+    mode = ", source_process: true (both processes sampled)" if args.source_process else ""
+    out.write_text(f"ticketbridge S1 profile: {args.records:,} bookings{mode}, {wall:.1f} s wall "
                    f"under py-spy; {' '.join(cmd[1:4])} ...\n\n" + text, encoding="utf-8")
     print(out)
     print(text[:3000])

@@ -75,8 +75,9 @@ def table(rows: list[Row]) -> str:
     for row in rows:
         groups[(row["scenario"], row["records"], row["contender"])].append(row)
     head = ("| scenario | bookings | contender | runs | wall s | records/s | source calls "
-            "| destination calls | destination writes | CPU s / 1k | peak RSS MB | notes |")
-    lines = [head, "|" + "---|" * 12]
+            "| destination calls | destination writes | CPU s / 1k | peak RSS MB "
+            "| tree PSS MB | notes |")
+    lines = [head, "|" + "---|" * 13]
     order = {"S1": 0, "S2": 1, "S3-1%": 2, "S3-10%": 3, "S5-crash": 4, "S5-rerun": 5, "S6": 6}
     names = {"ticketbridge": 0, "dlt-defaults": 1, "dlt-tuned": 2, "raw": 3, "raw-aiohttp": 4}
     for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[1], names.get(k[2], 9))):
@@ -90,8 +91,14 @@ def table(rows: list[Row]) -> str:
             f"| {_median([r['destination_calls'] for r in found]):,.0f} "
             f"| {_median([r['destination_writes'] for r in found]):,.0f} "
             f"| {_median([r['cpu_s_per_1k'] or 0 for r in found]):.2f} "
-            f"| {max(r['max_rss_mb'] for r in found):.0f} | {_notes(last)} |")
+            f"| {max(r['max_rss_mb'] for r in found):.0f} "
+            f"| {_pss(found)} | {_notes(last)} |")
     return "\n".join(lines)
+
+
+def _pss(rows: list[Row]) -> str:
+    found = [r["tree_pss_mb"] for r in rows if r.get("tree_pss_mb")]
+    return f"{max(found):.0f}" if found else ""  # rows measured before the column existed
 
 
 def _notes(row: Row) -> str:

@@ -307,5 +307,6 @@ def _line(row: Row) -> str:
             f"run {row['run']}: {row['wall_s']:8.2f} s  {row['records_per_s'] or 0:8.1f} rec/s  "
             f"src {row['source_calls']:>6}  dst {row['destination_calls']:>7}  "
             f"writes {row['destination_writes']:>7}  cpu {row['cpu_s']:7.1f} s  "
-            f"rss {row['max_rss_mb']:6.1f} MB  exit {row['exit_code']}"
+            f"rss {row['max_rss_mb']:6.1f} MB  pss {row.get('tree_pss_mb') or 0:6.1f} MB  "
+            f"exit {row['exit_code']}"
             + (" (killed)" if row["killed"] else ""))

@@ -94,6 +94,9 @@ class SyncConfig(_Strict):
     notify: NotifyConfig | None = None
     batch_size: int = Field(500, ge=1, le=10_000)
     page_size: int | None = Field(None, ge=1)
+    # Read and map the source in a child process (engine/reader_process.py): a second core
+    # for large loads.
+    source_process: bool = False
 
     @field_validator("schedule")
     @classmethod

@@ -7,9 +7,10 @@ any way behaves the same.
 from __future__ import annotations
 
 import inspect
+import multiprocessing
 import os
 import smtplib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import structlog
 from ticketbridge import notify
 from ticketbridge.connectors.base import CheckResult, Destination, Source
 from ticketbridge.engine.pipeline import run_sync
+from ticketbridge.engine.reader_process import ProcessSource
 from ticketbridge.engine.spec import RunOptions, RunResult
 from ticketbridge.engine.state.sql import SqlStateStore, open_store
 from ticketbridge.errors import ConfigError, ConnectorError
@@ -60,6 +62,17 @@ class Runtime:
             raise ConfigError(f"{connector.platform} cannot be a source")
         return connector.source(self.project.connections[connection], self.http)
 
+    def _child_source(self, connection: str) -> Callable[[], Source]:
+        """Builds the source again inside the reader process, with a fresh HTTP context:
+        its own connections and rate budget, and the same mounted transports."""
+        transports = dict(self.http.transports)
+
+        def build() -> Source:
+            return Runtime(self.project, self.store, HttpContext(transports=transports)).source(
+                connection)
+
+        return build
+
     def destination(self, connection: str) -> Destination:
         connector = self.project.connector(connection)
         if connector.destination is None:
@@ -70,6 +83,11 @@ class Runtime:
     async def endpoints(self, sync: str) -> AsyncIterator[tuple[Source, Destination]]:
         cfg = self.project.sync_config(sync)
         source = self.source(cfg.source.connection)
+        if cfg.source_process:
+            if "fork" not in multiprocessing.get_all_start_methods():
+                raise ConfigError("source_process: true needs fork() (Linux); remove it here",
+                                  field=f"syncs.{sync}.source_process")
+            source = ProcessSource(source, self._child_source(cfg.source.connection))
         try:
             destination = self.destination(cfg.destination.connection)
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import signal
 import time
@@ -31,18 +32,18 @@ VENUES = ["Riverside Hall", "Bowl Arena"]
 TAGS = ["Golf", "Bowling"]
 
 
-def sync_block() -> dict[str, Any]:
+def sync_block(**settings: Any) -> dict[str, Any]:
     block = next(i for i in INTEGRATIONS if i.sync == SYNC).config()
     assert block["source"]["venues"] == VENUES
-    return block
+    return {**block, **settings}
 
 
-def start(tmp_path: Path, records: int = 300, seed: int = 11) -> Stack:
+def start(tmp_path: Path, records: int = 300, seed: int = 11, **settings: Any) -> Stack:
     return Stack.start(
         tmp_path,
         {"ticketco": ticketco_sandbox(seed=seed, records=records, today=datetime.now(UTC)),
          "airship_crm": airship_sandbox(seed=seed)},
-        {SYNC: sync_block()},
+        {SYNC: sync_block(**settings)},
     )
 
 
@@ -164,8 +165,27 @@ def test_reruns_send_only_changes_and_never_touch_consent(stack: Stack) -> None:
     assert flipped, "some in-scope buyers flipped their opt-in"
 
 
-def test_sigkill_mid_run_then_rerun_has_no_duplicate_and_no_loss(tmp_path: Path) -> None:
-    stack = start(tmp_path, records=400, seed=5)
+def _processes_of(stack: Stack) -> list[int]:
+    """Processes running this stack's project: the CLI, and its forked reader."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(stack.config).encode() in cmdline:
+            found.append(int(pid))
+    return found
+
+
+@pytest.mark.parametrize("source_process", [False, True], ids=["one-process", "reader-process"])
+def test_sigkill_mid_run_then_rerun_has_no_duplicate_and_no_loss(
+    tmp_path: Path, source_process: bool
+) -> None:
+    # With the reader, small batches keep the read-ahead small, so the reader is blocked on
+    # a full pipe when the run is killed: it must notice, not wait there forever.
+    settings: dict[str, Any] = {"source_process": True, "batch_size": 5} if source_process else {}
+    stack = start(tmp_path, records=400, seed=5, **settings)
     try:
         expected = expected_bookings(stack)
         stack.admin("airship_crm", "faults", {"latency_ms": 40, "slow_rate": 1.0})
@@ -180,6 +200,11 @@ def test_sigkill_mid_run_then_rerun_has_no_duplicate_and_no_loss(tmp_path: Path)
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+        # A reader process left behind would hold the source open: it ends on its own.
+        deadline = time.monotonic() + 15
+        while _processes_of(stack):
+            assert time.monotonic() < deadline, "a process of the killed run is still alive"
+            time.sleep(0.1)
         partial = len(stack.data("airship_crm")["bookings"])
         assert 0 < partial < len(expected), f"killed too early or too late ({partial})"
         stack.admin("airship_crm", "faults", {})

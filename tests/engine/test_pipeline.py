@@ -379,3 +379,39 @@ async def test_a_slow_source_never_holds_back_records_already_read(
     assert result.outcome == "ok"
     assert sizes == [3, 3]
     assert store.get_checkpoint("mem") == {"position": None}
+
+
+class _CountingSource(MemorySource):
+    """Counts the records it has handed over, to see how far the reader runs ahead."""
+
+    def __init__(self, n: int, page_size: int) -> None:
+        super().__init__([booking(i) for i in range(n)], page_size=page_size)
+        self.handed = 0
+
+    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
+        async for page in super().read(request):
+            self.handed += len(page.records)
+            yield page
+
+
+@pytest.mark.parametrize(("read_ahead", "bound"), [(None, 150), (120, 250)])
+async def test_read_ahead_is_bounded_in_records_not_pages(
+    store: SqlStateStore, read_ahead: int | None, bound: int
+) -> None:
+    """Pages of 50 under batches of 10: while the first write hangs, the reader stops once
+    the queue holds two batches' worth (or ``read_ahead``), whole pages rounding it up.
+    Bounded in pages (8 of them), it would have read 500 of the 1,000 records."""
+    source = _CountingSource(1000, page_size=50)
+    dest = MemoryDestination()
+    dest.gate = asyncio.Event()
+    run = asyncio.create_task(run_sync(
+        store, spec(batch_size=10), source, dest, RunOptions(read_ahead=read_ahead)))
+    await asyncio.wait_for(dest.entered.wait(), 5)
+    for _ in range(50):  # let the reader run as far as the queue allows
+        await asyncio.sleep(0)
+    # One page being cut into batches, the queue's pages, and one page waiting to go in.
+    assert 50 < source.handed <= bound
+    dest.gate.set()
+    result = await asyncio.wait_for(run, 30)
+    assert result.outcome == "ok"
+    assert len(dest.stored) == 1000 and max(dest.creates.values()) == 1

@@ -5,8 +5,8 @@ Guarantees this module implements (DESIGN section 3):
 * The checkpoint moves only in the same transaction as the ledger rows of the batch whose
   acknowledgement completes a source page, so a killed run resumes without loss, and the ledger
   makes the re-read part cost nothing at the destination.
-* Pages flow from the source through a bounded queue: memory is bounded by the queue, not by
-  the size of the data set.
+* Pages flow from the source through a queue bounded in records (readahead.py): memory is
+  bounded by the queue, not by the size of the data set or of the source's pages.
 * A record that fails mapping, preparation or the destination is stored as a dead letter with
   its reason and retried at the end of the next run; a batch refused as a whole is split until
   the bad records are isolated.
@@ -37,6 +37,7 @@ from ticketbridge.connectors.base import (
 )
 from ticketbridge.engine.leases import LeaseBusy, LeaseKeeper, default_holder
 from ticketbridge.engine.plan import Planned, acknowledged_row, plan_record
+from ticketbridge.engine.readahead import ReadAhead
 from ticketbridge.engine.records import record_from_json, record_to_json
 from ticketbridge.engine.spec import RunOptions, RunResult, SyncSpec
 from ticketbridge.engine.state.base import (
@@ -205,25 +206,25 @@ class _Run:
         return dict(self.checkpoint)
 
     async def _reads(self, request: ReadRequest) -> AsyncGenerator[_Read, None]:
-        """The source's pages, read ahead through a bounded queue while we write, regrouped
-        into destination batches of up to ``batch_size`` records.
+        """The source's pages, read ahead while we write (up to ``read_ahead`` records,
+        default two batches), regrouped into destination batches of up to ``batch_size``.
 
         A batch takes every page already waiting in the queue (it never waits for one while
         it holds records), so batches span source pages when the source is ahead and stay
         small when it is slow. A page's position goes with the batch holding its last
         record: the checkpoint then moves only once everything before it is acknowledged.
         """
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.opts.queue_pages)
+        size = max(1, self.spec.batch_size)
+        queue = ReadAhead(self.opts.read_ahead or 2 * size)
 
         async def produce() -> None:
             try:
                 async for page in self.source.read(request):
                     await queue.put(page)
-                await queue.put(_END)
+                queue.put_marker(_END)
             except BaseException as exc:  # handed to the consumer, which re-raises it
-                await queue.put(exc)
+                queue.put_marker(exc)
 
-        size = max(1, self.spec.batch_size)
         pending = _Read()
         task = asyncio.create_task(produce())
         try:

@@ -98,8 +98,9 @@ class RunOptions:
     backfill_to: date | None = None
     holder: str | None = None
     lease_ttl_s: float = 60.0
-    # Source pages read ahead; a destination batch takes all that are waiting (pipeline.py).
-    queue_pages: int = 8
+    # Records read ahead of the writer (None: two destination batches); a batch takes every
+    # page that is waiting (pipeline.py, readahead.py).
+    read_ahead: int | None = None
     on_progress: Callable[[RunCounters], None] | None = None
     dry_run_sample: int = 20
     # Per-run overrides of the sync's source / destination options (a manual import's

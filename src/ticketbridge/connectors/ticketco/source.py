@@ -156,6 +156,9 @@ class TicketcoSource:
             async for page_items in self.client.item_grosses(ev.id):
                 items.extend(page_items)
             entries = self._map_event(raw_event, items, ctx)
+            # The raw grosses are not needed once mapped (a failure keeps its own group), so
+            # they go before the writer has caught up with this event's bookings.
+            del items
             position = {
                 "after": [ev.start.isoformat() if ev.start else None, ev.id],
                 "window": window_pos,

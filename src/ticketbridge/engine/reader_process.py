@@ -1,0 +1,180 @@
+"""A source whose reading and mapping run in a child process (``source_process: true``).
+
+A sync's event loop does two kinds of work: the source's decode and mapping, and the
+destination's requests. On a large load each needs about half of one core, and one Python
+process can use one. The child reads pages and maps them; this process receives finished
+pages and writes them. Everything the guarantees rest on stays here: the checkpoint, the
+ledger, the lease and the dead-letter remapping, so a killed child costs a re-read and nothing
+else. Pages cross a pipe, which bounds how far the child runs ahead (the pipe's buffer, then
+the engine's read-ahead).
+
+The child is forked, not spawned: a spawned interpreter spends a second importing the
+connector before its first request, which a small nightly sync would feel. It runs its own
+event loop on a fresh thread (the forked main thread still owns the parent's), builds its own
+connector from the connection settings, and leaves with ``os._exit`` so nothing it inherited
+(database connections, the parent's files) is closed or flushed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+import structlog
+
+from ticketbridge import errors
+from ticketbridge.connectors.base import (
+    CheckResult,
+    Page,
+    ReadRequest,
+    Record,
+    Source,
+    StreamOptions,
+    StreamSpec,
+)
+
+log = structlog.get_logger("ticketbridge.engine.reader_process")
+
+SourceFactory = Callable[[], Source]
+
+# Messages from the child: pickled (kind, calls, body). kind "page": body is a Page; "end":
+# nothing; "error": a description of the exception (see _describe).
+_PAGE, _END, _ERROR = "page", "end", "error"
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+class ProcessSource:
+    """Wraps ``inner`` (used here for everything but ``read``) and ``factory``, which builds
+    the same source afresh in the child."""
+
+    def __init__(self, inner: Source, factory: SourceFactory) -> None:
+        self.inner = inner
+        self.factory = factory
+        self.platform = inner.platform
+        self._child_calls = 0
+
+    def streams(self) -> list[StreamSpec]:
+        return self.inner.streams()
+
+    def remap(self, stream: str, raw: dict[str, Any], options: StreamOptions) -> Record:
+        return self.inner.remap(stream, raw, options)
+
+    async def check(self) -> list[CheckResult]:
+        return await self.inner.check()
+
+    @property
+    def api_calls(self) -> int:
+        return self.inner.api_calls + self._child_calls
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
+        ctx = multiprocessing.get_context("fork")
+        receiver, sender = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=_child_main, args=(self.factory, request, sender, receiver),
+                            name=f"ticketbridge-reader-{self.platform}", daemon=True)
+        child.start()
+        sender.close()  # ours is the reading end only: EOF then means the child is gone
+        loop = asyncio.get_running_loop()
+        base = self._child_calls
+        try:
+            while True:
+                try:
+                    message = await loop.run_in_executor(None, receiver.recv_bytes)
+                except EOFError:
+                    await loop.run_in_executor(None, child.join, 5)
+                    raise errors.RetryableError(
+                        f"the reader process ended without finishing (exit code "
+                        f"{child.exitcode}); the next run resumes from the checkpoint",
+                        platform=self.platform) from None
+                # Our own forked child on a pipe only we hold: the bytes are trusted.
+                kind, calls, body = pickle.loads(message)  # noqa: S301
+                self._child_calls = base + calls
+                if kind == _PAGE:
+                    yield body
+                elif kind == _END:
+                    return
+                else:
+                    raise _rebuild(body, self.platform)
+        finally:
+            if child.is_alive():
+                child.kill()  # stopped early (a failed batch, a lost lease): stop reading
+            await loop.run_in_executor(None, child.join, 5)
+            receiver.close()
+
+
+def _child_main(factory: SourceFactory, request: ReadRequest, conn: Connection,
+                theirs: Connection) -> None:
+    # The reading end came with the fork. Held here, it would keep the pipe open after the
+    # parent dies, and a full pipe would then block this process forever instead of ending
+    # it with EPIPE.
+    theirs.close()
+    # The parent's event loop may have taken signals over; its wakeup socket is shared after
+    # the fork, so a signal here must not be reported to the parent's loop.
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+    # The forked main thread still holds the parent's running event loop: a new thread has
+    # none, so asyncio.run works there.
+    code = [1]
+    thread = threading.Thread(target=lambda: code.__setitem__(0, _child_run(
+        factory, request, conn)))
+    thread.start()
+    thread.join()
+    conn.close()
+    os._exit(code[0])
+
+
+def _child_run(factory: SourceFactory, request: ReadRequest, conn: Connection) -> int:
+    try:
+        asyncio.run(_child_read(factory, request, conn))
+    except (BrokenPipeError, ConnectionResetError):
+        return 1  # the parent is gone; nobody to tell
+    return 0
+
+
+async def _child_read(factory: SourceFactory, request: ReadRequest, conn: Connection) -> None:
+    source = factory()
+    try:
+        async for page in source.read(request):
+            conn.send_bytes(pickle.dumps((_PAGE, source.api_calls, page), _PROTOCOL))
+        conn.send_bytes(pickle.dumps((_END, source.api_calls, None)))
+    except (BrokenPipeError, ConnectionResetError):
+        raise
+    except Exception as exc:  # handed to the parent, which raises it in the run
+        conn.send_bytes(pickle.dumps((_ERROR, source.api_calls, _describe(exc))))
+    finally:
+        await source.aclose()
+
+
+def _describe(exc: Exception) -> dict[str, Any]:
+    """What the parent needs to raise the same error: connector errors take keyword
+    arguments, which pickle does not carry, so they travel as their fields."""
+    if isinstance(exc, errors.ConnectorError):
+        return {"type": type(exc).__name__, "message": exc.message, "platform": exc.platform,
+                "status": exc.status, "request_id": exc.request_id,
+                "retry_after": getattr(exc, "retry_after", None)}
+    return {"type": type(exc).__name__, "message": str(exc)}
+
+
+def _rebuild(desc: dict[str, Any], platform: str) -> Exception:
+    cls = getattr(errors, str(desc["type"]), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.ConnectorError)):
+        return errors.FatalError(f"{desc['type']} in the reader process: {desc['message']}",
+                                 platform=platform)
+    kw: dict[str, Any] = {"platform": desc["platform"], "status": desc["status"],
+                          "request_id": desc["request_id"]}
+    if issubclass(cls, errors.RateLimited):
+        kw["retry_after"] = desc["retry_after"]
+    try:
+        return cls(desc["message"], **kw)
+    except TypeError:  # a subclass with a constructor of its own
+        return errors.ConnectorError(desc["message"], **kw)

@@ -1,0 +1,112 @@
+"""``source_process: true``: the source reads in a forked child; the guarantees stay here."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import MemoryDestination, MemorySource, booking, spec
+from ticketbridge.connectors.base import Page, ReadRequest, StreamOptions
+from ticketbridge.engine.pipeline import run_sync
+from ticketbridge.engine.reader_process import ProcessSource
+from ticketbridge.engine.state.sql import SqlStateStore, open_store
+from ticketbridge.errors import FatalError, RateLimited, RetryableError
+
+REQUEST = ReadRequest(stream="bookings", options=StreamOptions())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqlStateStore]:
+    s = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    yield s
+    s.close()
+
+
+def in_child(source: MemorySource) -> ProcessSource:
+    # The factory runs in the forked child: the copy it returns reads there, and the
+    # parent's ``source`` sees none of its calls.
+    return ProcessSource(source, lambda: source)
+
+
+class _FailingSource(MemorySource):
+    def __init__(self, exc: BaseException | None = None, exit_code: int | None = None) -> None:
+        super().__init__([booking(i) for i in range(30)], page_size=10)
+        self.exc, self.exit_code = exc, exit_code
+
+    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
+        async for page in super().read(request):
+            yield page
+            if self.exit_code is not None:
+                os._exit(self.exit_code)  # the reader dies as a killed process would
+            if self.exc is not None:
+                raise self.exc
+
+
+async def test_the_child_hands_over_every_page_with_its_position_and_calls() -> None:
+    source = MemorySource([booking(i) for i in range(25)], page_size=10)
+    wrapped = in_child(source)
+    pages = [p async for p in wrapped.read(REQUEST)]
+    assert [p.position for p in pages] == [{"next": 10}, {"next": 20}, {"next": 25}]
+    assert [r.data for p in pages for r in p.records] == source.bookings
+    assert source.calls == 0, "the parent's copy read nothing"
+    assert wrapped.api_calls == 3, "the child's calls are counted"
+    assert not multiprocessing.active_children()
+
+
+async def test_a_run_through_the_child_resumes_without_duplicate_or_loss(
+    store: SqlStateStore,
+) -> None:
+    source = MemorySource([booking(i) for i in range(100)], page_size=10)
+    dest = MemoryDestination()
+    dest.fail_on_call[5] = RetryableError("connection reset", platform="memdest")
+    first = await run_sync(store, spec(), in_child(source), dest)
+    assert first.outcome == "failed"
+    assert store.get_checkpoint("mem") == {"position": {"next": 40}}
+    assert not multiprocessing.active_children(), "a failed run stops its reader"
+
+    dest.fail_on_call.clear()
+    again = await run_sync(store, spec(), in_child(source), dest)
+    assert again.outcome == "ok"
+    assert again.counters.read == 60, "the second run resumes at page 5"
+    assert len(dest.stored) == 100 and max(dest.creates.values()) == 1
+
+
+async def test_a_connector_error_in_the_child_is_raised_here_with_its_fields() -> None:
+    exc = RateLimited("slow down", platform="memsource", status=429, retry_after=7.0)
+    wrapped = in_child(_FailingSource(exc=exc))
+    got = []
+    with pytest.raises(RateLimited) as raised:
+        async for page in wrapped.read(REQUEST):
+            got.append(page)
+    assert len(got) == 1
+    assert raised.value.status == 429 and raised.value.retry_after == 7.0
+    assert str(raised.value) == str(exc)
+
+
+async def test_any_other_error_in_the_child_fails_the_read_naming_its_type() -> None:
+    wrapped = in_child(_FailingSource(exc=ValueError("bad shape")))
+    with pytest.raises(FatalError, match="ValueError in the reader process: bad shape"):
+        async for _ in wrapped.read(REQUEST):
+            pass
+
+
+async def test_a_reader_that_dies_fails_the_run_retryably_and_loses_nothing(
+    store: SqlStateStore,
+) -> None:
+    dest = MemoryDestination()
+    result = await run_sync(store, spec(), in_child(_FailingSource(exit_code=3)), dest)
+    assert result.outcome == "failed"
+    assert result.error is not None and "exit code 3" in result.error
+    # Page 1 arrived before the end of the pipe: written, or not yet when the error came.
+    checkpoint = store.get_checkpoint("mem")
+    done = 10 if checkpoint == {"position": {"next": 10}} else 0
+    assert done or checkpoint in (None, {"position": None})
+
+    source = MemorySource([booking(i) for i in range(30)], page_size=10)
+    again = await run_sync(store, spec(), in_child(source), dest)
+    assert again.outcome == "ok" and again.counters.read == 30 - done
+    assert len(dest.stored) == 30 and max(dest.creates.values()) == 1
