@@ -47,6 +47,7 @@ class Measured:
 
 
 def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc (a process that is gone is left out)."""
     found, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -86,9 +87,8 @@ def _tree_memory_kb(pid: int) -> tuple[int, int]:
     VmHWM is the peak RSS of a process since its ``exec``. (``ru_maxrss`` from ``wait4`` is not
     used: Linux folds the RSS of the forking parent into the child's at ``exec``.)
     """
-    hwm, total, todo = 0, 0, [pid]
-    while todo:
-        p = todo.pop()
+    hwm, total = 0, 0
+    for p in _tree(pid):
         try:
             with open(f"/proc/{p}/status", encoding="ascii", errors="replace") as fh:
                 for line in fh:
@@ -96,9 +96,6 @@ def _tree_memory_kb(pid: int) -> tuple[int, int]:
                         hwm = max(hwm, int(line.split()[1]))
                     elif line.startswith("VmRSS:"):
                         total += int(line.split()[1])
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as fh:
-                    todo.extend(int(c) for c in fh.read().split())
         except (OSError, ValueError):
             continue
     return hwm, total

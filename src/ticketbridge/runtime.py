@@ -56,22 +56,17 @@ class Runtime:
     def close(self) -> None:
         self.store.close()
 
-    def source(self, connection: str) -> Source:
+    def source(self, connection: str, http: HttpContext | None = None) -> Source:
         connector = self.project.connector(connection)
         if connector.source is None:
             raise ConfigError(f"{connector.platform} cannot be a source")
-        return connector.source(self.project.connections[connection], self.http)
+        return connector.source(self.project.connections[connection], http or self.http)
 
     def _child_source(self, connection: str) -> Callable[[], Source]:
         """Builds the source again inside the reader process, with a fresh HTTP context:
         its own connections and rate budget, and the same mounted transports."""
         transports = dict(self.http.transports)
-
-        def build() -> Source:
-            return Runtime(self.project, self.store, HttpContext(transports=transports)).source(
-                connection)
-
-        return build
+        return lambda: self.source(connection, HttpContext(transports=transports))
 
     def destination(self, connection: str) -> Destination:
         connector = self.project.connector(connection)

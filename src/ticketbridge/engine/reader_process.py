@@ -22,8 +22,8 @@ import multiprocessing
 import os
 import pickle
 import signal
-import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -124,13 +124,10 @@ def _child_main(factory: SourceFactory, request: ReadRequest, conn: Connection,
         signal.signal(sig, signal.SIG_DFL)
     # The forked main thread still holds the parent's running event loop: a new thread has
     # none, so asyncio.run works there.
-    code = [1]
-    thread = threading.Thread(target=lambda: code.__setitem__(0, _child_run(
-        factory, request, conn)))
-    thread.start()
-    thread.join()
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        code = thread.submit(_child_run, factory, request, conn).result()
     conn.close()
-    os._exit(code[0])
+    os._exit(code)
 
 
 def _child_run(factory: SourceFactory, request: ReadRequest, conn: Connection) -> int:
@@ -146,7 +143,7 @@ async def _child_read(factory: SourceFactory, request: ReadRequest, conn: Connec
     try:
         async for page in source.read(request):
             conn.send_bytes(pickle.dumps((_PAGE, source.api_calls, page), _PROTOCOL))
-        conn.send_bytes(pickle.dumps((_END, source.api_calls, None)))
+        conn.send_bytes(pickle.dumps((_END, source.api_calls, None), _PROTOCOL))
     except (BrokenPipeError, ConnectionResetError):
         raise
     except Exception as exc:  # handed to the parent, which raises it in the run
