@@ -104,7 +104,8 @@ def project(ticketco: str, airship: str, job: Job,
         "connections": {
             "ticketco": {"platform": "ticketco", "base_url": f"{ticketco}/api/public/v1",
                          "token": "${TICKETCO_TOKEN}", "page_size_param": "per_page",
-                         "page_size": job.per_page, "short_page_is_last": True},
+                         "page_size": job.per_page, "short_page_is_last": True,
+                         "item_grosses_grouped": True},
             "airship": airship_conn,
         },
         "syncs": {SYNC: {

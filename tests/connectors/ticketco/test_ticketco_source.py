@@ -13,10 +13,10 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from ticketbridge.connectors.base import Source, Window
+from ticketbridge.connectors.base import Page, ReadRequest, Source, Window
 from ticketbridge.connectors.ticketco import BookingsOptions, TicketcoConfig, TicketcoSource
 from ticketbridge.connectors.ticketco.sandbox import EVENTS_ONLY_TOKEN, SANDBOX_TOKEN
-from ticketbridge.errors import AuthError, MappingError
+from ticketbridge.errors import AuthError, FatalError, MappingError
 from ticketbridge.http import HttpContext
 from ticketbridge.model import Booking, BookingStatus, ConsentState, normalize_email
 
@@ -137,6 +137,91 @@ async def test_bookings_whose_items_span_pages_are_whole(harness: Harness) -> No
                 spanning += 1
                 assert len(got[ref].tickets) == sum(1 for i in items if i["ref_number"] == ref)
     assert spanning > 5
+
+
+async def test_grouped_item_grosses_stream_the_same_pages_before_the_event_ends(
+    harness: Harness,
+) -> None:
+    """``item_grosses_grouped`` maps each booking when its group ends: same records, failures
+    and positions as reading whole events, with the first page out after fewer calls."""
+    await harness.admin("mutate", {"share": 0, "cancel_share": 0, "no_shows": False,
+                                   "malformed_share": 0.05, "seed": 3})
+    win = window(-10, 30)
+
+    async def read(found: Window, *, grouped: bool, size: int = 3) -> tuple[list[Page], int]:
+        src = harness.source(item_grosses_grouped=grouped)
+        request = ReadRequest(stream="bookings", options=BookingsOptions(), window=found,
+                              page_size=size)
+        pages, calls_at_first = [], 0
+        async for page in src.read(request):
+            calls_at_first = calls_at_first or src.api_calls
+            pages.append(page)
+        return pages, calls_at_first
+
+    def shape(found: list[Page]) -> list[tuple[list[str], list[str], Any]]:
+        return [([r.key for r in p.records], [f.key for f in p.failures], p.position)
+                for p in found]
+
+    (whole, _), (grouped, _) = await read(win, grouped=False), await read(win, grouped=True)
+    assert shape(grouped) == shape(whole)
+    assert any(p.failures for p in grouped) and any(p.position is None for p in grouped)
+    assert bookings(grouped) == bookings(whole)
+    # The largest event spans several item pages of 7. Read alone in pages of one booking,
+    # the whole read asks for all of them and the empty one after before its first page;
+    # the grouped read for one or two (a page of 7 items may hold only two bookings).
+    sizes = {e["id"]: (len(await harness.items(e["id"])), e["start_at"])
+             for e in await harness.events()}
+    n_items, start_at = max(sizes.values())
+    assert n_items > 14
+    start = datetime.fromisoformat(start_at)
+    alone = Window("attendance_at", start, start + timedelta(seconds=1))
+    (_, calls_whole), (_, calls_grouped) = (await read(alone, grouped=False, size=1),
+                                            await read(alone, grouped=True, size=1))
+    assert calls_whole - calls_grouped >= -(-n_items // 7) - 1 >= 3
+
+
+async def test_grouped_setting_stops_when_a_ref_number_comes_back(harness: Harness) -> None:
+    """Reversed pages split every group that spans two pages: the grouped read stops naming
+    the ref_number, the event and the setting, before that event's position; the default
+    read merges the groups: every booking has all its tickets, as with ordered pages."""
+
+    async def reversed_pages(request: httpx.Request) -> httpx.Response:
+        response = await harness.transport.handle_async_request(request)
+        body = await response.aread()
+        if request.url.path.endswith("/item_grosses"):
+            data = json.loads(body)
+            data["item_grosses"].reverse()
+            body = json.dumps(data).encode()
+        return httpx.Response(response.status_code, content=body)
+
+    def source(**settings: Any) -> TicketcoSource:
+        ctx = HttpContext(sleep=no_sleep)
+        ctx.mount(BASE_URL, httpx.MockTransport(reversed_pages))
+        config = TicketcoConfig(base_url=BASE_URL, token=SecretStr(SANDBOX_TOKEN), **settings)
+        return TicketcoSource(config, ctx, now=lambda: NOW)
+
+    win = window(-5, 30)
+    expected = bookings(await read_pages(harness.source(), win=win))
+    plain, grouped = source(), source(item_grosses_grouped=True)
+    got: list[Page] = []
+    try:
+        merged = bookings(await read_pages(plain, win=win))
+        assert {r: sorted(t.number for t in b.tickets) for r, b in merged.items()} == {
+            r: sorted(t.number for t in b.tickets) for r, b in expected.items()}
+        request = ReadRequest(stream="bookings", options=BookingsOptions(), window=win)
+        with pytest.raises(FatalError) as caught:
+            async for page in grouped.read(request):
+                got.append(page)
+    finally:
+        await plain.aclose()
+        await grouped.aclose()
+    message = str(caught.value)
+    assert "item_grosses_grouped: false" in message
+    ref = message.split("ref_number ")[1].split()[0]
+    event_id = message.split(" in event ")[1].split()[0]
+    event = expected[ref].event
+    assert event is not None and event.external_id == event_id
+    assert all(p.position["after"][1] != int(event_id) for p in got if p.position)
 
 
 async def test_no_show_after_yesterdays_events_end(harness: Harness) -> None:

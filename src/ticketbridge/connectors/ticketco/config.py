@@ -34,6 +34,13 @@ class TicketcoConfig(ConnectionConfig):
     # event). Off by default, because an API that caps the page size below the request
     # without saying so would end every list after its first page.
     short_page_is_last: bool = False
+    # The order of item grosses within an event is not documented (platforms.md 1.5 infers
+    # the grouping by ref_number, not its order): by default an
+    # event's items are all read before any are grouped, which holds the whole event in
+    # memory. If the account serves each ref_number's items one after another, this maps
+    # each booking as soon as its group ends; a ref_number seen again after its group ended
+    # stops the run with an error naming it, before its event is checkpointed.
+    item_grosses_grouped: bool = False
     # Venues store local numbers ("412 34 567"); they are Norwegian unless the buyer wrote
     # a country code.
     default_region: str | None = "NO"

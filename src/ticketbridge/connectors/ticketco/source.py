@@ -43,8 +43,10 @@ from ticketbridge.connectors.ticketco.mapping import (
     parse_time,
     venue_key,
 )
+from ticketbridge.connectors.ticketco.schemas import TicketcoEvent
 from ticketbridge.errors import AuthError, ConnectorError, FatalError, MappingError
 from ticketbridge.http import HttpContext
+from ticketbridge.model import Event
 
 log = structlog.get_logger("ticketbridge.connectors.ticketco")
 
@@ -152,50 +154,46 @@ class TicketcoSource:
             if resume is not None and ev.order <= resume:
                 continue
             raw_event = await self._with_status(ev, ctx.now)
-            items: list[dict[str, Any]] = []
-            async for page_items in self.client.item_grosses(ev.id):
-                items.extend(page_items)
-            entries = self._map_event(raw_event, items, ctx)
-            # The raw grosses are not needed once mapped (a failure keeps its own group), so
-            # they go before the writer has caught up with this event's bookings.
-            del items
             position = {
                 "after": [ev.start.isoformat() if ev.start else None, ev.id],
                 "window": window_pos,
             }
-            chunks = [entries[i : i + size] for i in range(0, len(entries), size)] or [[]]
-            for n, chunk in enumerate(chunks):
-                yield Page(
-                    records=[e for e in chunk if isinstance(e, Record)],
-                    failures=[e for e in chunk if isinstance(e, Failed)],
-                    position=position if n == len(chunks) - 1 else None,
-                )
+            # A full page is held back until more follows, so that the event's last page
+            # (which carries the position) is never an empty one after a full one.
+            pending: list[Record | Failed] = []
+            async for entries in self._event_entries(ev, raw_event, ctx):
+                pending.extend(entries)
+                while len(pending) > size:
+                    yield _page(pending[:size], None)
+                    del pending[:size]
+            yield _page(pending, position)
 
-    def _map_event(
-        self, raw_event: dict[str, Any], items: list[dict[str, Any]], ctx: MappingContext
-    ) -> list[Record | Failed]:
-        out: list[Record | Failed] = []
-        orphans = 0
-        try:
-            prepared = map_event(raw_event, ctx.zone, "event")
-        except MappingError:
-            prepared = None  # each booking then fails with the reason, under its own key
-        for ref, group in group_items(items):
-            raw = {"event": raw_event, "items": group}
-            if ref is None:
-                first = group[0]
-                item_id = first.get("id") if isinstance(first, dict) else None
-                key = orphan_key(raw_event.get("id"), item_id, orphans)
-                orphans += 1
-                out.append(Failed(key, "ref_number missing", raw))
-                continue
-            try:
-                out.append(_record(map_booking(raw_event, group, ctx, prepared=prepared)))
-            except MappingError as exc:
-                out.append(Failed(exc.record_key, exc.reason, raw))
-            except (ValueError, TypeError) as exc:  # a payload shape nobody foresaw
-                out.append(Failed(booking_key(ref), f"{type(exc).__name__}: {exc}", raw))
-        return out
+    async def _event_entries(
+        self, ev: _Selected, raw_event: dict[str, Any], ctx: MappingContext
+    ) -> AsyncIterator[list[Record | Failed]]:
+        """The event's bookings and failures, mapped: all at once after its last page, or,
+        with ``item_grosses_grouped``, page by page as each ref_number's group ends."""
+        mapper = _EventMapper(raw_event, ctx)
+        if not self.config.item_grosses_grouped:
+            items: list[dict[str, Any]] = []
+            async for page_items in self.client.item_grosses(ev.id):
+                items.extend(page_items)
+            yield mapper.map(group_items(items))
+            return
+        closed: set[str] = set()
+        tail: list[dict[str, Any]] = []  # the last group so far: it may go on next page
+        last: str | None = None
+        async for page_items in self.client.item_grosses(ev.id):
+            groups = group_items(tail + page_items)
+            last, tail = groups.pop()
+            for ref, _items in groups:
+                if ref is not None:
+                    _close(closed, ref, ev.id)
+            if last is not None and last in closed:
+                raise _not_grouped(ev.id, last)
+            yield mapper.map(groups)
+        if tail:
+            yield mapper.map([(last, tail)])
 
     async def _select(self, venues: list[str], window: Window | None) -> list[_Selected]:
         wanted = {venue_key(v) for v in venues if venue_key(v)}
@@ -329,6 +327,62 @@ class TicketcoSource:
         else:
             results.append(CheckResult("item_grosses", True, "item grosses readable"))
         return results
+
+
+class _EventMapper:
+    """Maps one event's ref_number groups to records or failures, in one or more calls."""
+
+    def __init__(self, raw_event: dict[str, Any], ctx: MappingContext) -> None:
+        self.raw_event = raw_event
+        self.ctx = ctx
+        self.orphans = 0  # numbers this event's items without a ref_number, across calls
+        self.prepared: tuple[TicketcoEvent, Event] | None
+        try:
+            self.prepared = map_event(raw_event, ctx.zone, "event")
+        except MappingError:
+            self.prepared = None  # each booking then fails with the reason, under its own key
+
+    def map(self, groups: list[tuple[str | None, list[dict[str, Any]]]]) -> list[Record | Failed]:
+        out: list[Record | Failed] = []
+        raw_event = self.raw_event
+        for ref, group in groups:
+            raw = {"event": raw_event, "items": group}
+            if ref is None:
+                first = group[0]
+                item_id = first.get("id") if isinstance(first, dict) else None
+                out.append(Failed(orphan_key(raw_event.get("id"), item_id, self.orphans),
+                                  "ref_number missing", raw))
+                self.orphans += 1
+                continue
+            try:
+                out.append(_record(map_booking(raw_event, group, self.ctx,
+                                               prepared=self.prepared)))
+            except MappingError as exc:
+                out.append(Failed(exc.record_key, exc.reason, raw))
+            except (ValueError, TypeError) as exc:  # a payload shape nobody foresaw
+                out.append(Failed(booking_key(ref), f"{type(exc).__name__}: {exc}", raw))
+        return out
+
+
+def _page(entries: list[Record | Failed], position: dict[str, Any] | None) -> Page:
+    return Page(records=[e for e in entries if isinstance(e, Record)],
+                failures=[e for e in entries if isinstance(e, Failed)], position=position)
+
+
+def _close(closed: set[str], ref: str, event_id: object) -> None:
+    if ref in closed:
+        raise _not_grouped(event_id, ref)
+    closed.add(ref)
+
+
+def _not_grouped(event_id: object, ref: str) -> FatalError:
+    # Raised before the event's position is yielded: the run fails without checkpointing
+    # this event, and a run with the setting off reads it again whole.
+    return FatalError(
+        f"item grosses of ref_number {ref} in event {event_id} are not one after another; "
+        "set item_grosses_grouped: false on this TicketCo connection",
+        platform="ticketco",
+    )
 
 
 def _record(booking: Any) -> Record:
