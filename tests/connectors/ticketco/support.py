@@ -3,6 +3,7 @@ HTTP (not through the connector), so tests compare the source with what the API 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,15 +46,32 @@ class Harness:
 
     def source(
         self, *, token: str = SANDBOX_TOKEN, now: datetime = NOW,
-        clock: Callable[[], datetime] | None = None, **settings: Any,
+        clock: Callable[[], datetime] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None, **settings: Any,
     ) -> TicketcoSource:
+        """A source on the sandbox, or on ``transport`` (e.g. :meth:`rewriting` it)."""
         ctx = HttpContext(sleep=no_sleep)
-        ctx.mount(BASE_URL, self.transport)
+        ctx.mount(BASE_URL, transport or self.transport)
         config = TicketcoConfig(platform="ticketco", base_url=BASE_URL, token=SecretStr(token),
                                 **settings)
         src = TicketcoSource(config, ctx, now=clock or (lambda: now))
         self.sources.append(src)
         return src
+
+    def rewriting(self, suffix: str, edit: Callable[[Any], None]) -> httpx.MockTransport:
+        """The sandbox, with ``edit`` applied to the JSON body of every path ending in
+        ``suffix``: for payloads the sandbox does not serve."""
+
+        async def handle(request: httpx.Request) -> httpx.Response:
+            response = await self.transport.handle_async_request(request)
+            body = await response.aread()
+            if request.url.path.endswith(suffix):
+                data = json.loads(body)
+                edit(data)
+                body = json.dumps(data).encode()
+            return httpx.Response(response.status_code, content=body)
+
+        return httpx.MockTransport(handle)
 
     async def aclose(self) -> None:
         for src in self.sources:

@@ -9,24 +9,20 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
 from ticketbridge.connectors.base import Page, ReadRequest, Source, Window
-from ticketbridge.connectors.ticketco import BookingsOptions, TicketcoConfig, TicketcoSource
-from ticketbridge.connectors.ticketco.sandbox import EVENTS_ONLY_TOKEN, SANDBOX_TOKEN
+from ticketbridge.connectors.ticketco import BookingsOptions, TicketcoConfig
+from ticketbridge.connectors.ticketco.sandbox import EVENTS_ONLY_TOKEN
 from ticketbridge.errors import AuthError, FatalError, MappingError
-from ticketbridge.http import HttpContext
 from ticketbridge.model import Booking, BookingStatus, ConsentState, normalize_email
 
 from .support import (
-    BASE_URL,
     MIDNIGHT,
     NOW,
     Harness,
     bookings,
-    no_sleep,
     read_pages,
     records,
     venue_norm,
@@ -185,36 +181,18 @@ async def test_grouped_setting_stops_when_a_ref_number_comes_back(harness: Harne
     the ref_number, the event and the setting, before that event's position; the default
     read merges the groups: every booking has all its tickets, as with ordered pages."""
 
-    async def reversed_pages(request: httpx.Request) -> httpx.Response:
-        response = await harness.transport.handle_async_request(request)
-        body = await response.aread()
-        if request.url.path.endswith("/item_grosses"):
-            data = json.loads(body)
-            data["item_grosses"].reverse()
-            body = json.dumps(data).encode()
-        return httpx.Response(response.status_code, content=body)
-
-    def source(**settings: Any) -> TicketcoSource:
-        ctx = HttpContext(sleep=no_sleep)
-        ctx.mount(BASE_URL, httpx.MockTransport(reversed_pages))
-        config = TicketcoConfig(base_url=BASE_URL, token=SecretStr(SANDBOX_TOKEN), **settings)
-        return TicketcoSource(config, ctx, now=lambda: NOW)
-
+    reversed_pages = harness.rewriting("/item_grosses", lambda d: d["item_grosses"].reverse())
     win = window(-5, 30)
     expected = bookings(await read_pages(harness.source(), win=win))
-    plain, grouped = source(), source(item_grosses_grouped=True)
+    merged = bookings(await read_pages(harness.source(transport=reversed_pages), win=win))
+    assert {r: sorted(t.number for t in b.tickets) for r, b in merged.items()} == {
+        r: sorted(t.number for t in b.tickets) for r, b in expected.items()}
+    grouped = harness.source(transport=reversed_pages, item_grosses_grouped=True)
     got: list[Page] = []
-    try:
-        merged = bookings(await read_pages(plain, win=win))
-        assert {r: sorted(t.number for t in b.tickets) for r, b in merged.items()} == {
-            r: sorted(t.number for t in b.tickets) for r, b in expected.items()}
-        request = ReadRequest(stream="bookings", options=BookingsOptions(), window=win)
-        with pytest.raises(FatalError) as caught:
-            async for page in grouped.read(request):
-                got.append(page)
-    finally:
-        await plain.aclose()
-        await grouped.aclose()
+    request = ReadRequest(stream="bookings", options=BookingsOptions(), window=win)
+    with pytest.raises(FatalError) as caught:
+        async for page in grouped.read(request):
+            got.append(page)
     message = str(caught.value)
     assert "item_grosses_grouped: false" in message
     ref = message.split("ref_number ")[1].split()[0]
@@ -412,25 +390,13 @@ def test_short_page_is_last_needs_a_page_size() -> None:
 
 
 async def test_status_is_asked_for_when_the_event_list_lacks_it(harness: Harness) -> None:
-    async def strip_status(request: httpx.Request) -> httpx.Response:
-        response = await harness.transport.handle_async_request(request)
-        body = await response.aread()
-        if request.url.path.endswith("/events"):
-            data = json.loads(body)
-            for event in data["events"]:
-                event.pop("status")
-            body = json.dumps(data).encode()
-        return httpx.Response(response.status_code, content=body)
+    def strip_status(data: Any) -> None:
+        for event in data["events"]:
+            event.pop("status")
 
-    ctx = HttpContext(sleep=no_sleep)
-    ctx.mount(BASE_URL, httpx.MockTransport(strip_status))
-    config = TicketcoConfig(base_url=BASE_URL, token=SecretStr(SANDBOX_TOKEN))
-    src = TicketcoSource(config, ctx, now=lambda: NOW)
+    src = harness.source(transport=harness.rewriting("/events", strip_status))
     win = window(-3, 2)
-    try:
-        got = bookings(await read_pages(src, win=win))
-    finally:
-        await src.aclose()
+    got = bookings(await read_pages(src, win=win))
     listed = bookings(await read_pages(harness.source(), win=win))
     # Only events that have started can be over, so only those had their status asked for.
     unasked = {"event": {"status"}}

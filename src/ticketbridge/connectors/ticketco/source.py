@@ -186,11 +186,11 @@ class TicketcoSource:
         async for page_items in self.client.item_grosses(ev.id):
             groups = group_items(tail + page_items)
             last, tail = groups.pop()
-            for ref, _items in groups:
-                if ref is not None:
-                    _close(closed, ref, ev.id)
-            if last is not None and last in closed:
-                raise _not_grouped(ev.id, last)
+            ended = [ref for ref, _items in groups if ref is not None]
+            again = next((r for r in (*ended, last) if r is not None and r in closed), None)
+            if again is not None:
+                raise _not_grouped(ev.id, again)
+            closed.update(ended)
             yield mapper.map(groups)
         if tail:
             yield mapper.map([(last, tail)])
@@ -367,12 +367,6 @@ class _EventMapper:
 def _page(entries: list[Record | Failed], position: dict[str, Any] | None) -> Page:
     return Page(records=[e for e in entries if isinstance(e, Record)],
                 failures=[e for e in entries if isinstance(e, Failed)], position=position)
-
-
-def _close(closed: set[str], ref: str, event_id: object) -> None:
-    if ref in closed:
-        raise _not_grouped(event_id, ref)
-    closed.add(ref)
 
 
 def _not_grouped(event_id: object, ref: str) -> FatalError:
