@@ -31,28 +31,48 @@ def _ints(text: str) -> list[int]:
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--quick", action="store_true", help="10k, one run, correctness subset")
-    p.add_argument("--contenders", default=None,
-                   help=f"comma list of {', '.join(ALL)} (default: all installed; "
-                        "--quick: ticketbridge)")
+    p.add_argument(
+        "--contenders",
+        default=None,
+        help=f"comma list of {', '.join(ALL)} (default: all installed; --quick: ticketbridge)",
+    )
     p.add_argument("--scenarios", default=None, help="comma list of S1,S2,S3,S5,S6")
-    p.add_argument("--records", default=None,
-                   help="S1 sizes, comma list (default 10000,100000,1000000)")
-    p.add_argument("--small", type=int, default=None,
-                   help="size for S2, S3 and S5 (default: the smallest S1 size)")
+    p.add_argument(
+        "--records", default=None, help="S1 sizes, comma list (default 10000,100000,1000000)"
+    )
+    p.add_argument(
+        "--small",
+        type=int,
+        default=None,
+        help="size for S2, S3 and S5 (default: the smallest S1 size)",
+    )
     p.add_argument("--s6-records", type=int, default=2000)
     p.add_argument("--runs", type=int, default=None, help="runs per scenario (default 3)")
-    p.add_argument("--large-runs", type=int, default=None,
-                   help="runs for S1 sizes above --small (default: --runs)")
+    p.add_argument(
+        "--large-runs",
+        type=int,
+        default=None,
+        help="runs for S1 sizes above --small (default: --runs)",
+    )
     p.add_argument("--s6-runs", type=int, default=None, help="default: --runs")
-    p.add_argument("--size-runs", default="1000000:1",
-                   help="S1 runs for particular sizes, e.g. 1000000:1 (a 1M run takes most "
-                        "of an hour per contender here)")
-    p.add_argument("--huge-contenders", default=None,
-                   help=f"contenders for S1 sizes above {HUGE:,} (default: --contenders); "
-                        "a 1M load of every contender takes longer than the rest together")
+    p.add_argument(
+        "--size-runs",
+        default="1000000:1",
+        help="S1 runs for particular sizes, e.g. 1000000:1 (a 1M run takes most "
+        "of an hour per contender here)",
+    )
+    p.add_argument(
+        "--huge-contenders",
+        default=None,
+        help=f"contenders for S1 sizes above {HUGE:,} (default: --contenders); "
+        "a 1M load of every contender takes longer than the rest together",
+    )
     p.add_argument("--shares", default="0.01,0.10", help="S3 mutation shares")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--port-base", type=int, default=18400)
@@ -60,16 +80,31 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--timeout", type=float, default=7200, help="per run, seconds")
-    p.add_argument("--latency-ms", type=float, default=0.0,
-                   help="S1: Airship answers every request this much later (a WAN round trip)")
-    p.add_argument("--rate-burst", type=int, default=None,
-                   help="S6: rate_burst of ticketbridge's Airship connection (default: unset)")
-    p.add_argument("--read-page", type=int, default=None,
-                   help="ticketbridge's sync page_size: records its source hands the engine "
-                        "per page (default: the source's 500)")
-    p.add_argument("--source-process", action="store_true",
-                   help="ticketbridge's sync reads and maps TicketCo in a child process "
-                        "(source_process: true)")
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="S1: Airship answers every request this much later (a WAN round trip)",
+    )
+    p.add_argument(
+        "--rate-burst",
+        type=int,
+        default=None,
+        help="S6: rate_burst of ticketbridge's Airship connection (default: unset)",
+    )
+    p.add_argument(
+        "--read-page",
+        type=int,
+        default=None,
+        help="ticketbridge's sync page_size: records its source hands the engine "
+        "per page (default: the source's 500)",
+    )
+    p.add_argument(
+        "--source-process",
+        action="store_true",
+        help="ticketbridge's sync reads and maps TicketCo in a child process "
+        "(source_process: true)",
+    )
     p.add_argument("--results-dir", type=Path, default=HERE / "results")
     p.add_argument("--readme", type=Path, default=HERE / "README.md")
     p.add_argument("--no-readme", action="store_true")
@@ -82,11 +117,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.runs = args.runs or (1 if q else 3)
     args.large_runs = args.large_runs or args.runs
     args.s6_runs = args.s6_runs or args.runs
-    args.size_runs = {int(float(n)): int(r) for n, _, r in
-                      (item.partition(":") for item in args.size_runs.split(",") if item)}
+    args.size_runs = {
+        int(float(n)): int(r)
+        for n, _, r in (item.partition(":") for item in args.size_runs.split(",") if item)
+    }
     args.shares = [float(s) for s in args.shares.split(",")] if not q else [0.01]
-    args.huge_contenders = (args.huge_contenders.split(",") if args.huge_contenders
-                            else list(args.contenders))
+    args.huge_contenders = (
+        args.huge_contenders.split(",") if args.huge_contenders else list(args.contenders)
+    )
     for name in args.contenders + args.huge_contenders:
         if name not in ALL:
             p.error(f"unknown contender {name!r}")
@@ -116,8 +154,14 @@ class Stack:
         self.airship.stop()
 
 
-def _size(args: argparse.Namespace, n: int, contenders: list[Contender], work: Path,
-          rows: list[Row], rows_log: Path) -> list[Row]:
+def _size(
+    args: argparse.Namespace,
+    n: int,
+    contenders: list[Contender],
+    work: Path,
+    rows: list[Row],
+    rows_log: Path,
+) -> list[Row]:
     """S1 at ``n`` bookings, and S2, S3, S5 when ``n`` is the small size; returns checks."""
     checks: list[Row] = []
     s1 = "S1" in args.scenarios and n in args.records
@@ -128,28 +172,50 @@ def _size(args: argparse.Namespace, n: int, contenders: list[Contender], work: P
     if n > HUGE:
         contenders = [c for c in contenders if c.name in args.huge_contenders]
     with Stack(args, n, work / "logs") as stack:
-        bench = Bench(n, stack.ticketco, stack.airship, contenders, args.timeout,
-                      work / "logs", latency_ms=args.latency_ms, rows_log=rows_log)
+        bench = Bench(
+            n,
+            stack.ticketco,
+            stack.airship,
+            contenders,
+            args.timeout,
+            work / "logs",
+            latency_ms=args.latency_ms,
+            rows_log=rows_log,
+        )
         if s1 or (small and {"S2", "S3"} & set(args.scenarios)):
             # S2 / S3 start from the state the last full load left.
             runs = args.runs if small else args.large_runs
             bench.s1(args.size_runs.get(n, runs))
         if small and {"S2", "S3"} & set(args.scenarios):
             checks += bench.s2_s3(
-                args.runs if "S2" in args.scenarios else 0, args.runs,
-                args.shares if "S3" in args.scenarios else [])
+                args.runs if "S2" in args.scenarios else 0,
+                args.runs,
+                args.shares if "S3" in args.scenarios else [],
+            )
         if small and "S5" in args.scenarios:
             checks += bench.s5(args.runs)
         rows += [r for r in bench.rows if s1 or r["scenario"] != "S1"]
     return checks
 
 
-def _s6(args: argparse.Namespace, contenders: list[Contender], work: Path, rows: list[Row],
-        rows_log: Path) -> list[Row]:
+def _s6(
+    args: argparse.Namespace,
+    contenders: list[Contender],
+    work: Path,
+    rows: list[Row],
+    rows_log: Path,
+) -> list[Row]:
     print(f"== S6: {args.s6_records:,} bookings, 10 requests/s, 2% 5xx", flush=True)
     with Stack(args, args.s6_records, work / "logs") as stack:
-        bench = Bench(args.s6_records, stack.ticketco, stack.airship, contenders,
-                      args.timeout, work / "logs", rows_log=rows_log)
+        bench = Bench(
+            args.s6_records,
+            stack.ticketco,
+            stack.airship,
+            contenders,
+            args.timeout,
+            work / "logs",
+            rows_log=rows_log,
+        )
         checks = bench.s6(args.s6_runs, rate=10, rate_5xx=0.02)
         rows += bench.rows
     return checks
@@ -162,8 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{command}\n{env['uptime']}", flush=True)
     rows: list[Row] = []
     checks: list[Row] = []
-    job = Job(args.per_page, args.batch_size, args.concurrency, args.rate_burst,
-              args.read_page, args.source_process)
+    job = Job(
+        args.per_page,
+        args.batch_size,
+        args.concurrency,
+        args.rate_burst,
+        args.read_page,
+        args.source_process,
+    )
     # Every measured row as it comes (a stopped run keeps what it measured):
     # ``python -m bench.report FILE`` rebuilds the JSON files and the table from it.
     args.results_dir.mkdir(parents=True, exist_ok=True)
@@ -172,8 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ticketbridge-bench-") as tmp:
         work = Path(tmp)
         contenders = [Contender(n, work / n, job) for n in args.contenders]
-        sizes = sorted(set(args.records) | ({args.small} if set(args.scenarios) & {
-            "S2", "S3", "S5"} else set()))
+        sizes = sorted(
+            set(args.records)
+            | ({args.small} if set(args.scenarios) & {"S2", "S3", "S5"} else set())
+        )
         # S6 before the largest sizes: the long 1M loads come last, so that a run stopped
         # before its end has measured everything else.
         plan: list[int | None] = [n for n in sizes if n <= HUGE]

@@ -28,8 +28,15 @@ PER_VENUE_GROUP = "Booking"
 FOLDER = "TicketCo"
 SOURCE_NAME = "TicketCo"
 STAGES = {"booked": 1, "attended": 100, "cancelled": 550, "no_show": 560}
-SOURCES = {"web": 1, "website": 1, "online": 1, "box office": 9, "box_office": 9,
-           "boxoffice": 9, "in house": 9}
+SOURCES = {
+    "web": 1,
+    "website": 1,
+    "online": 1,
+    "box office": 9,
+    "box_office": 9,
+    "boxoffice": 9,
+    "in house": 9,
+}
 DEFAULT_SOURCE, DEFAULT_TYPE = 10, 13
 CANCELLED_ITEM = frozenset({"cancelled", "canceled", "refunded", "void", "voided"})
 ENDED_EVENT = frozenset({"ended", "finished", "completed", "past"})
@@ -92,16 +99,16 @@ def _opt_in(value: Any) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    return {"1": True, "true": True, "yes": True, "0": False, "false": False,
-            "no": False}.get(text)
+    return {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}.get(text)
 
 
 def venue_of(event: dict[str, Any]) -> str:
     return " ".join(str(event.get("location_name") or "").split())
 
 
-def booking_fields(event: dict[str, Any], items: list[dict[str, Any]],
-                   now: datetime) -> dict[str, Any]:
+def booking_fields(
+    event: dict[str, Any], items: list[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
     """The booking object for ``bookings[]`` (without ``unit_id``). Raises Unusable."""
     try:
         stamps = [_time(i.get("transaction_datestamp")) for i in items]
@@ -109,9 +116,12 @@ def booking_fields(event: dict[str, Any], items: list[dict[str, Any]],
         start, end = _time(event.get("start_at")), _time(event.get("end_at"))
     except ValueError as exc:
         raise Unusable(str(exc)) from None
-    active = [n for n, i in enumerate(items)
-              if str(i.get("status") or "").strip().lower() not in CANCELLED_ITEM
-              and i.get("cancelled_at") is None]
+    active = [
+        n
+        for n, i in enumerate(items)
+        if str(i.get("status") or "").strip().lower() not in CANCELLED_ITEM
+        and i.get("cancelled_at") is None
+    ]
     event_status = str(event.get("status") or "").strip().lower()
     cancelled = not active or event_status in CANCELLED_EVENT
     counted = list(range(len(items))) if cancelled else active
@@ -130,7 +140,8 @@ def booking_fields(event: dict[str, Any], items: list[dict[str, Any]],
             continue
         try:
             amount = Decimal(str(price).replace(" ", "").replace(",", ".")).quantize(
-                Decimal("0.01"))
+                Decimal("0.01")
+            )
         except InvalidOperation:
             continue
         total = amount if total is None else total + amount
@@ -141,7 +152,8 @@ def booking_fields(event: dict[str, Any], items: list[dict[str, Any]],
         "party_enquirytime": _utc(min((s for s in stamps if s is not None), default=None)),
         "stage_value": STAGES[status],
         "source_id": SOURCES.get(str(channel).strip().casefold(), DEFAULT_SOURCE)
-        if channel is not None else DEFAULT_SOURCE,
+        if channel is not None
+        else DEFAULT_SOURCE,
         # The sync has no type_map, so every booking type falls to the default.
         "type_id": DEFAULT_TYPE,
         "party_size": len(counted),
@@ -162,8 +174,13 @@ def contact_fields(event: dict[str, Any], items: list[dict[str, Any]]) -> dict[s
     opt_in = next((a for a in reversed(answers) if a is not None), None)
     first = (_first(i.get("buyer_first_name") for i in items) or "").strip() or None
     last = (_first(i.get("buyer_last_name") for i in items) or "").strip() or None
-    out = {"first_name": first, "last_name": last, "email": email, "mobile_number": mobile,
-           "allow_email": opt_in}
+    out = {
+        "first_name": first,
+        "last_name": last,
+        "email": email,
+        "mobile_number": mobile,
+        "allow_email": opt_in,
+    }
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -173,14 +190,16 @@ def groups_of(event: dict[str, Any]) -> list[str]:
     return sorted(names)
 
 
-def contact_body(event: dict[str, Any], items: list[dict[str, Any]], unit_id: int,
-                 now: datetime) -> dict[str, Any]:
+def contact_body(
+    event: dict[str, Any], items: list[dict[str, Any]], unit_id: int, now: datetime
+) -> dict[str, Any]:
     """The ``POST /v1/contact`` body ticketbridge sends for a new booking. Raises Unusable."""
     body = contact_fields(event, items)
     body["source_name"] = SOURCE_NAME
     body["full_contact_object"] = False
-    body["units"] = [{"id": unit_id,
-                      "groups": [{"name": g, "folder_name": FOLDER} for g in groups_of(event)]}]
+    body["units"] = [
+        {"id": unit_id, "groups": [{"name": g, "folder_name": FOLDER} for g in groups_of(event)]}
+    ]
     body["rules"] = [{"rule_name": "preserve_consent"}]
     booking = booking_fields(event, items, now)
     booking["unit_id"] = unit_id
@@ -191,12 +210,15 @@ def contact_body(event: dict[str, Any], items: list[dict[str, Any]], unit_id: in
 
 def unit_ids(units_page: dict[str, Any]) -> dict[str, int]:
     """Folded venue name -> unit id, from ``GET /v1/account/units`` (one page is enough here)."""
-    return {" ".join(str(u["name"]).split()).casefold(): int(u["id"])
-            for u in units_page.get("data", [])}
+    return {
+        " ".join(str(u["name"]).split()).casefold(): int(u["id"])
+        for u in units_page.get("data", [])
+    }
 
 
-def bodies(event: dict[str, Any], items: list[dict[str, Any]], units: dict[str, int],
-           now: datetime) -> Iterator[tuple[str, dict[str, Any] | None]]:
+def bodies(
+    event: dict[str, Any], items: list[dict[str, Any]], units: dict[str, int], now: datetime
+) -> Iterator[tuple[str, dict[str, Any] | None]]:
     """``(ref, body)`` per booking of one event's items; ``body`` is None when unusable."""
     unit = units.get(venue_of(event).casefold())
     for ref, group in group_items(items):

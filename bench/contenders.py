@@ -62,39 +62,59 @@ class Contender:
         py, job = sys.executable, self.job
         if self.name == "ticketbridge":
             path = self.workdir / "ticketbridge.yaml"
-            path.write_text(yaml.safe_dump(
-                project(ticketco, airship, job, rate_per_second), sort_keys=False))
+            path.write_text(
+                yaml.safe_dump(project(ticketco, airship, job, rate_per_second), sort_keys=False)
+            )
             return [py, "-m", "ticketbridge", "run", SYNC, "--json", "--config", str(path)]
-        common = ["--ticketco", ticketco, "--airship", airship, "--per-page", str(job.per_page),
-                  "--concurrency", str(job.concurrency)]
+        common = [
+            "--ticketco",
+            ticketco,
+            "--airship",
+            airship,
+            "--per-page",
+            str(job.per_page),
+            "--concurrency",
+            str(job.concurrency),
+        ]
         if self.name in ("raw", "raw-aiohttp"):
             client = "aiohttp" if self.name == "raw-aiohttp" else "httpx"
             return [py, "-m", "bench.raw_job", *common, "--client", client]
         variant = self.name.removeprefix("dlt-")
-        return [py, "-m", "bench.dlt_job", *common, "--variant", variant,
-                "--batch-size", str(job.batch_size),
-                "--pipelines-dir", str(self.workdir / "pipelines")]
+        return [
+            py,
+            "-m",
+            "bench.dlt_job",
+            *common,
+            "--variant",
+            variant,
+            "--batch-size",
+            str(job.batch_size),
+            "--pipelines-dir",
+            str(self.workdir / "pipelines"),
+        ]
 
     @staticmethod
     def report(stdout: str) -> dict[str, Any]:
         """The contender's own summary (last JSON object it printed), for reference only."""
         start = stdout.rfind("\n{")
-        text = stdout[start + 1:] if start >= 0 else stdout
+        text = stdout[start + 1 :] if start >= 0 else stdout
         try:
-            found = json.loads(text[text.find("{"):])
+            found = json.loads(text[text.find("{") :])
         except ValueError:
             return {}
         return found if isinstance(found, dict) else {}
 
 
-def project(ticketco: str, airship: str, job: Job,
-            rate_per_second: float | None) -> dict[str, Any]:
+def project(ticketco: str, airship: str, job: Job, rate_per_second: float | None) -> dict[str, Any]:
     """The project file: the demo's TicketCo -> Airship CRM sync, widened to every event the
     sandbox has (the window spans its 121 days, no venue filter), so that every contender
     moves all N bookings."""
     airship_conn: dict[str, Any] = {
-        "platform": "airship_crm", "base_url": f"{airship}/v1", "token": "${AIRSHIP_TOKEN}",
-        "account_id": 1, "concurrency": job.concurrency,
+        "platform": "airship_crm",
+        "base_url": f"{airship}/v1",
+        "token": "${AIRSHIP_TOKEN}",
+        "account_id": 1,
+        "concurrency": job.concurrency,
     }
     if rate_per_second:
         airship_conn["rate_per_second"] = rate_per_second
@@ -102,23 +122,33 @@ def project(ticketco: str, airship: str, job: Job,
             airship_conn["rate_burst"] = job.rate_burst
     return {
         "connections": {
-            "ticketco": {"platform": "ticketco", "base_url": f"{ticketco}/api/public/v1",
-                         "token": "${TICKETCO_TOKEN}", "page_size_param": "per_page",
-                         "page_size": job.per_page, "short_page_is_last": True,
-                         "item_grosses_grouped": True},
+            "ticketco": {
+                "platform": "ticketco",
+                "base_url": f"{ticketco}/api/public/v1",
+                "token": "${TICKETCO_TOKEN}",
+                "page_size_param": "per_page",
+                "page_size": job.per_page,
+                "short_page_is_last": True,
+                "item_grosses_grouped": True,
+            },
             "airship": airship_conn,
         },
-        "syncs": {SYNC: {
-            "source": {"connection": "ticketco", "stream": "bookings"},
-            "destination": {"connection": "airship", "object": "contact_bookings",
-                            "groups": {"per_venue": "Booking", "event_tags": ["Golf", "Bowling"]}},
-            "window": {"field": "attendance_at", "from": "-62d", "to": "+62d"},
-            "match": ["email", "mobile"],
-            "write_policy": {"contact": "on_create", "booking": "always"},
-            "batch_size": job.batch_size,
-            **({"page_size": job.read_page} if job.read_page else {}),
-            **({"source_process": True} if job.source_process else {}),
-        }},
+        "syncs": {
+            SYNC: {
+                "source": {"connection": "ticketco", "stream": "bookings"},
+                "destination": {
+                    "connection": "airship",
+                    "object": "contact_bookings",
+                    "groups": {"per_venue": "Booking", "event_tags": ["Golf", "Bowling"]},
+                },
+                "window": {"field": "attendance_at", "from": "-62d", "to": "+62d"},
+                "match": ["email", "mobile"],
+                "write_policy": {"contact": "on_create", "booking": "always"},
+                "batch_size": job.batch_size,
+                **({"page_size": job.read_page} if job.read_page else {}),
+                **({"source_process": True} if job.source_process else {}),
+            }
+        },
     }
 
 

@@ -32,15 +32,17 @@ from typing import Any
 def _settings(args: argparse.Namespace) -> dict[str, str]:
     env = {"RUNTIME__DLTHUB_TELEMETRY": "false", "RUNTIME__LOG_LEVEL": "WARNING"}
     if args.variant == "tuned":
-        env.update({
-            "EXTRACT__WORKERS": str(args.concurrency),
-            "DATA_WRITER__BUFFER_MAX_ITEMS": "20000",
-            "EXTRACT__DATA_WRITER__FILE_MAX_ITEMS": "20000",
-            "NORMALIZE__WORKERS": "2",
-            "NORMALIZE__START_METHOD": "spawn",
-            "NORMALIZE__DATA_WRITER__FILE_MAX_ITEMS": str(args.file_items),
-            "LOAD__WORKERS": str(args.concurrency),
-        })
+        env.update(
+            {
+                "EXTRACT__WORKERS": str(args.concurrency),
+                "DATA_WRITER__BUFFER_MAX_ITEMS": "20000",
+                "EXTRACT__DATA_WRITER__FILE_MAX_ITEMS": "20000",
+                "NORMALIZE__WORKERS": "2",
+                "NORMALIZE__START_METHOD": "spawn",
+                "NORMALIZE__DATA_WRITER__FILE_MAX_ITEMS": str(args.file_items),
+                "LOAD__WORKERS": str(args.concurrency),
+            }
+        )
     return env
 
 
@@ -53,8 +55,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-page", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--file-items", type=int, default=2000,
-                        help="rows per normalized file (tuned): the unit of parallel load")
+    parser.add_argument(
+        "--file-items",
+        type=int,
+        default=2000,
+        help="rows per normalized file (tuned): the unit of parallel load",
+    )
     args = parser.parse_args(argv)
     os.environ.update(_settings(args))  # before dlt reads its configuration
 
@@ -71,29 +77,42 @@ def main(argv: list[str] | None = None) -> None:
     lock = threading.Lock()
     now = datetime.now(UTC)
 
-    units_page = requests.get(f"{args.airship}/v1/account/units", params={"account_id": 1},
-                              headers=headers)
+    units_page = requests.get(
+        f"{args.airship}/v1/account/units", params={"account_id": 1}, headers=headers
+    )
     units_page.raise_for_status()
     units = unit_ids(units_page.json())
 
     event_fields = ["id", "location_name", "start_at", "end_at", "status", "tags"]
-    _events, item_grosses = rest_api_resources({
-        "client": {
-            "base_url": f"{args.ticketco}/api/public/v1/",
-            "auth": {"type": "api_key", "name": "token", "api_key": token,
-                     "location": "query"},
-            "paginator": {"type": "page_number", "base_page": 1, "page_param": "page",
-                          "total_path": None, "stop_after_empty_page": True},
-        },
-        "resource_defaults": {"endpoint": {"params": {"per_page": args.per_page}}},
-        "resources": [
-            {"name": "events", "endpoint": {"path": "events", "data_selector": "events"}},
-            {"name": "item_grosses", "parallelized": tuned,
-             "include_from_parent": event_fields,
-             "endpoint": {"path": "item_grosses", "data_selector": "item_grosses",
-                          "params": {"event_id": "{resources.events.id}"}}},
-        ],
-    })
+    _events, item_grosses = rest_api_resources(
+        {
+            "client": {
+                "base_url": f"{args.ticketco}/api/public/v1/",
+                "auth": {"type": "api_key", "name": "token", "api_key": token, "location": "query"},
+                "paginator": {
+                    "type": "page_number",
+                    "base_page": 1,
+                    "page_param": "page",
+                    "total_path": None,
+                    "stop_after_empty_page": True,
+                },
+            },
+            "resource_defaults": {"endpoint": {"params": {"per_page": args.per_page}}},
+            "resources": [
+                {"name": "events", "endpoint": {"path": "events", "data_selector": "events"}},
+                {
+                    "name": "item_grosses",
+                    "parallelized": tuned,
+                    "include_from_parent": event_fields,
+                    "endpoint": {
+                        "path": "item_grosses",
+                        "data_selector": "item_grosses",
+                        "params": {"event_id": "{resources.events.id}"},
+                    },
+                },
+            ],
+        }
+    )
 
     # A booking's items may straddle two pages of one event, so the last group of a page
     # waits for the event's next page. dlt interleaves the pages of several events (one stream
@@ -134,13 +153,18 @@ def main(argv: list[str] | None = None) -> None:
     @dlt.destination(batch_size=args.batch_size, name="airship_crm", max_table_nesting=0)
     def airship(rows: Any, table: Any) -> None:
         for row in rows:
-            response = requests.post(f"{args.airship}/v1/contact", data=row["body"],
-                                     headers=headers)
+            response = requests.post(
+                f"{args.airship}/v1/contact", data=row["body"], headers=headers
+            )
             with lock:
                 counts["posted" if response.ok else "failed"] += 1
 
-    pipeline = dlt.pipeline(pipeline_name="bench_ticketco_airship", destination=airship,
-                            pipelines_dir=args.pipelines_dir, dataset_name="bench")
+    pipeline = dlt.pipeline(
+        pipeline_name="bench_ticketco_airship",
+        destination=airship,
+        pipelines_dir=args.pipelines_dir,
+        dataset_name="bench",
+    )
     info = pipeline.run(group_bookings)
     failed = info.has_failed_jobs
     print(json.dumps({**counts, "failed_jobs": failed}))

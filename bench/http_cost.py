@@ -27,12 +27,25 @@ TOKEN = "sandbox-airship-token"  # noqa: S105 - the sandbox's fake credential
 
 
 def _body(i: int) -> dict[str, Any]:
-    return {"email": f"bench.{i}@example.com", "first_name": "Bench", "last_name": f"N{i}",
-            "source_name": "TicketCo", "full_contact_object": False,
-            "units": [{"id": 1001, "groups": [{"name": "Booking", "folder_name": "TicketCo"}]}],
-            "rules": [{"rule_name": "preserve_consent"}],
-            "bookings": [{"booking_reference": f"B{i}", "party_size": 2, "stage_value": 1,
-                          "source_id": 1, "type_id": 13, "unit_id": 1001}]}
+    return {
+        "email": f"bench.{i}@example.com",
+        "first_name": "Bench",
+        "last_name": f"N{i}",
+        "source_name": "TicketCo",
+        "full_contact_object": False,
+        "units": [{"id": 1001, "groups": [{"name": "Booking", "folder_name": "TicketCo"}]}],
+        "rules": [{"rule_name": "preserve_consent"}],
+        "bookings": [
+            {
+                "booking_reference": f"B{i}",
+                "party_size": 2,
+                "stage_value": 1,
+                "source_id": 1,
+                "type_id": 13,
+                "unit_id": 1001,
+            }
+        ],
+    }
 
 
 def _cpu() -> float:
@@ -59,8 +72,9 @@ async def ticketbridge_client(url: str, n: int) -> None:
     from ticketbridge.http import HttpContext
 
     logs.configure("INFO")  # as the CLI does: the per-request debug line is filtered out
-    cfg = AirshipCrmConfig(platform="airship_crm", base_url=f"{url}/v1",
-                           token=SecretStr(TOKEN), account_id=1)
+    cfg = AirshipCrmConfig(
+        platform="airship_crm", base_url=f"{url}/v1", token=SecretStr(TOKEN), account_id=1
+    )
     client = AirshipCrmClient(cfg, HttpContext())
     try:
         await _concurrently(n, lambda i: client.upsert_contact(_body(i)))
@@ -71,10 +85,12 @@ async def ticketbridge_client(url: str, n: int) -> None:
 async def plain_httpx(url: str, n: int) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+
         async def one(i: int) -> None:
             response = await client.post("/v1/contact", json={"account_id": 1, **_body(i)})
             response.raise_for_status()
             response.json()
+
         await _concurrently(n, one)
 
 
@@ -84,8 +100,9 @@ def plain_requests(url: str, n: int) -> None:
     with requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {TOKEN}"
         for i in range(n):
-            response = session.post(f"{url}/v1/contact", json={"account_id": 1, **_body(i)},
-                                    timeout=30)
+            response = session.post(
+                f"{url}/v1/contact", json={"account_id": 1, **_body(i)}, timeout=30
+            )
             response.raise_for_status()
             response.json()
 
@@ -97,6 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         import sniffio  # noqa: F401
+
         sniffio_state = "importable"
     except ImportError:
         sniffio_state = "missing"
@@ -104,10 +122,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         sandbox.wait_ready()
         runs: list[tuple[str, Callable[[], Any]]] = [
-            ("ticketbridge ApiClient", lambda: asyncio.run(
-                ticketbridge_client(sandbox.url, args.requests))),
-            ("plain httpx.AsyncClient", lambda: asyncio.run(
-                plain_httpx(sandbox.url, args.requests))),
+            (
+                "ticketbridge ApiClient",
+                lambda: asyncio.run(ticketbridge_client(sandbox.url, args.requests)),
+            ),
+            (
+                "plain httpx.AsyncClient",
+                lambda: asyncio.run(plain_httpx(sandbox.url, args.requests)),
+            ),
             ("requests.Session", lambda: plain_requests(sandbox.url, args.requests)),
         ]
         print(f"sniffio {sniffio_state}; {args.requests} POST /v1/contact each")
@@ -116,8 +138,10 @@ def main(argv: list[str] | None = None) -> None:
             cpu0, wall0 = _cpu(), time.monotonic()
             run()
             cpu, wall = _cpu() - cpu0, time.monotonic() - wall0
-            print(f"  {name:<24} {cpu / args.requests * 1000:6.2f} CPU s / 1k requests, "
-                  f"{args.requests / wall:7.0f} requests/s")
+            print(
+                f"  {name:<24} {cpu / args.requests * 1000:6.2f} CPU s / 1k requests, "
+                f"{args.requests / wall:7.0f} requests/s"
+            )
     finally:
         sandbox.stop()
 

@@ -40,10 +40,15 @@ class Measured:
     stderr: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"exit_code": self.exit_code, "wall_s": round(self.wall_s, 3),
-                "cpu_s": round(self.cpu_s, 3), "max_rss_mb": round(self.max_rss_mb, 1),
-                "tree_rss_mb": round(self.tree_rss_mb, 1),
-                "tree_pss_mb": round(self.tree_pss_mb, 1), "killed": self.killed}
+        return {
+            "exit_code": self.exit_code,
+            "wall_s": round(self.wall_s, 3),
+            "cpu_s": round(self.cpu_s, 3),
+            "max_rss_mb": round(self.max_rss_mb, 1),
+            "tree_rss_mb": round(self.tree_rss_mb, 1),
+            "tree_pss_mb": round(self.tree_pss_mb, 1),
+            "killed": self.killed,
+        }
 
 
 def _tree(pid: int) -> list[int]:
@@ -101,16 +106,23 @@ def _tree_memory_kb(pid: int) -> tuple[int, int]:
     return hwm, total
 
 
-def run_measured(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout_s: float,
-                 kill_when: Callable[[], bool] | None = None,
-                 logs: Path | None = None) -> Measured:
+def run_measured(
+    cmd: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    timeout_s: float,
+    kill_when: Callable[[], bool] | None = None,
+    logs: Path | None = None,
+) -> Measured:
     """Run ``cmd`` to completion (or SIGKILL it once ``kill_when()`` is true) and measure it."""
     out_path = (logs or cwd) / "stdout.txt"
     err_path = (logs or cwd) / "stderr.txt"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         start = time.monotonic()
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=cwd, stdout=out, stderr=err, start_new_session=True
+        )
         peak_hwm, peak_tree, peak_pss, killed, status, usage = 0, 0, 0, False, 0, None
         next_check = next_pss = start
         while True:
@@ -136,26 +148,45 @@ def run_measured(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout_s: f
         proc.returncode = os.waitstatus_to_exitcode(status)
     assert usage is not None
     return Measured(
-        exit_code=proc.returncode, wall_s=wall, cpu_s=usage.ru_utime + usage.ru_stime,
-        max_rss_mb=peak_hwm / 1024, tree_rss_mb=peak_tree / 1024, tree_pss_mb=peak_pss / 1024,
+        exit_code=proc.returncode,
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        max_rss_mb=peak_hwm / 1024,
+        tree_rss_mb=peak_tree / 1024,
+        tree_pss_mb=peak_pss / 1024,
         killed=killed,
-        stdout=out_path.read_text(errors="replace"), stderr=err_path.read_text(errors="replace"),
+        stdout=out_path.read_text(errors="replace"),
+        stderr=err_path.read_text(errors="replace"),
     )
 
 
 class Sandbox:
     """One sandbox process on a loopback port, with its ``/_sandbox/*`` admin routes."""
 
-    def __init__(self, platform: str, port: int, records: int, seed: int,
-                 log_dir: Path) -> None:
+    def __init__(self, platform: str, port: int, records: int, seed: int, log_dir: Path) -> None:
         self.platform, self.port = platform, port
         self.url = f"http://{LOOPBACK}:{port}"
-        cmd = [sys.executable, "-m", "bench.serve_sandbox", platform, "--port", str(port),
-               "--records", str(records), "--seed", str(seed)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.serve_sandbox",
+            platform,
+            "--port",
+            str(port),
+            "--records",
+            str(records),
+            "--seed",
+            str(seed),
+        ]
         log_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(log_dir / f"sandbox-{platform}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=self._log,
-                                     env={**os.environ, "PYTHONPATH": str(REPO)})
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdout=self._log,
+            stderr=self._log,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
         self.http = httpx.Client(base_url=self.url, timeout=600)
 
     def wait_ready(self, timeout_s: float = 600) -> None:
@@ -211,6 +242,7 @@ class Sandbox:
 
 def delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
     """What a sandbox saw between two ``/_sandbox/stats`` readings."""
+
     def sub(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
         return {k: v - b.get(k, 0) for k, v in a.items() if v - b.get(k, 0)}
 

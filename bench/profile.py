@@ -28,8 +28,10 @@ HERE = Path(__file__).resolve().parent
 # inside the Airship client counts as HTTP, not as the destination connector.
 AREAS = [
     ("module imports (start-up)", r"<frozen importlib"),
-    ("HTTP client (httpx / aiohttp / httpcore / sockets)",
-     r"httpx/|httpcore/|anyio/|h11/|aiohttp/|multidict/|yarl/|asyncio/selector_events|ssl\.py"),
+    (
+        "HTTP client (httpx / aiohttp / httpcore / sockets)",
+        r"httpx/|httpcore/|anyio/|h11/|aiohttp/|multidict/|yarl/|asyncio/selector_events|ssl\.py",
+    ),
     ("JSON encode / decode", r"json/|orjson"),
     ("pydantic validation / models", r"pydantic"),
     ("state store (SQLAlchemy / sqlite3)", r"sqlalchemy/|sqlite3"),
@@ -67,9 +69,12 @@ def summarize(raw: str) -> str:
                 break
         else:
             areas["other (interpreter, typer, engine glue)"] += n
-    out = [f"samples: {total} (py-spy, 200 Hz, idle executor threads left out)", "",
-           "share of samples by area (the first area below whose pattern matches one of the 12 "
-           "innermost frames):"]
+    out = [
+        f"samples: {total} (py-spy, 200 Hz, idle executor threads left out)",
+        "",
+        "share of samples by area (the first area below whose pattern matches one of the 12 "
+        "innermost frames):",
+    ]
     out += [f"  {n / total:6.1%}  {name}" for name, n in areas.most_common()]
     out += ["", "top 40 functions, inclusive:"]
     out += [f"  {n / total:6.1%}  {f}" for f, n in inclusive.most_common(40)]
@@ -84,8 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--port-base", type=int, default=18500)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--source-process", action="store_true",
-                        help="the sync reads TicketCo in a child process; both are sampled")
+    parser.add_argument(
+        "--source-process",
+        action="store_true",
+        help="the sync reads TicketCo in a child process; both are sampled",
+    )
     args = parser.parse_args(argv)
     beside = Path(sys.executable).parent / "py-spy"
     spy = str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy"
@@ -105,9 +113,14 @@ def main(argv: list[str] | None = None) -> None:
             raw = work / "stacks.txt"
             started = datetime.now(UTC)
             follow = ["--subprocesses"] if args.source_process else []
-            subprocess.run([spy, "record", "-r", "200", "-f", "raw", "-o", str(raw), *follow,
-                            "--", *cmd], env=c.env(), cwd=c.workdir, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [spy, "record", "-r", "200", "-f", "raw", "-o", str(raw), *follow, "--", *cmd],
+                env=c.env(),
+                cwd=c.workdir,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             wall = (datetime.now(UTC) - started).total_seconds()
             text = summarize(raw.read_text())
         finally:
@@ -115,8 +128,11 @@ def main(argv: list[str] | None = None) -> None:
             air.stop()
     out.parent.mkdir(parents=True, exist_ok=True)
     mode = ", source_process: true (both processes sampled)" if args.source_process else ""
-    out.write_text(f"ticketbridge S1 profile: {args.records:,} bookings{mode}, {wall:.1f} s wall "
-                   f"under py-spy; {' '.join(cmd[1:4])} ...\n\n" + text, encoding="utf-8")
+    out.write_text(
+        f"ticketbridge S1 profile: {args.records:,} bookings{mode}, {wall:.1f} s wall "
+        f"under py-spy; {' '.join(cmd[1:4])} ...\n\n" + text,
+        encoding="utf-8",
+    )
     print(out)
     print(text[:3000])
 

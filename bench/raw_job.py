@@ -29,8 +29,9 @@ from bench.airship_body import bodies, unit_ids
 DONE = None
 
 
-async def _send(client: _Httpx | _Aiohttp, method: str, url: str, retries: int,
-                **kw: Any) -> _Answer:
+async def _send(
+    client: _Httpx | _Aiohttp, method: str, url: str, retries: int, **kw: Any
+) -> _Answer:
     for attempt in range(retries + 1):
         response = await client.request(method, url, **kw)
         if response.status_code != 429 and response.status_code < 500:
@@ -62,7 +63,8 @@ class _Answer:
 class _Httpx:
     def __init__(self, concurrency: int) -> None:
         self.client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=concurrency + 2), timeout=60)
+            limits=httpx.Limits(max_connections=concurrency + 2), timeout=60
+        )
 
     async def request(self, method: str, url: str, **kw: Any) -> _Answer:
         r = await self.client.request(method, url, **kw)
@@ -78,7 +80,8 @@ class _Aiohttp:
 
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=concurrency + 2),
-            timeout=aiohttp.ClientTimeout(total=60))
+            timeout=aiohttp.ClientTimeout(total=60),
+        )
 
     async def request(self, method: str, url: str, **kw: Any) -> _Answer:
         async with self.session.request(method, url, **kw) as r:
@@ -96,16 +99,26 @@ async def run(args: argparse.Namespace) -> dict[str, int]:
     now = datetime.now(UTC)
     client = (_Aiohttp if args.client == "aiohttp" else _Httpx)(args.concurrency)
     try:
-        units_page = await _send(client, "GET", f"{args.airship}/v1/account/units",
-                                 args.retries, params={"account_id": 1}, headers=airship_auth)
+        units_page = await _send(
+            client,
+            "GET",
+            f"{args.airship}/v1/account/units",
+            args.retries,
+            params={"account_id": 1},
+            headers=airship_auth,
+        )
         units = unit_ids(units_page.json())
 
         async def pages(path: str, key: str, **params: Any) -> Any:
             page = 1
             while True:
                 response = await _send(
-                    client, "GET", f"{args.ticketco}/api/public/v1/{path}", args.retries,
-                    params={"token": token, "page": page, "per_page": args.per_page, **params})
+                    client,
+                    "GET",
+                    f"{args.ticketco}/api/public/v1/{path}",
+                    args.retries,
+                    params={"token": token, "page": page, "per_page": args.per_page, **params},
+                )
                 if not response.is_success:
                     raise RuntimeError(f"GET {path}: HTTP {response.status_code}")
                 found = response.json()[key]
@@ -117,8 +130,11 @@ async def run(args: argparse.Namespace) -> dict[str, int]:
         async def read() -> None:
             events = [ev async for chunk in pages("events", "events") for ev in chunk]
             for event in events:
-                items = [i async for chunk in pages("item_grosses", "item_grosses",
-                                                    event_id=event["id"]) for i in chunk]
+                items = [
+                    i
+                    async for chunk in pages("item_grosses", "item_grosses", event_id=event["id"])
+                    for i in chunk
+                ]
                 for _ref, body in bodies(event, items, units, now):
                     counts["read"] += 1
                     if body is None:
@@ -130,8 +146,14 @@ async def run(args: argparse.Namespace) -> dict[str, int]:
 
         async def write() -> None:
             while (body := await queue.get()) is not DONE:
-                response = await _send(client, "POST", f"{args.airship}/v1/contact",
-                                       args.retries, json=body, headers=airship_auth)
+                response = await _send(
+                    client,
+                    "POST",
+                    f"{args.airship}/v1/contact",
+                    args.retries,
+                    json=body,
+                    headers=airship_auth,
+                )
                 counts["posted" if response.is_success else "failed"] += 1
 
         await asyncio.gather(read(), *(write() for _ in range(args.concurrency)))

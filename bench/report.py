@@ -21,21 +21,40 @@ Row = dict[str, Any]
 
 def environment(command: str) -> dict[str, Any]:
     versions: dict[str, str | None] = {}
-    for name in ("ticketbridge", "dlt", "httpx", "httpcore", "aiohttp", "requests", "uvicorn",
-                 "httptools", "starlette", "orjson", "pydantic"):
+    for name in (
+        "ticketbridge",
+        "dlt",
+        "httpx",
+        "httpcore",
+        "aiohttp",
+        "requests",
+        "uvicorn",
+        "httptools",
+        "starlette",
+        "orjson",
+        "pydantic",
+    ):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
     uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
     repo = Path(__file__).resolve().parent.parent
-    commit = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty"],
-                            capture_output=True, text=True, check=False).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return {
-        "command": command, "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit or None,
-        "python": sys.version.split()[0], "platform": platform.platform(),
-        "cpus": os.cpu_count(), "load": os.getloadavg(), "uptime": uptime.strip(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load": os.getloadavg(),
+        "uptime": uptime.strip(),
         "versions": versions,
     }
 
@@ -47,8 +66,9 @@ def counted(row: Row) -> Row:
     return {**row, "booking_keys_written": written if isinstance(written, int) else len(written)}
 
 
-def write_json(results_dir: Path, rows: list[Row], checks: list[Row],
-               env: dict[str, Any]) -> list[Path]:
+def write_json(
+    results_dir: Path, rows: list[Row], checks: list[Row], env: dict[str, Any]
+) -> list[Path]:
     results_dir.mkdir(parents=True, exist_ok=True)
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     by_scenario: dict[str, list[Row]] = defaultdict(list)
@@ -59,8 +79,11 @@ def write_json(results_dir: Path, rows: list[Row], checks: list[Row],
         path = results_dir / f"{day}-{scenario.lower()}.json"
         found = [counted(r) for r in found]
         mine = [c for c in checks if c["check"].startswith(scenario)]
-        path.write_text(json.dumps({"environment": env, "rows": found, "checks": mine},
-                                   indent=1, default=str) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps({"environment": env, "rows": found, "checks": mine}, indent=1, default=str)
+            + "\n",
+            encoding="utf-8",
+        )
         paths.append(path)
     return paths
 
@@ -74,9 +97,11 @@ def table(rows: list[Row]) -> str:
     groups: dict[tuple[str, int, str], list[Row]] = defaultdict(list)
     for row in rows:
         groups[(row["scenario"], row["records"], row["contender"])].append(row)
-    head = ("| scenario | bookings | contender | runs | wall s | records/s | source calls "
-            "| destination calls | destination writes | CPU s / 1k | peak RSS MB "
-            "| tree PSS MB | notes |")
+    head = (
+        "| scenario | bookings | contender | runs | wall s | records/s | source calls "
+        "| destination calls | destination writes | CPU s / 1k | peak RSS MB "
+        "| tree PSS MB | notes |"
+    )
     lines = [head, "|" + "---|" * 13]
     order = {"S1": 0, "S2": 1, "S3-1%": 2, "S3-10%": 3, "S5-crash": 4, "S5-rerun": 5, "S6": 6}
     names = {"ticketbridge": 0, "dlt-defaults": 1, "dlt-tuned": 2, "raw": 3, "raw-aiohttp": 4}
@@ -92,7 +117,8 @@ def table(rows: list[Row]) -> str:
             f"| {_median([r['destination_writes'] for r in found]):,.0f} "
             f"| {_median([r['cpu_s_per_1k'] or 0 for r in found]):.2f} "
             f"| {max(r['max_rss_mb'] for r in found):.0f} "
-            f"| {_pss(found)} | {_notes(last)} |")
+            f"| {_pss(found)} | {_notes(last)} |"
+        )
     return "\n".join(lines)
 
 
@@ -106,45 +132,51 @@ def _notes(row: Row) -> str:
     if row["scenario"].startswith("S3"):
         written = row["booking_keys_written"]
         count = written if isinstance(written, int) else len(written)
-        notes.append(f"changed in scope {row.get('changed_in_scope')}, "
-                     f"booking keys written {count}")
+        notes.append(
+            f"changed in scope {row.get('changed_in_scope')}, booking keys written {count}"
+        )
     if row["scenario"] == "S5-crash":
         notes.append("SIGKILL")
     if row["scenario"] == "S5-rerun":
-        notes.append(f"landed before kill {row.get('landed_share', 0):.0%}; duplicates "
-                     f"{row.get('duplicates')}, misses {row.get('misses')}")
+        notes.append(
+            f"landed before kill {row.get('landed_share', 0):.0%}; duplicates "
+            f"{row.get('duplicates')}, misses {row.get('misses')}"
+        )
     if row["scenario"] == "S6":
-        notes.append(f"429s {row.get('status_429')}, 503s {row.get('status_5xx')}, bound "
-                     f"{row.get('bound_s')} s, over bound {row.get('over_bound', 0):+.0%}")
+        notes.append(
+            f"429s {row.get('status_429')}, 503s {row.get('status_5xx')}, bound "
+            f"{row.get('bound_s')} s, over bound {row.get('over_bound', 0):+.0%}"
+        )
     if row["exit_code"] not in (0, 3) and not row["killed"]:
         notes.append(f"exit {row['exit_code']}")
     return "; ".join(notes)
 
 
-def update_readme(readme: Path, rows: list[Row], env: dict[str, Any],
-                  checks: list[Row]) -> None:
+def update_readme(readme: Path, rows: list[Row], env: dict[str, Any], checks: list[Row]) -> None:
     """Replace the text between the markers (or append it) with this run's table."""
     failed = [c for c in checks if not c["ok"]]
-    body = "\n".join([
-        START,
-        f"Run {env['date']} at commit {env.get('commit')} on {env['cpus']} CPUs, "
-        f"Python {env['python']}, dlt {env['versions'].get('dlt')}, "
-        f"httpx {env['versions'].get('httpx')}, aiohttp {env['versions'].get('aiohttp')}, "
-        f"uvicorn {env['versions'].get('uvicorn')} (httptools "
-        f"{env['versions'].get('httptools')}); "
-        f"load before the run: `{env['uptime']}`.",
-        "",
-        f"Command: `{env['command']}`",
-        "",
-        table(rows),
-        "",
-        f"Correctness checks: {len(checks) - len(failed)} passed, {len(failed)} failed"
-        + "".join(f"\n- FAILED {c['check']}: {c['detail']}" for c in failed),
-        END,
-    ])
+    body = "\n".join(
+        [
+            START,
+            f"Run {env['date']} at commit {env.get('commit')} on {env['cpus']} CPUs, "
+            f"Python {env['python']}, dlt {env['versions'].get('dlt')}, "
+            f"httpx {env['versions'].get('httpx')}, aiohttp {env['versions'].get('aiohttp')}, "
+            f"uvicorn {env['versions'].get('uvicorn')} (httptools "
+            f"{env['versions'].get('httptools')}); "
+            f"load before the run: `{env['uptime']}`.",
+            "",
+            f"Command: `{env['command']}`",
+            "",
+            table(rows),
+            "",
+            f"Correctness checks: {len(checks) - len(failed)} passed, {len(failed)} failed"
+            + "".join(f"\n- FAILED {c['check']}: {c['detail']}" for c in failed),
+            END,
+        ]
+    )
     text = readme.read_text(encoding="utf-8") if readme.exists() else ""
     if START in text and END in text:
-        text = text[:text.index(START)] + body + text[text.index(END) + len(END):]
+        text = text[: text.index(START)] + body + text[text.index(END) + len(END) :]
     else:
         text = text.rstrip() + "\n\n" + body + "\n"
     readme.write_text(text, encoding="utf-8")

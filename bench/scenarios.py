@@ -36,16 +36,17 @@ class Oracle:
     def read(cls, ticketco: Sandbox) -> Oracle:
         """Read the whole source (1,000 items a page) and map it like the contenders do."""
         now = datetime.now(UTC)
-        units = {n.casefold(): i for i, n in enumerate(
-            ("Riverside Hall", "Bowl Arena", "Harbour Stage"), start=1001)}
+        units = {
+            n.casefold(): i
+            for i, n in enumerate(("Riverside Hall", "Bowl Arena", "Harbour Stage"), start=1001)
+        }
         usable: set[str] = set()
         unusable: set[str] = set()
         event_of: dict[str, str] = {}
         ends: dict[str, datetime] = {}
         with httpx.Client(base_url=f"{ticketco.url}/api/public/v1", timeout=300) as client:
             for event in _pages(client, "events", "events"):
-                items = list(_pages(client, "item_grosses", "item_grosses",
-                                    event_id=event["id"]))
+                items = list(_pages(client, "item_grosses", "item_grosses", event_id=event["id"]))
                 eid = str(event["id"])
                 if event.get("end_at"):
                     ends[eid] = datetime.fromisoformat(event["end_at"])
@@ -64,8 +65,9 @@ class Oracle:
 def _pages(client: httpx.Client, path: str, key: str, **params: Any) -> Any:
     page = 1
     while True:
-        response = client.get(path, params={"token": TICKETCO_TOKEN, "page": page,
-                                            "per_page": 1000, **params})
+        response = client.get(
+            path, params={"token": TICKETCO_TOKEN, "page": page, "per_page": 1000, **params}
+        )
         response.raise_for_status()
         found = response.json()[key]
         if not found:
@@ -100,22 +102,39 @@ class Bench:
             self.oracle = Oracle.read(self.ticketco)
         return self.oracle
 
-    def measure(self, scenario: str, c: Contender, *, run: int, extra: Row | None = None,
-                rate: float | None = None, kill_when: Callable[[], bool] | None = None) -> Row:
+    def measure(
+        self,
+        scenario: str,
+        c: Contender,
+        *,
+        run: int,
+        extra: Row | None = None,
+        rate: float | None = None,
+        kill_when: Callable[[], bool] | None = None,
+    ) -> Row:
         """One measured run of ``c``; returns (and keeps) its result row."""
         before = (self.ticketco.stats(), self.airship.stats())
         cpu0 = (self.ticketco.cpu_s(), self.airship.cpu_s())
         started = datetime.now(UTC)
         logs = self.log_dir / f"{scenario}-{self.records}-{c.name}-{run}"
         logs.mkdir(parents=True, exist_ok=True)
-        m = run_measured(c.command(self.ticketco.url, self.airship.url, rate), env=c.env(),
-                         cwd=c.workdir, timeout_s=self.timeout_s, kill_when=kill_when,
-                         logs=logs)
+        m = run_measured(
+            c.command(self.ticketco.url, self.airship.url, rate),
+            env=c.env(),
+            cwd=c.workdir,
+            timeout_s=self.timeout_s,
+            kill_when=kill_when,
+            logs=logs,
+        )
         src = delta(self.ticketco.stats(), before[0])
         dst = delta(self.airship.stats(), before[1])
         row: Row = {
-            "scenario": scenario, "records": self.records, "contender": c.name, "run": run,
-            "started": started.isoformat(timespec="seconds"), **m.as_dict(),
+            "scenario": scenario,
+            "records": self.records,
+            "contender": c.name,
+            "run": run,
+            "started": started.isoformat(timespec="seconds"),
+            **m.as_dict(),
             "records_per_s": round(self.records / m.wall_s, 1) if m.wall_s else None,
             "cpu_s_per_1k": round(m.cpu_s / self.records * 1000, 3) if self.records else None,
             "source_calls": src["total_requests"],
@@ -124,11 +143,14 @@ class Bench:
             "destination_statuses": dst["statuses"],
             "destination_writes": sum(dst["write_totals"].values()),
             "write_totals": dst["write_totals"],
-            "booking_keys_written": sorted(k.split(":", 1)[1] for k in dst["writes"]
-                                           if k.startswith("booking:")),
+            "booking_keys_written": sorted(
+                k.split(":", 1)[1] for k in dst["writes"] if k.startswith("booking:")
+            ),
             "faults": dst["faults"],
-            "sandbox_cpu_s": {"ticketco": round(self.ticketco.cpu_s() - cpu0[0], 2),
-                              "airship_crm": round(self.airship.cpu_s() - cpu0[1], 2)},
+            "sandbox_cpu_s": {
+                "ticketco": round(self.ticketco.cpu_s() - cpu0[0], 2),
+                "airship_crm": round(self.airship.cpu_s() - cpu0[1], 2),
+            },
             "reported": c.report(m.stdout),
             **(extra or {}),
         }
@@ -156,8 +178,10 @@ class Bench:
         """Full loads from a fresh state and an empty destination; contenders interleaved
         (the order rotates every round). Each contender keeps the state of its last load."""
         for run in range(runs):
-            order = self.contenders[run % len(self.contenders):] + \
-                self.contenders[:run % len(self.contenders)]
+            order = (
+                self.contenders[run % len(self.contenders) :]
+                + self.contenders[: run % len(self.contenders)]
+            )
             for c in order:
                 self.reset()
                 if self.latency_ms:
@@ -186,13 +210,20 @@ class Bench:
         for share in shares:
             label = f"S3-{share:.0%}"
             for run in range(s3_runs):
-                changed = self.ticketco.mutate({"share": share, "cancel_share": 0.0,
-                                                "no_shows": False, "seed": 100 + run})
+                changed = self.ticketco.mutate(
+                    {"share": share, "cancel_share": 0.0, "no_shows": False, "seed": 100 + run}
+                )
                 expected = set(changed["changed"]) & oracle.usable
                 for c in engines:
-                    row = self.measure(label, c, run=run,
-                                       extra={"changed": len(changed["changed"]),
-                                              "changed_in_scope": len(expected)})
+                    row = self.measure(
+                        label,
+                        c,
+                        run=run,
+                        extra={
+                            "changed": len(changed["changed"]),
+                            "changed_in_scope": len(expected),
+                        },
+                    )
                     allowed = oracle.clock_changes(last, datetime.now(UTC))
                     last = _started(row)
                     found = _writes_check(row, expected, allowed)
@@ -214,9 +245,15 @@ class Bench:
                 kill = self._killer(c.name, at, len(oracle.usable))
                 crashed = self.measure("S5-crash", c, run=run, kill_when=kill)
                 landed = len(crashed["booking_keys_written"])
-                row = self.measure("S5-rerun", c, run=run, extra={
-                    "landed_before_kill": landed,
-                    "landed_share": round(landed / max(1, len(oracle.usable)), 3)})
+                row = self.measure(
+                    "S5-rerun",
+                    c,
+                    run=run,
+                    extra={
+                        "landed_before_kill": landed,
+                        "landed_share": round(landed / max(1, len(oracle.usable)), 3),
+                    },
+                )
                 check = self._destination_check(row, oracle)
                 self._log(row, [check])
                 checks.append(check)
@@ -240,6 +277,7 @@ class Bench:
             polled["next"] = now + every
             written: dict[str, int] = self.airship.stats()["write_totals"]
             return sum(written.values()) >= least
+
         return due
 
     def _destination_check(self, row: Row, oracle: Oracle) -> Row:
@@ -250,11 +288,16 @@ class Bench:
         misses = len(oracle.usable - set(refs))
         unexpected = len(set(refs) - oracle.usable)
         row.update(duplicates=duplicates, misses=misses, unexpected=unexpected)
-        return {"check": f"{row['scenario']} {row['contender']} run {row['run']}",
-                "ok": duplicates == 0 and misses == 0 and unexpected == 0
-                and row["exit_code"] in (0, 3),
-                "detail": f"duplicates {duplicates}, misses {misses}, unexpected {unexpected}, "
-                          f"exit {row['exit_code']}", "contender": row["contender"]}
+        return {
+            "check": f"{row['scenario']} {row['contender']} run {row['run']}",
+            "ok": duplicates == 0
+            and misses == 0
+            and unexpected == 0
+            and row["exit_code"] in (0, 3),
+            "detail": f"duplicates {duplicates}, misses {misses}, unexpected {unexpected}, "
+            f"exit {row['exit_code']}",
+            "contender": row["contender"],
+        }
 
     # -- S6 ----------------------------------------------------------------------------------
 
@@ -267,15 +310,16 @@ class Bench:
             for c in self.contenders:
                 self.reset()
                 c.fresh()
-                self.airship.faults({"rate_limit_per_s": rate, "rate_5xx": rate_5xx,
-                                     "seed": run})
+                self.airship.faults({"rate_limit_per_s": rate, "rate_5xx": rate_5xx, "seed": run})
                 row = self.measure("S6", c, run=run, rate=rate)
                 accepted = row["destination_calls"] - row["destination_statuses"].get("429", 0)
                 bound = accepted / rate
-                row.update(status_429=row["destination_statuses"].get("429", 0),
-                           status_5xx=row["destination_statuses"].get("503", 0),
-                           bound_s=round(bound, 1),
-                           over_bound=round(row["wall_s"] / bound - 1, 3) if bound else None)
+                row.update(
+                    status_429=row["destination_statuses"].get("429", 0),
+                    status_5xx=row["destination_statuses"].get("503", 0),
+                    bound_s=round(bound, 1),
+                    over_bound=round(row["wall_s"] / bound - 1, 3) if bound else None,
+                )
                 check = self._destination_check(row, oracle)
                 self._log(row, [check] if c.name == "ticketbridge" else [])
                 if c.name == "ticketbridge":
@@ -295,18 +339,24 @@ def _writes_check(row: Row, expected: set[str], allowed: set[str]) -> list[Row]:
     row.update(expected_writes=len(expected), clock_allowed=len(allowed & written))
     if row["contender"] != "ticketbridge":
         return []
-    return [{"check": f"{row['scenario']} {row['contender']} run {row['run']}",
-             "ok": not missing and not extra and row["exit_code"] == 0,
-             "detail": f"booking writes {len(written)} (expected {len(expected)}, missing "
-                       f"{len(missing)}, unexpected {len(extra)}), writes "
-                       f"{row['write_totals']}", "contender": row["contender"]}]
+    return [
+        {
+            "check": f"{row['scenario']} {row['contender']} run {row['run']}",
+            "ok": not missing and not extra and row["exit_code"] == 0,
+            "detail": f"booking writes {len(written)} (expected {len(expected)}, missing "
+            f"{len(missing)}, unexpected {len(extra)}), writes "
+            f"{row['write_totals']}",
+            "contender": row["contender"],
+        }
+    ]
 
 
 def _line(row: Row) -> str:
-    return (f"  {row['scenario']:<9} {row['records']:>8} {row['contender']:<13} "
-            f"run {row['run']}: {row['wall_s']:8.2f} s  {row['records_per_s'] or 0:8.1f} rec/s  "
-            f"src {row['source_calls']:>6}  dst {row['destination_calls']:>7}  "
-            f"writes {row['destination_writes']:>7}  cpu {row['cpu_s']:7.1f} s  "
-            f"rss {row['max_rss_mb']:6.1f} MB  pss {row.get('tree_pss_mb') or 0:6.1f} MB  "
-            f"exit {row['exit_code']}"
-            + (" (killed)" if row["killed"] else ""))
+    return (
+        f"  {row['scenario']:<9} {row['records']:>8} {row['contender']:<13} "
+        f"run {row['run']}: {row['wall_s']:8.2f} s  {row['records_per_s'] or 0:8.1f} rec/s  "
+        f"src {row['source_calls']:>6}  dst {row['destination_calls']:>7}  "
+        f"writes {row['destination_writes']:>7}  cpu {row['cpu_s']:7.1f} s  "
+        f"rss {row['max_rss_mb']:6.1f} MB  pss {row.get('tree_pss_mb') or 0:6.1f} MB  "
+        f"exit {row['exit_code']}" + (" (killed)" if row["killed"] else "")
+    )

@@ -29,8 +29,14 @@ def main(argv: list[str] | None = None) -> None:
     assert connector.sandbox is not None
     sandbox = connector.sandbox(seed=args.seed, records=args.records, today=datetime.now(UTC))
     # Loopback only, always: the benchmark's traffic never leaves this machine.
-    uvicorn.run(sandbox.app, host=LOOPBACK, port=args.port, log_level="warning",
-                lifespan="off", access_log=False)
+    uvicorn.run(
+        sandbox.app,
+        host=LOOPBACK,
+        port=args.port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

@@ -133,8 +133,13 @@ class MemorySource:
             for idx, b in chunk:
                 key = record_key("booking", "mem", b.confirmation_number)
                 if idx in self.failures:
-                    page.failures.append(Failed(key, self.failures[idx], {
-                        "index": idx, "booking": b.model_dump(mode="json")}))
+                    page.failures.append(
+                        Failed(
+                            key,
+                            self.failures[idx],
+                            {"index": idx, "booking": b.model_dump(mode="json")},
+                        )
+                    )
                 else:
                     page.records.append(rec(b))
             pages += 1  # noqa: SIM113 - counts pages yielded, not items

@@ -45,7 +45,8 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
 
 
 def test_a_run_with_failed_records_sends_one_report_listing_them(
-    tmp_path: Path, inbox: tuple[Inbox, int],
+    tmp_path: Path,
+    inbox: tuple[Inbox, int],
 ) -> None:
     box, port = inbox
     urls = {"ticketco": "http://ticketco.sandbox", "airship_crm": "http://airship.sandbox"}
@@ -59,8 +60,10 @@ def test_a_run_with_failed_records_sends_one_report_listing_them(
 
     http = HttpContext()
     now = datetime.now(UTC)
-    http.mount(urls["ticketco"], httpx.ASGITransport(
-        app=ticketco_sandbox(seed=3, records=300, today=now).app))
+    http.mount(
+        urls["ticketco"],
+        httpx.ASGITransport(app=ticketco_sandbox(seed=3, records=300, today=now).app),
+    )
     http.mount(urls["airship_crm"], httpx.ASGITransport(app=airship_sandbox(seed=3).app))
     runtime = Runtime.open(loaded, http, url=f"sqlite:///{tmp_path / 's.db'}")
     try:

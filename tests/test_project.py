@@ -49,20 +49,27 @@ def test_a_good_project_loads_with_secrets_from_the_environment() -> None:
     assert sync.object_options.groups.event_tags == ["Golf"]  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("mutation", "line", "message"), [
-    (("    window: {", "    windw: {"), 19, "unknown key 'windw'"),
-    (("venues: [", "venus: ["), 13, "unknown key 'venus'"),
-    (("    account_id: 1\n", "    account_id: 1\n    acount: 2\n"), 11, "unknown key 'acount'"),
-    (("stream: bookings", "stream: orders"), 13, "no stream 'orders'"),
-    (("connection: airship\n", "connection: airsip\n"), 15, "no connection named 'airsip'"),
-    (("platform: ticketco", "platform: tiketco"), 3, "unknown platform 'tiketco'"),
-    (("write_policy: {contact: on_create}", "write_policy: {contact: sometimes}"), 21,
-     "write mode"),
-    (("field: attendance_at", "field: booked_at"), 19, "no window field 'booked_at'"),
-    (('schedule: "0 4 * * *"', 'schedule: "at dawn"'), 18, "cron"),
-])
-def test_errors_name_the_line_and_the_field(mutation: tuple[str, str], line: int,
-                                            message: str) -> None:
+@pytest.mark.parametrize(
+    ("mutation", "line", "message"),
+    [
+        (("    window: {", "    windw: {"), 19, "unknown key 'windw'"),
+        (("venues: [", "venus: ["), 13, "unknown key 'venus'"),
+        (("    account_id: 1\n", "    account_id: 1\n    acount: 2\n"), 11, "unknown key 'acount'"),
+        (("stream: bookings", "stream: orders"), 13, "no stream 'orders'"),
+        (("connection: airship\n", "connection: airsip\n"), 15, "no connection named 'airsip'"),
+        (("platform: ticketco", "platform: tiketco"), 3, "unknown platform 'tiketco'"),
+        (
+            ("write_policy: {contact: on_create}", "write_policy: {contact: sometimes}"),
+            21,
+            "write mode",
+        ),
+        (("field: attendance_at", "field: booked_at"), 19, "no window field 'booked_at'"),
+        (('schedule: "0 4 * * *"', 'schedule: "at dawn"'), 18, "cron"),
+    ],
+)
+def test_errors_name_the_line_and_the_field(
+    mutation: tuple[str, str], line: int, message: str
+) -> None:
     text = GOOD.replace(*mutation)
     assert text != GOOD
     with pytest.raises(ConfigError) as info:
@@ -90,8 +97,10 @@ def test_check_with_a_typo_exits_2_naming_line_and_key(tmp_path: Path) -> None:
     path.write_text(GOOD.replace("    window: {", "    windw: {"))
     proc = subprocess.run(
         [sys.executable, "-m", "ticketbridge", "check", "--config", str(path)],
-        capture_output=True, text=True, env={**ENV, "PATH": "/usr/bin:/bin",
-                                             "COLUMNS": "200"}, timeout=60,
+        capture_output=True,
+        text=True,
+        env={**ENV, "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        timeout=60,
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"{path}:19" in proc.stderr

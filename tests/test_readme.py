@@ -10,8 +10,11 @@ import pytest
 from ticketbridge.project import load_project_text
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = [b for b in re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
-          if "connections:" in b or "supplier_api:" in b]
+BLOCKS = [
+    b
+    for b in re.findall(r"```yaml\n(.*?)```", README.read_text(), re.S)
+    if "connections:" in b or "supplier_api:" in b
+]
 
 
 def test_the_readme_has_project_examples() -> None:

@@ -41,15 +41,17 @@ def toy() -> SandboxApp:
     async def get(request: Request) -> Response:
         return JSONResponse({"items": store.items})
 
-    sandbox = SandboxApp("toy", store, [Route("/items/{key}", put, methods=["PUT"]),
-                                        Route("/items", get, methods=["GET"])])
+    sandbox = SandboxApp(
+        "toy",
+        store,
+        [Route("/items/{key}", put, methods=["PUT"]), Route("/items", get, methods=["GET"])],
+    )
     return sandbox
 
 
 @pytest.fixture
 def client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=toy().app),
-                             base_url="http://toy")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=toy().app), base_url="http://toy")
 
 
 async def test_stats_count_requests_per_route_statuses_and_writes(

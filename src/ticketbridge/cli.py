@@ -28,16 +28,20 @@ from ticketbridge.http.context import HttpContext
 from ticketbridge.project import Project, load_project
 from ticketbridge.runtime import Runtime, check_project
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Sync live-event ticketing data between platforms.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Sync live-event ticketing data between platforms.",
+)
 sandbox_app = typer.Typer(no_args_is_help=True, help="Run the platform sandboxes.")
 app.add_typer(sandbox_app, name="sandbox")
 
 out = Console()
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project file.",
-                                          envvar="TICKETBRIDGE_CONFIG")]
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="Project file.", envvar="TICKETBRIDGE_CONFIG")
+]
 DEFAULT_CONFIG = Path("ticketbridge.yaml")
 
 
@@ -47,8 +51,9 @@ class _State:
 
 @app.callback()
 def _main(
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING.",
-                                           envvar="TICKETBRIDGE_LOG_LEVEL")] = "INFO",
+    log_level: Annotated[
+        str, typer.Option(help="DEBUG, INFO, WARNING.", envvar="TICKETBRIDGE_LOG_LEVEL")
+    ] = "INFO",
 ) -> None:
     _State.log_level = log_level
     logs.configure(log_level)
@@ -93,8 +98,9 @@ def summary_lines(result: RunResult) -> list[str]:
         f"  API calls: source {c.source_calls}, destination {c.destination_calls}",
     ]
     if c.rejected:
-        lines.append(f"  {c.rejected} record(s) could not be sent: "
-                     f"ticketbridge errors {result.sync}")
+        lines.append(
+            f"  {c.rejected} record(s) could not be sent: ticketbridge errors {result.sync}"
+        )
     return lines
 
 
@@ -118,9 +124,11 @@ class Progress:
             self.status.__exit__(None, None, None)
 
     def __call__(self, c: RunCounters) -> None:
-        line = (f"{self.sync}: read {c.read}, created {c.created}, updated {c.updated}, "
-                f"unchanged {c.unchanged}, rejected {c.rejected}, "
-                f"calls {c.source_calls}/{c.destination_calls}")
+        line = (
+            f"{self.sync}: read {c.read}, created {c.created}, updated {c.updated}, "
+            f"unchanged {c.unchanged}, rejected {c.rejected}, "
+            f"calls {c.source_calls}/{c.destination_calls}"
+        )
         if self.status is not None:
             self.status.update(line)
         elif time.monotonic() - self.last > 2.0:
@@ -130,9 +138,18 @@ class Progress:
 
 def _print_result(result: RunResult, as_json: bool) -> None:
     if as_json:
-        out.print_json(json.dumps({"sync": result.sync, "outcome": result.outcome,
-                                   "run_id": result.run_id, "error": result.error,
-                                   **result.counters.as_dict(), "plan": result.plan}))
+        out.print_json(
+            json.dumps(
+                {
+                    "sync": result.sync,
+                    "outcome": result.outcome,
+                    "run_id": result.run_id,
+                    "error": result.error,
+                    **result.counters.as_dict(),
+                    "plan": result.plan,
+                }
+            )
+        )
         return
     for line in summary_lines(result):
         out.print(line, highlight=False, soft_wrap=True)
@@ -164,10 +181,10 @@ def _run(config: Path, sync: str, opts: RunOptions, as_json: bool) -> None:
 @app.command()
 def run(
     sync: str,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")]
-    = False,
-    today: Annotated[str | None, typer.Option(help="Run as if on this date (YYYY-MM-DD).")]
-    = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
+    ] = False,
+    today: Annotated[str | None, typer.Option(help="Run as if on this date (YYYY-MM-DD).")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
@@ -186,31 +203,44 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, Any]:
     return out
 
 
-
-
 @app.command()
 def backfill(
     sync: str,
     from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD).")],
-    to: Annotated[str | None, typer.Option("--to", help="Day after the last (default today).")]
-    = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Day after the last (default today).")
+    ] = None,
     chunk: Annotated[str | None, typer.Option(help="Largest chunk, e.g. 365d, 30d.")] = None,
-    members: Annotated[bool | None, typer.Option(
-        "--members/--no-members", help="Import members (customers).")] = None,
-    orders: Annotated[bool | None, typer.Option(
-        "--orders/--no-orders", help="Import orders (purchase tracking).")] = None,
-    resubscribe: Annotated[bool | None, typer.Option(
-        "--resubscribe/--no-resubscribe",
-        help="Re-create members who unsubscribed earlier.")] = None,
-    send_optin: Annotated[bool | None, typer.Option(
-        "--send-optin/--no-send-optin", help="Members must confirm by email first.")] = None,
-    automations: Annotated[bool | None, typer.Option(
-        "--automations/--no-automations", help="Trigger automations (welcome mails…).")]
-    = None,
-    set_source: Annotated[list[str] | None, typer.Option(
-        "--set-source", help="Override a source setting for this import: KEY=VALUE.")] = None,
-    set_destination: Annotated[list[str] | None, typer.Option(
-        "--set-destination", help="Override a destination setting: KEY=VALUE.")] = None,
+    members: Annotated[
+        bool | None, typer.Option("--members/--no-members", help="Import members (customers).")
+    ] = None,
+    orders: Annotated[
+        bool | None, typer.Option("--orders/--no-orders", help="Import orders (purchase tracking).")
+    ] = None,
+    resubscribe: Annotated[
+        bool | None,
+        typer.Option(
+            "--resubscribe/--no-resubscribe", help="Re-create members who unsubscribed earlier."
+        ),
+    ] = None,
+    send_optin: Annotated[
+        bool | None,
+        typer.Option("--send-optin/--no-send-optin", help="Members must confirm by email first."),
+    ] = None,
+    automations: Annotated[
+        bool | None,
+        typer.Option(
+            "--automations/--no-automations", help="Trigger automations (welcome mails…)."
+        ),
+    ] = None,
+    set_source: Annotated[
+        list[str] | None,
+        typer.Option("--set-source", help="Override a source setting for this import: KEY=VALUE."),
+    ] = None,
+    set_destination: Annotated[
+        list[str] | None,
+        typer.Option("--set-destination", help="Override a destination setting: KEY=VALUE."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
@@ -224,12 +254,17 @@ def backfill(
     project = _load(config)
     source = {k: v for k, v in (("members", members), ("orders", orders)) if v is not None}
     source.update(_pairs(set_source, "--set-source"))
-    destination = {k: v for k, v in (("resubscribe_unsubscribed", resubscribe),
-                                     ("send_optin", send_optin),
-                                     ("trigger_automations", automations)) if v is not None}
+    destination = {
+        k: v
+        for k, v in (
+            ("resubscribe_unsubscribed", resubscribe),
+            ("send_optin", send_optin),
+            ("trigger_automations", automations),
+        )
+        if v is not None
+    }
     destination.update(_pairs(set_destination, "--set-destination"))
-    opts = RunOptions(kind="backfill", source_overrides=source,
-                      destination_overrides=destination)
+    opts = RunOptions(kind="backfill", source_overrides=source, destination_overrides=destination)
     try:
         spec = project.get_sync(sync)
         spec.backfill_from = date.fromisoformat(from_)
@@ -252,8 +287,11 @@ def backfill(
 
 
 @app.command()
-def retry(sync: str, config: ConfigOpt = DEFAULT_CONFIG,
-          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def retry(
+    sync: str,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
     """Retry the sync's dead letters now, without reading the source."""
     _run(config, sync, RunOptions(kind="retry"), as_json)
 
@@ -262,16 +300,19 @@ def retry(sync: str, config: ConfigOpt = DEFAULT_CONFIG,
 def check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Validate the project file, reach every connection, check permissions and ids."""
     project = _load(config)
-    out.print(f"[green]ok[/green] {config}: {len(project.connections)} connections, "
-              f"{len(project.syncs)} syncs")
+    out.print(
+        f"[green]ok[/green] {config}: {len(project.connections)} connections, "
+        f"{len(project.syncs)} syncs"
+    )
     results = asyncio.run(check_project(project, HttpContext()))
     failed = False
     for name, checks in results.items():
         for c in checks:
             mark = "[green]ok[/green]  " if c.ok else "[red]FAIL[/red]"
             failed |= not c.ok
-            out.print(f"{mark} {name}: {c.name}" + (f" — {c.detail}" if c.detail else ""),
-                      highlight=False)
+            out.print(
+                f"{mark} {name}: {c.name}" + (f" — {c.detail}" if c.detail else ""), highlight=False
+            )
     raise typer.Exit(1 if failed else 0)
 
 
@@ -290,9 +331,22 @@ def runs(
     finally:
         runtime.close()
     if as_json:
-        out.print_json(json.dumps([{"id": r.id, "sync": r.sync, "kind": r.kind,
-                                    "outcome": r.outcome, "started_at": r.started_at.isoformat(),
-                                    "error": r.error, **r.counters.as_dict()} for r in rows]))
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "sync": r.sync,
+                        "kind": r.kind,
+                        "outcome": r.outcome,
+                        "started_at": r.started_at.isoformat(),
+                        "error": r.error,
+                        **r.counters.as_dict(),
+                    }
+                    for r in rows
+                ]
+            )
+        )
         return
     if not rows:
         out.print("no runs yet")
@@ -304,8 +358,9 @@ def runs(
 @app.command()
 def errors(
     sync: str,
-    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write them to this CSV file.")]
-    = None,
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="Write them to this CSV file.")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include resolved ones.")] = False,
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
@@ -326,9 +381,17 @@ def errors(
             writer = csv.writer(fh)
             writer.writerow(fields)
             for d in letters:
-                writer.writerow([d.key, d.stage, d.reason, d.attempts, d.first_seen.isoformat(),
-                                 d.last_seen.isoformat(),
-                                 d.resolved_at.isoformat() if d.resolved_at else ""])
+                writer.writerow(
+                    [
+                        d.key,
+                        d.stage,
+                        d.reason,
+                        d.attempts,
+                        d.first_seen.isoformat(),
+                        d.last_seen.isoformat(),
+                        d.resolved_at.isoformat() if d.resolved_at else "",
+                    ]
+                )
         out.print(f"{len(letters)} dead letters written to {csv_path}")
         return
     table = Table(title=f"dead letters of {sync}", title_justify="left")
@@ -342,9 +405,13 @@ def errors(
 @app.command()
 def checkpoint(
     sync: str,
-    set_json: Annotated[str | None, typer.Option("--set", help="Replace it with this JSON. "
-                                                 "Do not touch unless you know what you are "
-                                                 "doing.")] = None,
+    set_json: Annotated[
+        str | None,
+        typer.Option(
+            "--set",
+            help="Replace it with this JSON. Do not touch unless you know what you are doing.",
+        ),
+    ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Show (or, as an operator, set) the sync's checkpoint, e.g. a pagination key."""
@@ -371,8 +438,11 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     from ticketbridge.runtime import database_url
 
     project = _load(config)
-    schedules = {name: parse_schedule(cfg.schedule)
-                 for name, cfg in project.file.syncs.items() if cfg.schedule}
+    schedules = {
+        name: parse_schedule(cfg.schedule)
+        for name, cfg in project.file.syncs.items()
+        if cfg.schedule
+    }
     supplier = project.supplier_api
     if not schedules and supplier is None:
         err.print("nothing to serve: no sync has a schedule and there is no supplier_api")
@@ -381,24 +451,37 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG) -> None:
 
     async def start(name: str) -> object:
         result = await runtime.run(name, RunOptions())
-        err.print(f"{name}: {result.outcome} {result.counters.as_dict()}"
-                  + (f" {result.error}" if result.error else ""), highlight=False)
+        err.print(
+            f"{name}: {result.outcome} {result.counters.as_dict()}"
+            + (f" {result.error}" if result.error else ""),
+            highlight=False,
+        )
         return result
 
     async def main() -> None:
         tasks = []
         if schedules:
-            out.print(f"serving {len(schedules)} schedules: "
-                      + ", ".join(f"{n} ({s.text})" for n, s in schedules.items()))
+            out.print(
+                f"serving {len(schedules)} schedules: "
+                + ", ".join(f"{n} ({s.text})" for n, s in schedules.items())
+            )
             tasks.append(run_schedules(schedules, start))
         if supplier is not None:
             from ticketbridge.supplier import serve_supplier
 
             acme = project.connections[supplier.connection]
-            out.print(f"Tiqets Supplier API on http://{supplier.host}:{supplier.port} "
-                      f"({supplier.environment} mapping, ACME {acme.base_url})")
-            tasks.append(serve_supplier(supplier, acme, database_url(project),  # type: ignore[arg-type]
-                                        runtime.http))
+            out.print(
+                f"Tiqets Supplier API on http://{supplier.host}:{supplier.port} "
+                f"({supplier.environment} mapping, ACME {acme.base_url})"
+            )
+            tasks.append(
+                serve_supplier(
+                    supplier,
+                    acme,  # type: ignore[arg-type]
+                    database_url(project),
+                    runtime.http,
+                )
+            )
         await asyncio.gather(*tasks)
 
     try:
@@ -410,10 +493,11 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG) -> None:
 
 
 @app.command()
-def init(directory: Annotated[Path, typer.Argument()] = Path("."),
-         force: bool = False,
-         port_base: Annotated[int, typer.Option(help="Where `sandbox serve` listens.")]
-         = 8401) -> None:
+def init(
+    directory: Annotated[Path, typer.Argument()] = Path("."),
+    force: bool = False,
+    port_base: Annotated[int, typer.Option(help="Where `sandbox serve` listens.")] = 8401,
+) -> None:
     """Write an example project file wired to the sandboxes (and a .env with their keys)."""
     from ticketbridge.demo import write_example_project
 
@@ -422,8 +506,10 @@ def init(directory: Annotated[Path, typer.Argument()] = Path("."),
         err.print(f"{target} exists (use --force to overwrite)")
         raise typer.Exit(2)
     write_example_project(directory, port_base)
-    out.print(f"wrote {target} and {directory / '.env'}; start the sandboxes with "
-              "`ticketbridge sandbox serve` and try `ticketbridge check`")
+    out.print(
+        f"wrote {target} and {directory / '.env'}; start the sandboxes with "
+        "`ticketbridge sandbox serve` and try `ticketbridge check`"
+    )
 
 
 @app.command()
@@ -456,8 +542,16 @@ def sandbox_serve(
     from ticketbridge.demo import serve_sandboxes
 
     try:
-        asyncio.run(serve_sandboxes(platforms or [], port_base=port_base, seed=seed,
-                                    records=records, host=host, console=out))
+        asyncio.run(
+            serve_sandboxes(
+                platforms or [],
+                port_base=port_base,
+                seed=seed,
+                records=records,
+                host=host,
+                console=out,
+            )
+        )
     except KeyboardInterrupt:
         pass
     except ValueError as exc:

@@ -42,8 +42,15 @@ PORT_ORDER = ["ticketco", "airship_crm", "ticketmaster", "heyloyalty", "acme", "
 SUPPLIER_KEY_ENV = "TIQETS_SUPPLIER_API_KEY"
 SUPPLIER_KEY = "sandbox-tiqets-supplier-key"
 
-REPORT_FIELDS = ("read", "created", "updated", "unchanged", "rejected", "source_calls",
-                 "destination_calls")
+REPORT_FIELDS = (
+    "read",
+    "created",
+    "updated",
+    "unchanged",
+    "rejected",
+    "source_calls",
+    "destination_calls",
+)
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,16 @@ class DemoIntegration:
 
 def _ticketco_airship() -> dict[str, Any]:
     return {
-        "source": {"connection": "ticketco", "stream": "bookings",
-                   "venues": ["Riverside Hall", "Bowl Arena"]},
-        "destination": {"connection": "airship_crm", "object": "contact_bookings",
-                        "groups": {"per_venue": "Booking", "event_tags": ["Golf", "Bowling"]}},
+        "source": {
+            "connection": "ticketco",
+            "stream": "bookings",
+            "venues": ["Riverside Hall", "Bowl Arena"],
+        },
+        "destination": {
+            "connection": "airship_crm",
+            "object": "contact_bookings",
+            "groups": {"per_venue": "Booking", "event_tags": ["Golf", "Bowling"]},
+        },
         "schedule": "0 4 * * *",
         "window": {"field": "attendance_at", "from": "-1d", "to": "+30d"},
         "match": ["email", "mobile"],
@@ -71,11 +84,21 @@ def _ticketco_airship() -> dict[str, Any]:
 
 def _ticketmaster_heyloyalty() -> dict[str, Any]:
     return {
-        "source": {"connection": "ticketmaster", "stream": "customers", "members": True,
-                   "orders": True, "date_format": "%d-%m-%Y"},
-        "destination": {"connection": "heyloyalty", "object": "members",
-                        "import_type": "create_update", "resubscribe_unsubscribed": True,
-                        "send_optin": False, "trigger_automations": False},
+        "source": {
+            "connection": "ticketmaster",
+            "stream": "customers",
+            "members": True,
+            "orders": True,
+            "date_format": "%d-%m-%Y",
+        },
+        "destination": {
+            "connection": "heyloyalty",
+            "object": "members",
+            "import_type": "create_update",
+            "resubscribe_unsubscribed": True,
+            "send_optin": False,
+            "trigger_automations": False,
+        },
         "schedule": "every 5m",
         "cursor": {"lookback": "1h"},
         "backfill_chunk": "365d",
@@ -100,8 +123,13 @@ INTEGRATIONS: list[DemoIntegration] = [
         source="ticketmaster",
         destination="heyloyalty",
         config=_ticketmaster_heyloyalty,
-        mutate={"share": 0.05, "consent_flip_share": 0.02, "new_customers": 3,
-                "new_orders": 5, "seed": 1},
+        mutate={
+            "share": 0.05,
+            "consent_flip_share": 0.02,
+            "new_customers": 3,
+            "new_orders": 5,
+            "seed": 1,
+        },
     ),
 ]
 
@@ -126,8 +154,7 @@ def project_dict(urls: dict[str, str], supplier_port: int = 8480) -> dict[str, A
         connector = registry.get(platform)
         assert connector.sandbox_config is not None, platform
         connections[platform] = connector.sandbox_config(url)
-    syncs = {i.sync: i.config() for i in INTEGRATIONS
-             if i.source in urls and i.destination in urls}
+    syncs = {i.sync: i.config() for i in INTEGRATIONS if i.source in urls and i.destination in urls}
     project: dict[str, Any] = {"connections": connections, "syncs": syncs}
     if "acme" in urls:
         project["supplier_api"] = supplier_block(supplier_port)
@@ -138,9 +165,14 @@ def supplier_block(port: int, seed: int = 42) -> dict[str, Any]:
     """The Tiqets Supplier API in front of the ACME sandbox, with the sandbox's ids mapped."""
     from ticketbridge.connectors.acme import sandbox_mapping
 
-    return {"connection": "acme", "host": "127.0.0.1", "port": port,
-            "api_key": "${" + SUPPLIER_KEY_ENV + "}", "environment": "sandbox",
-            "mappings": {"sandbox": sandbox_mapping(seed)}}
+    return {
+        "connection": "acme",
+        "host": "127.0.0.1",
+        "port": port,
+        "api_key": "${" + SUPPLIER_KEY_ENV + "}",
+        "environment": "sandbox",
+        "mappings": {"sandbox": sandbox_mapping(seed)},
+    }
 
 
 def sandbox_env() -> dict[str, str]:
@@ -154,15 +186,19 @@ def write_example_project(directory: Path, port_base: int = 8401) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     urls = {p: f"http://127.0.0.1:{port_of(p, port_base)}" for p in _platforms()}
     path = directory / "ticketbridge.yaml"
-    header = ("# ticketbridge project wired to the local sandboxes "
-              "(`ticketbridge sandbox serve`).\n# Secrets are ${ENV} references; "
-              "the sandbox keys are in .env beside this file.\n")
-    path.write_text(header + yaml.safe_dump(project_dict(urls), sort_keys=False),
-                    encoding="utf-8")
+    header = (
+        "# ticketbridge project wired to the local sandboxes "
+        "(`ticketbridge sandbox serve`).\n# Secrets are ${ENV} references; "
+        "the sandbox keys are in .env beside this file.\n"
+    )
+    path.write_text(header + yaml.safe_dump(project_dict(urls), sort_keys=False), encoding="utf-8")
     env_lines = [f"{k}={v}" for k, v in sandbox_env().items()]
     (directory / ".env").write_text(
         "# Fake credentials the sandboxes accept. Never put real ones in a file.\n"
-        + "\n".join(env_lines) + "\n", encoding="utf-8")
+        + "\n".join(env_lines)
+        + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -170,9 +206,7 @@ def build_sandbox(platform: str, seed: int, records: int) -> SandboxApp:
     connector = registry.get(platform)
     if connector.sandbox is None:
         raise ValueError(f"{platform} has no sandbox")
-    sandbox: SandboxApp = connector.sandbox(
-        seed=seed, records=records, today=datetime.now(UTC)
-    )
+    sandbox: SandboxApp = connector.sandbox(seed=seed, records=records, today=datetime.now(UTC))
     return sandbox
 
 
@@ -203,10 +237,10 @@ def run_demo(records: int = 300, seed: int = 42, progress: Console | None = None
             runtime = Runtime.open(project, url=state)
             try:
                 for integ in INTEGRATIONS:
-                    report["syncs"].append(asyncio.run(
-                        _demo_integration(runtime, integ, urls, progress)))
-                report["tiqets_sale"] = _demo_tiqets_sale(project, state, urls["acme"],
-                                                          progress)
+                    report["syncs"].append(
+                        asyncio.run(_demo_integration(runtime, integ, urls, progress))
+                    )
+                report["tiqets_sale"] = _demo_tiqets_sale(project, state, urls["acme"], progress)
             finally:
                 runtime.close()
     finally:
@@ -215,8 +249,9 @@ def run_demo(records: int = 300, seed: int = 42, progress: Console | None = None
     return report
 
 
-async def _demo_integration(runtime: Runtime, integ: DemoIntegration, urls: dict[str, str],
-                            progress: Console | None) -> dict[str, Any]:
+async def _demo_integration(
+    runtime: Runtime, integ: DemoIntegration, urls: dict[str, str], progress: Console | None
+) -> dict[str, Any]:
     runs = []
     counts: dict[str, int] = {}
     for attempt in (1, 2):
@@ -241,8 +276,9 @@ async def _demo_integration(runtime: Runtime, integ: DemoIntegration, urls: dict
 SHORT = {"source_calls": "src", "destination_calls": "dst"}
 
 
-def _demo_tiqets_sale(project: Project, state: str, acme_url: str,
-                      progress: Console | None) -> dict[str, Any]:
+def _demo_tiqets_sale(
+    project: Project, state: str, acme_url: str, progress: Console | None
+) -> dict[str, Any]:
     """A sale on Tiqets, end to end: products, availability, reservation, booking and
     cancellation through our Supplier API, then the order as ACME holds it."""
     from ticketbridge.supplier import create_app, demo_sale
@@ -274,15 +310,15 @@ async def _admin_get(url: str, path: str) -> Any:
 
 def print_tiqets_sale(sale: dict[str, Any], console: Console) -> None:
     order = sale.get("acme_order") or {}
-    tickets = ", ".join(f"{t.get('quantity', '')} x {t.get('variant_id', '')}"
-                        for t in sale.get("tickets", []))
+    tickets = ", ".join(
+        f"{t.get('quantity', '')} x {t.get('variant_id', '')}" for t in sale.get("tickets", [])
+    )
     barcodes = sum(len(v) for v in (sale.get("barcodes") or {}).values())
     lines = [
         "Tiqets ↔ ACME  (Supplier API in front of ACME)",
         f"  product      {sale['product']['name']} ({sale['product']['id']}), slot "
         f"{sale.get('slot')}",
-        f"  reservation  {sale['reservation_id']} for {tickets}, held until "
-        f"{sale['expires_at']}",
+        f"  reservation  {sale['reservation_id']} for {tickets}, held until {sale['expires_at']}",
         f"  booking      {sale['booking_id']} (Tiqets order {sale['order_reference']}), "
         f"{barcodes} barcode(s); ACME order {order.get('orderNumber', '?')}",
         f"  cancellation HTTP {sale['cancellation']['status']}; ACME refunded "
@@ -296,10 +332,13 @@ def print_tiqets_sale(sale: dict[str, Any], console: Console) -> None:
 
 def print_demo(report: dict[str, Any], console: Console) -> None:
     for sync in report["syncs"]:
-        table = Table(title=f"{sync['title']}  ({sync['name']})", title_justify="left",
-                      box=box.SIMPLE_HEAD,
-                      caption="src / dst: API calls made to the source / the destination",
-                      caption_justify="left")
+        table = Table(
+            title=f"{sync['title']}  ({sync['name']})",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            caption="src / dst: API calls made to the source / the destination",
+            caption_justify="left",
+        )
         table.add_column("run", justify="right")
         for f in REPORT_FIELDS:
             table.add_column(SHORT.get(f, f), justify="right")
@@ -314,8 +353,9 @@ def print_demo(report: dict[str, Any], console: Console) -> None:
         print_tiqets_sale(report["tiqets_sale"], console)
 
 
-async def serve_sandboxes(platforms: list[str], *, port_base: int, seed: int, records: int,
-                          host: str, console: Console) -> None:
+async def serve_sandboxes(
+    platforms: list[str], *, port_base: int, seed: int, records: int, host: str, console: Console
+) -> None:
     chosen = platforms or _platforms()
     pairs = []
     for p in chosen:

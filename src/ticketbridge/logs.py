@@ -47,7 +47,8 @@ def configure(level: str = "INFO", secrets: Iterable[str] = (), json: bool = Fal
     for noisy in ("httpx", "httpcore", "uvicorn", "uvicorn.error", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json
+        structlog.processors.JSONRenderer()
+        if json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(

@@ -51,27 +51,42 @@ def dead_letters_csv(letters: Sequence[DeadLetter]) -> str:
     writer = csv.writer(buf)
     writer.writerow(["key", "stage", "reason", "attempts", "first_seen", "last_seen"])
     for d in letters:
-        writer.writerow([d.key, d.stage, d.reason, d.attempts, d.first_seen.isoformat(),
-                         d.last_seen.isoformat()])
+        writer.writerow(
+            [
+                d.key,
+                d.stage,
+                d.reason,
+                d.attempts,
+                d.first_seen.isoformat(),
+                d.last_seen.isoformat(),
+            ]
+        )
     return buf.getvalue()
 
 
-def error_report(sync: str, run_id: int, letters: Sequence[DeadLetter], smtp: SmtpConfig,
-                 to: Sequence[str]) -> EmailMessage:
+def error_report(
+    sync: str, run_id: int, letters: Sequence[DeadLetter], smtp: SmtpConfig, to: Sequence[str]
+) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = f"ticketbridge: {len(letters)} record(s) failed in sync {sync} (run {run_id})"
     msg["From"] = smtp.sender
     msg["To"] = ", ".join(to)
-    lines = [f"Run {run_id} of sync {sync} could not send {len(letters)} record(s).",
-             "They are kept and retried on the next run; fix the source data or the mapping.",
-             ""]
+    lines = [
+        f"Run {run_id} of sync {sync} could not send {len(letters)} record(s).",
+        "They are kept and retried on the next run; fix the source data or the mapping.",
+        "",
+    ]
     for d in letters[:MAX_LISTED]:
         lines.append(f"- {d.key}: {d.reason}")
     if len(letters) > MAX_LISTED:
         lines.append(f"... and {len(letters) - MAX_LISTED} more in the attached CSV.")
     msg.set_content("\n".join(lines) + "\n")
-    msg.add_attachment(dead_letters_csv(letters).encode("utf-8"), maintype="text",
-                       subtype="csv", filename=f"{sync}-run-{run_id}-errors.csv")
+    msg.add_attachment(
+        dead_letters_csv(letters).encode("utf-8"),
+        maintype="text",
+        subtype="csv",
+        filename=f"{sync}-run-{run_id}-errors.csv",
+    )
     return msg
 
 

@@ -164,8 +164,9 @@ class Project:
             return self.syncs[name]
         except KeyError:
             known = ", ".join(sorted(self.syncs)) or "none"
-            raise ConfigError(f"no sync named {name!r} (syncs: {known})",
-                              file=str(self.path)) from None
+            raise ConfigError(
+                f"no sync named {name!r} (syncs: {known})", file=str(self.path)
+            ) from None
 
 
 # --- YAML with line numbers ---------------------------------------------------------------
@@ -218,11 +219,13 @@ class _Loader:
         self.lines: dict[Loc, int] = {}
 
     def error(self, message: str, loc: Loc) -> ConfigError:
-        return ConfigError(message, file=self.file, line=_line_of(self.lines, loc),
-                           field=_dotted(loc) or None)
+        return ConfigError(
+            message, file=self.file, line=_line_of(self.lines, loc), field=_dotted(loc) or None
+        )
 
     def expand(self, value: Any, loc: Loc) -> Any:
         if isinstance(value, str):
+
             def sub(m: re.Match[str]) -> str:
                 name, default = m.group(1), m.group(2)
                 if name in self.env:
@@ -279,13 +282,15 @@ class _Loader:
         syncs = {name: self.sync(name, cfg, connections) for name, cfg in pf.syncs.items()}
         for name, cfg in pf.syncs.items():
             if cfg.notify is not None and pf.smtp is None:
-                raise self.error("notify needs an smtp: block in the project file",
-                                 ("syncs", name, "notify"))
+                raise self.error(
+                    "notify needs an smtp: block in the project file", ("syncs", name, "notify")
+                )
         supplier = self.supplier(pf.supplier_api, connections)
         return Project(self.path, pf, connections, syncs, dict(self.env), supplier)
 
-    def supplier(self, raw: dict[str, Any] | None,
-                 conns: dict[str, ConnectionConfig]) -> SupplierApiConfig | None:
+    def supplier(
+        self, raw: dict[str, Any] | None, conns: dict[str, ConnectionConfig]
+    ) -> SupplierApiConfig | None:
         if raw is None:
             return None
         loc: Loc = ("supplier_api",)
@@ -296,11 +301,15 @@ class _Loader:
         connection = conns.get(config.connection)
         if connection is None:
             known = ", ".join(sorted(conns)) or "none"
-            raise self.error(f"no connection named {config.connection!r} (connections: "
-                             f"{known})", (*loc, "connection"))
+            raise self.error(
+                f"no connection named {config.connection!r} (connections: {known})",
+                (*loc, "connection"),
+            )
         if connection.platform != "acme":
-            raise self.error(f"the Supplier API sells through an acme connection, not "
-                             f"{connection.platform}", (*loc, "connection"))
+            raise self.error(
+                f"the Supplier API sells through an acme connection, not {connection.platform}",
+                (*loc, "connection"),
+            )
         return config
 
     def connection(self, name: str, raw: dict[str, Any]) -> ConnectionConfig:
@@ -321,22 +330,29 @@ class _Loader:
     def sync(self, name: str, cfg: SyncConfig, conns: dict[str, ConnectionConfig]) -> SyncSpec:
         loc: Loc = ("syncs", name)
         src = self._endpoint(cfg.source.connection, conns, (*loc, "source"), "source")
-        dst = self._endpoint(cfg.destination.connection, conns, (*loc, "destination"),
-                             "destination")
+        dst = self._endpoint(
+            cfg.destination.connection, conns, (*loc, "destination"), "destination"
+        )
         stream = next((s for s in src.streams if s.name == cfg.source.stream), None)
         if stream is None:
             names = ", ".join(s.name for s in src.streams)
-            raise self.error(f"{src.platform} has no stream {cfg.source.stream!r} (streams: "
-                             f"{names})", (*loc, "source", "stream"))
+            raise self.error(
+                f"{src.platform} has no stream {cfg.source.stream!r} (streams: {names})",
+                (*loc, "source", "stream"),
+            )
         obj = next((o for o in dst.objects if o.name == cfg.destination.object), None)
         if obj is None:
             names = ", ".join(o.name for o in dst.objects)
-            raise self.error(f"{dst.platform} has no object {cfg.destination.object!r} "
-                             f"(objects: {names})", (*loc, "destination", "object"))
+            raise self.error(
+                f"{dst.platform} has no object {cfg.destination.object!r} (objects: {names})",
+                (*loc, "destination", "object"),
+            )
         for kind in stream.kinds:
             if kind not in obj.accepts:
-                raise self.error(f"{dst.platform} {obj.name} accepts {', '.join(obj.accepts)}, "
-                                 f"not {kind}", (*loc, "destination", "object"))
+                raise self.error(
+                    f"{dst.platform} {obj.name} accepts {', '.join(obj.accepts)}, not {kind}",
+                    (*loc, "destination", "object"),
+                )
         extra_src = dict(cfg.source.model_extra or {})
         extra_dst = dict(cfg.destination.model_extra or {})
         # Sync-level rules the destination object understands are passed to it as options.
@@ -344,8 +360,9 @@ class _Loader:
             value = getattr(cfg, key)
             if value is not None:
                 if key not in obj.options.model_fields:
-                    raise self.error(f"{dst.platform} {obj.name} has no {key!r} setting",
-                                     (*loc, key))
+                    raise self.error(
+                        f"{dst.platform} {obj.name} has no {key!r} setting", (*loc, key)
+                    )
                 extra_dst.setdefault(key, value)
         try:
             stream_options = stream.options.model_validate(self.expand(extra_src, loc))
@@ -359,47 +376,69 @@ class _Loader:
         window = None
         if cfg.window is not None:
             if stream.window_fields and cfg.window.field not in stream.window_fields:
-                raise self.error(f"stream {stream.name} has no window field "
-                                 f"{cfg.window.field!r} (fields: "
-                                 f"{', '.join(stream.window_fields)})",
-                                 (*loc, "window", "field"))
-            window = WindowSpec(cfg.window.field, cfg.window.from_, cfg.window.to,
-                                cfg.window.timezone)
+                raise self.error(
+                    f"stream {stream.name} has no window field "
+                    f"{cfg.window.field!r} (fields: "
+                    f"{', '.join(stream.window_fields)})",
+                    (*loc, "window", "field"),
+                )
+            window = WindowSpec(
+                cfg.window.field, cfg.window.from_, cfg.window.to, cfg.window.timezone
+            )
         try:
             policy = WritePolicy.build(obj.default_policy, cfg.write_policy)
         except ValueError as exc:
             raise self.error(str(exc), (*loc, "write_policy")) from None
         return SyncSpec(
-            name=name, stream=stream.name, stream_options=stream_options, obj=obj.name,
-            object_options=object_options, strategy=strategy, window=window,
+            name=name,
+            stream=stream.name,
+            stream_options=stream_options,
+            obj=obj.name,
+            object_options=object_options,
+            strategy=strategy,
+            window=window,
             lookback=parse_duration(cfg.cursor.lookback) if cfg.cursor else parse_duration("1h"),
-            policy=policy, skip=frozenset(cfg.skip), require_consent=cfg.require_consent,
-            batch_size=cfg.batch_size, page_size=cfg.page_size,
-            backfill_from=cfg.backfill_from, backfill_chunk=parse_duration(cfg.backfill_chunk),
+            policy=policy,
+            skip=frozenset(cfg.skip),
+            require_consent=cfg.require_consent,
+            batch_size=cfg.batch_size,
+            page_size=cfg.page_size,
+            backfill_from=cfg.backfill_from,
+            backfill_chunk=parse_duration(cfg.backfill_chunk),
         )
 
-    def _endpoint(self, conn: str, conns: dict[str, ConnectionConfig], loc: Loc,
-                  role: str) -> Connector:
+    def _endpoint(
+        self, conn: str, conns: dict[str, ConnectionConfig], loc: Loc, role: str
+    ) -> Connector:
         if conn not in conns:
             known = ", ".join(sorted(conns)) or "none"
-            raise self.error(f"no connection named {conn!r} (connections: {known})",
-                             (*loc, "connection"))
+            raise self.error(
+                f"no connection named {conn!r} (connections: {known})", (*loc, "connection")
+            )
         connector = registry.get(conns[conn].platform)
         if getattr(connector, role) is None:
             raise self.error(f"{connector.platform} cannot be a {role}", (*loc, "connection"))
         return connector
 
     def _strategy(self, cfg: SyncConfig, supported: tuple[str, ...], loc: Loc) -> Any:
-        chosen = [n for n, on in (("window", cfg.window is not None),
-                                  ("cursor", cfg.cursor is not None),
-                                  ("diff", cfg.diff)) if on]
+        chosen = [
+            n
+            for n, on in (
+                ("window", cfg.window is not None),
+                ("cursor", cfg.cursor is not None),
+                ("diff", cfg.diff),
+            )
+            if on
+        ]
         if len(chosen) > 1:
-            raise self.error(f"choose one of window, cursor, diff (got {', '.join(chosen)})",
-                             (*loc, chosen[1]))
+            raise self.error(
+                f"choose one of window, cursor, diff (got {', '.join(chosen)})", (*loc, chosen[1])
+            )
         strategy = chosen[0] if chosen else "full"
         if strategy != "full" and strategy not in supported:
-            raise self.error(f"stream supports {', '.join(supported)}, not {strategy}",
-                             (*loc, strategy))
+            raise self.error(
+                f"stream supports {', '.join(supported)}, not {strategy}", (*loc, strategy)
+            )
         return strategy
 
 
@@ -414,8 +453,9 @@ def load_project(path: str | Path, env: Mapping[str, str] | None = None) -> Proj
     return _Loader(p, merged).load(p.read_text(encoding="utf-8"))
 
 
-def load_project_text(text: str, name: str = "ticketbridge.yaml",
-                      env: Mapping[str, str] | None = None) -> Project:
+def load_project_text(
+    text: str, name: str = "ticketbridge.yaml", env: Mapping[str, str] | None = None
+) -> Project:
     return _Loader(Path(name), dict(env or {})).load(text)
 
 

@@ -49,8 +49,9 @@ class Runtime:
     http: HttpContext = field(default_factory=HttpContext)
 
     @classmethod
-    def open(cls, project: Project, http: HttpContext | None = None,
-             url: str | None = None) -> Runtime:
+    def open(
+        cls, project: Project, http: HttpContext | None = None, url: str | None = None
+    ) -> Runtime:
         return cls(project, open_store(url or database_url(project)), http or HttpContext())
 
     def close(self) -> None:
@@ -80,8 +81,10 @@ class Runtime:
         source = self.source(cfg.source.connection)
         if cfg.source_process:
             if "fork" not in multiprocessing.get_all_start_methods():
-                raise ConfigError("source_process: true needs fork() (Linux); remove it here",
-                                  field=f"syncs.{sync}.source_process")
+                raise ConfigError(
+                    "source_process: true needs fork() (Linux); remove it here",
+                    field=f"syncs.{sync}.source_process",
+                )
             source = ProcessSource(source, self._child_source(cfg.source.connection))
         try:
             destination = self.destination(cfg.destination.connection)
@@ -100,9 +103,13 @@ class Runtime:
         if result.run_id is not None and result.counters.rejected and cfg.notify is not None:
             self._report_errors(sync, result.run_id, cfg.notify.errors_to)
         if result.error:
-            result.error = self._name_connection(result.error, cfg.source.connection,
-                                                 cfg.destination.connection, source.platform,
-                                                 destination.platform)
+            result.error = self._name_connection(
+                result.error,
+                cfg.source.connection,
+                cfg.destination.connection,
+                source.platform,
+                destination.platform,
+            )
         return result
 
     def _report_errors(self, sync: str, run_id: int, to: list[str]) -> None:
@@ -122,14 +129,15 @@ class Runtime:
     def _name_connection(message: str, src: str, dst: str, src_p: str, dst_p: str) -> str:
         # Errors come from connectors as "platform: ..."; users know their connection names.
         if message.startswith(f"{dst_p}:"):
-            return f"{dst} ({dst_p}):" + message[len(dst_p) + 1:]
+            return f"{dst} ({dst_p}):" + message[len(dst_p) + 1 :]
         if message.startswith(f"{src_p}:"):
-            return f"{src} ({src_p}):" + message[len(src_p) + 1:]
+            return f"{src} ({src_p}):" + message[len(src_p) + 1 :]
         return message
 
 
-def _endpoint(project: Project, http: HttpContext, connection: str,
-              role: str) -> Source | Destination | None:
+def _endpoint(
+    project: Project, http: HttpContext, connection: str, role: str
+) -> Source | Destination | None:
     connector = project.connector(connection)
     factory = connector.source if role == "source" else connector.destination
     return None if factory is None else factory(project.connections[connection], http)
@@ -187,6 +195,7 @@ async def check_project(project: Project, http: HttpContext) -> dict[str, list[C
 
         acme = project.connections[project.supplier_api.connection]
         results["supplier_api"] = await _run_check(
-            "supplier_api", check_supplier(project.supplier_api, acme, http)  # type: ignore[arg-type]
+            "supplier_api",
+            check_supplier(project.supplier_api, acme, http),  # type: ignore[arg-type]
         )
     return results

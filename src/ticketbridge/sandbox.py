@@ -148,8 +148,9 @@ class SandboxApp:
                 self.faults = Faults.model_validate(await request.json())
             except ValidationError as exc:
                 problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-                return JSONResponse({"error": "invalid faults", "problems": problems},
-                                    status_code=422)
+                return JSONResponse(
+                    {"error": "invalid faults", "problems": problems}, status_code=422
+                )
             self.app.rng = random.Random(self.faults.seed)  # type: ignore[attr-defined]
         return JSONResponse(self.faults.model_dump())
 
@@ -262,7 +263,8 @@ class _FaultsAndStats:
             await self.inner(scope, receive, capture)  # type: ignore[arg-type]
             body = b"".join(chunks)
             response = Response(
-                body[: max(1, len(body) // 2)] or b"{", status_code=status.get("code", 200),
+                body[: max(1, len(body) // 2)] or b"{",
+                status_code=status.get("code", 200),
                 media_type="application/json",
             )
         await response(scope, receive, send)
@@ -297,14 +299,19 @@ def serve_in_thread(sandbox: SandboxApp, host: str = "127.0.0.1", port: int = 0)
     return RunningSandbox(sandbox.platform, url, sandbox, server, thread)
 
 
-def serve_asgi(app: ASGIApp, name: str, host: str = "127.0.0.1", port: int = 0,
-               lifespan: str = "off") -> tuple[uvicorn.Server, threading.Thread, str]:
+def serve_asgi(
+    app: ASGIApp, name: str, host: str = "127.0.0.1", port: int = 0, lifespan: str = "off"
+) -> tuple[uvicorn.Server, threading.Thread, str]:
     """Serve any ASGI app on loopback in a daemon thread (the demo's Supplier API too)."""
     if not host.startswith("127.") and host not in ("localhost", "::1"):
         raise ValueError("sandboxes only listen on loopback addresses")
     port = port or free_port(host)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan=lifespan,  # type: ignore[arg-type]
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan=lifespan,  # type: ignore[arg-type]
         access_log=False,
     )
     server = uvicorn.Server(config)
@@ -333,8 +340,11 @@ def serving(sandboxes: list[SandboxApp], host: str = "127.0.0.1") -> Iterator[li
 async def serve_forever(sandboxes: list[tuple[SandboxApp, int]], host: str = "127.0.0.1") -> None:
     """Serve several sandboxes in this event loop until cancelled (``sandbox serve``)."""
     servers = [
-        uvicorn.Server(uvicorn.Config(sb.app, host=host, port=port, log_level="warning",
-                                      lifespan="off", access_log=False))
+        uvicorn.Server(
+            uvicorn.Config(
+                sb.app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+            )
+        )
         for sb, port in sandboxes
     ]
     await asyncio.gather(*(s.serve() for s in servers))

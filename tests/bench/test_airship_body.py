@@ -24,31 +24,44 @@ from ticketbridge.errors import MappingError, RecordRejected
 
 UNITS = {"riverside hall": 1001, "bowl arena": 1002, "harbour stage": 1003}
 OPTIONS = ContactBookingsOptions.model_validate(
-    {"groups": {"per_venue": "Booking", "event_tags": ["Golf", "Bowling"]}})
+    {"groups": {"per_venue": "Booking", "event_tags": ["Golf", "Bowling"]}}
+)
 
 
-def _ticketbridge_body(event: dict[str, Any], items: list[dict[str, Any]],
-                       now: datetime) -> dict[str, Any] | None:
+def _ticketbridge_body(
+    event: dict[str, Any], items: list[dict[str, Any]], now: datetime
+) -> dict[str, Any] | None:
     ctx = MappingContext(now=now, zone=ZONE)
     try:
         booking = map_booking(event, items, ctx, prepared=map_event(event, ZONE, "e"))
-        record = Record(key=f"booking:ticketco:{items[0]['ref_number']}", kind="booking",
-                        data=booking)
+        record = Record(
+            key=f"booking:ticketco:{items[0]['ref_number']}", kind="booking", data=booking
+        )
         fields = prepare_contact_bookings(record, OPTIONS)
     except (MappingError, RecordRejected):
         return None
     unit = UNITS[airship_body.venue_of(event).casefold()]
-    body = contact_body(dict(fields["contact"]), identity_of(fields["contact"], OPTIONS.match),
-                        unit, OPTIONS)
+    body = contact_body(
+        dict(fields["contact"]), identity_of(fields["contact"], OPTIONS.match), unit, OPTIONS
+    )
     body["bookings"] = [booking_body(dict(fields["booking"]), unit)]
     return {"account_id": 1, **body}
 
 
 def test_bodies_match_ticketbridge_on_sandbox_data() -> None:
-    store = TicketcoStore(seed=3, records=3000, today=datetime(2026, 3, 1, tzinfo=UTC),
-                          page_size=100)
-    store.mutate({"share": 0.05, "cancel_share": 0.03, "no_shows": True,
-                  "opt_in_flip_share": 0.1, "malformed_share": 0.01, "seed": 2})
+    store = TicketcoStore(
+        seed=3, records=3000, today=datetime(2026, 3, 1, tzinfo=UTC), page_size=100
+    )
+    store.mutate(
+        {
+            "share": 0.05,
+            "cancel_share": 0.03,
+            "no_shows": True,
+            "opt_in_flip_share": 0.1,
+            "malformed_share": 0.01,
+            "seed": 2,
+        }
+    )
     now = datetime.now(UTC)
     compared = unusable = 0
     for ev in store.events:

@@ -36,10 +36,25 @@ def _free_pair() -> int:
 @pytest.mark.e2e
 def test_quick_mode_correctness_checks_pass(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--contenders", "ticketbridge",
-         "--records", "2000", "--port-base", str(_free_pair()), "--no-readme",
-         "--results-dir", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--contenders",
+            "ticketbridge",
+            "--records",
+            "2000",
+            "--port-base",
+            str(_free_pair()),
+            "--no-readme",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     checks = []

@@ -29,8 +29,13 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, directory: Path, sandboxes: dict[str, SandboxApp],
-              syncs: dict[str, dict[str, Any]], extra: dict[str, Any] | None = None) -> Stack:
+    def start(
+        cls,
+        directory: Path,
+        sandboxes: dict[str, SandboxApp],
+        syncs: dict[str, dict[str, Any]],
+        extra: dict[str, Any] | None = None,
+    ) -> Stack:
         running = {p: serve_in_thread(sb) for p, sb in sandboxes.items()}
         stack = cls(directory, running, syncs)
         connections = {}
@@ -63,14 +68,20 @@ class Stack:
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "ticketbridge", *args, "--config", str(self.config)],
-            capture_output=True, text=True, env=self._env(), timeout=timeout,
+            capture_output=True,
+            text=True,
+            env=self._env(),
+            timeout=timeout,
             cwd=self.directory,
         )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "ticketbridge", *args, "--config", str(self.config)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self._env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self._env(),
             cwd=self.directory,
         )
 
@@ -96,8 +107,9 @@ class Stack:
         return result
 
 
-def writes_since(before: dict[str, Any], after: dict[str, Any],
-                 prefix: str = "") -> dict[str, dict[str, int]]:
+def writes_since(
+    before: dict[str, Any], after: dict[str, Any], prefix: str = ""
+) -> dict[str, dict[str, int]]:
     """Per record key, the sandbox writes made between two stats snapshots."""
     out: dict[str, dict[str, int]] = {}
     for key, kinds in after["writes"].items():

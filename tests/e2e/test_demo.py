@@ -13,8 +13,16 @@ from ticketbridge.demo import INTEGRATIONS
 
 pytestmark = pytest.mark.e2e
 
-FIELDS = {"read", "created", "updated", "unchanged", "rejected", "source_calls",
-          "destination_calls", "outcome"}
+FIELDS = {
+    "read",
+    "created",
+    "updated",
+    "unchanged",
+    "rejected",
+    "source_calls",
+    "destination_calls",
+    "outcome",
+}
 
 
 def test_demo_runs_every_integration_and_the_second_run_sends_only_changes(
@@ -22,7 +30,10 @@ def test_demo_runs_every_integration_and_the_second_run_sends_only_changes(
 ) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "ticketbridge", "demo", "--json", "--records", "200"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert proc.returncode == 0, proc.stderr

@@ -41,8 +41,10 @@ def sync_block(**settings: Any) -> dict[str, Any]:
 def start(tmp_path: Path, records: int = 300, seed: int = 11, **settings: Any) -> Stack:
     return Stack.start(
         tmp_path,
-        {"ticketco": ticketco_sandbox(seed=seed, records=records, today=datetime.now(UTC)),
-         "airship_crm": airship_sandbox(seed=seed)},
+        {
+            "ticketco": ticketco_sandbox(seed=seed, records=records, today=datetime.now(UTC)),
+            "airship_crm": airship_sandbox(seed=seed),
+        },
         {SYNC: sync_block(**settings)},
     )
 
@@ -65,8 +67,9 @@ def expected_bookings(stack: Stack) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     with httpx.Client(timeout=30) as client:
         events, page = [], 1
-        while batch := client.get(f"{base}/events",
-                                  params={"token": token, "page": page}).json()["events"]:
+        while batch := client.get(f"{base}/events", params={"token": token, "page": page}).json()[
+            "events"
+        ]:
             events += batch
             page += 1
         for ev in events:
@@ -75,8 +78,9 @@ def expected_bookings(stack: Stack) -> dict[str, dict[str, Any]]:
             if _venue(ev["location_name"]) not in map(_venue, VENUES) or not lo <= start_at < hi:
                 continue
             page = 1
-            while items := client.get(f"{base}/item_grosses", params={
-                    "token": token, "event_id": ev["id"], "page": page}).json()["item_grosses"]:
+            while items := client.get(
+                f"{base}/item_grosses", params={"token": token, "event_id": ev["id"], "page": page}
+            ).json()["item_grosses"]:
                 for item in items:
                     out[str(item["ref_number"])] = ev
                 page += 1
@@ -117,8 +121,12 @@ def test_first_run_sends_every_booking_of_the_window_with_contact_unit_and_group
         event = expected[ref]
         assert _venue(units[booking["unit_id"]]) == _venue(event["location_name"])
         contact = contacts[booking["contact_id"]]
-        groups = {g["name"] for u in contact["units"] if u["id"] == booking["unit_id"]
-                  for g in u["groups"]}
+        groups = {
+            g["name"]
+            for u in contact["units"]
+            if u["id"] == booking["unit_id"]
+            for g in u["groups"]
+        }
         assert "Booking" in groups
         assert {t for t in TAGS if t in event["tags"]} <= groups
 
@@ -139,13 +147,22 @@ def test_reruns_send_only_changes_and_never_touch_consent(stack: Stack) -> None:
     assert second["destination_calls"] == 0
 
     # 3. Change the source: exactly the changed, cancelled and no-show bookings are written.
-    contacts_before = {c["email"]: c["allow_email"]
-                       for c in stack.data("airship_crm")["contacts"] if c["email"]}
-    changes = stack.admin("ticketco", "mutate", {"share": 0.15, "cancel_share": 0.08,
-                                                 "no_shows": True, "opt_in_flip_share": 0.2,
-                                                 "seed": 3})
+    contacts_before = {
+        c["email"]: c["allow_email"] for c in stack.data("airship_crm")["contacts"] if c["email"]
+    }
+    changes = stack.admin(
+        "ticketco",
+        "mutate",
+        {
+            "share": 0.15,
+            "cancel_share": 0.08,
+            "no_shows": True,
+            "opt_in_flip_share": 0.2,
+            "seed": 3,
+        },
+    )
     in_scope = set(expected) - rejected
-    touched = (set(changes["changed"]) | set(changes["cancelled"]) | set(changes["no_show"]))
+    touched = set(changes["changed"]) | set(changes["cancelled"]) | set(changes["no_show"])
     must_write = touched & in_scope
     assert must_write, "the mutation should touch some in-scope bookings"
     third = stack.run(SYNC)
@@ -158,8 +175,9 @@ def test_reruns_send_only_changes_and_never_touch_consent(stack: Stack) -> None:
         assert bookings[ref]["stage_value"] == 550
     # 4. Email opt-ins flipped at the source on existing bookings leave Airship's untouched.
     assert not writes_since(after, stack.stats("airship_crm"), prefix="contact:")
-    contacts_after = {c["email"]: c["allow_email"]
-                      for c in stack.data("airship_crm")["contacts"] if c["email"]}
+    contacts_after = {
+        c["email"]: c["allow_email"] for c in stack.data("airship_crm")["contacts"] if c["email"]
+    }
     assert contacts_after == contacts_before
     flipped = set(changes["opt_in_flipped"]) & in_scope
     assert flipped, "some in-scope buyers flipped their opt-in"
@@ -243,8 +261,12 @@ def normalised(stack: Stack) -> dict[str, Any]:
     for b in data["bookings"]:
         c = contacts[b["contact_id"]]
         out[b["booking_reference"]] = (
-            b["stage_value"], b["party_size"], b["party_datetime"], c["email"],
-            c["mobile_number"], c["allow_email"],
+            b["stage_value"],
+            b["party_size"],
+            b["party_datetime"],
+            c["email"],
+            c["mobile_number"],
+            c["allow_email"],
             sorted(g["name"] for u in c["units"] for g in u["groups"]),
         )
     return out
@@ -256,8 +278,14 @@ def test_faults_give_the_same_final_state(tmp_path: Path) -> None:
     clean = start(tmp_path / "clean", records=150, seed=21)
     faulty = start(tmp_path / "faulty", records=150, seed=21)
     try:
-        faults = {"rate_5xx": 0.1, "rate_429": 0.1, "retry_after_s": 1, "latency_ms": 150,
-                  "slow_rate": 0.1, "seed": 4}
+        faults = {
+            "rate_5xx": 0.1,
+            "rate_429": 0.1,
+            "retry_after_s": 1,
+            "latency_ms": 150,
+            "slow_rate": 0.1,
+            "seed": 4,
+        }
         for platform in ("ticketco", "airship_crm"):
             faulty.admin(platform, "faults", faults)
         assert clean.run(SYNC)["outcome"] == "ok"
@@ -295,8 +323,17 @@ def test_secrets_never_appear_in_output_or_state(stack: Stack) -> None:
 def test_backfill_imports_history_in_chunks(stack: Stack) -> None:
     today = datetime.now(UTC).date()
     start_day = today - timedelta(days=60)
-    proc = stack.cli("backfill", SYNC, "--from", start_day.isoformat(), "--to",
-                     (today - timedelta(days=1)).isoformat(), "--chunk", "20d", "--json")
+    proc = stack.cli(
+        "backfill",
+        SYNC,
+        "--from",
+        start_day.isoformat(),
+        "--to",
+        (today - timedelta(days=1)).isoformat(),
+        "--chunk",
+        "20d",
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["outcome"] == "ok" and result["created"] > 0
@@ -307,7 +344,16 @@ def test_backfill_imports_history_in_chunks(stack: Stack) -> None:
     runs = json.loads(stack.cli("runs", SYNC, "--json").stdout)
     assert runs[0]["kind"] == "backfill"
     # Nothing of the backfill is re-sent by the nightly run for the overlapping day range.
-    again = stack.cli("backfill", SYNC, "--from", start_day.isoformat(), "--to",
-                      (today - timedelta(days=1)).isoformat(), "--chunk", "20d", "--json")
+    again = stack.cli(
+        "backfill",
+        SYNC,
+        "--from",
+        start_day.isoformat(),
+        "--to",
+        (today - timedelta(days=1)).isoformat(),
+        "--chunk",
+        "20d",
+        "--json",
+    )
     assert json.loads(again.stdout)["created"] == 0
     assert json.loads(again.stdout)["destination_calls"] == 0

@@ -44,14 +44,23 @@ def block(**changes: Any) -> dict[str, Any]:
     return b
 
 
-def start(tmp_path: Path, records: int = 120, seed: int = 4, extra: dict[str, Any] | None = None,
-          **changes: Any) -> Stack:
+def start(
+    tmp_path: Path,
+    records: int = 120,
+    seed: int = 4,
+    extra: dict[str, Any] | None = None,
+    **changes: Any,
+) -> Stack:
     return Stack.start(
         tmp_path,
-        {"ticketmaster": ticketmaster_sandbox(seed=seed, records=records,
-                                              today=datetime.now(UTC)),
-         "heyloyalty": heyloyalty_sandbox(seed=seed)},
-        {SYNC: block(**changes)}, extra,
+        {
+            "ticketmaster": ticketmaster_sandbox(
+                seed=seed, records=records, today=datetime.now(UTC)
+            ),
+            "heyloyalty": heyloyalty_sandbox(seed=seed),
+        },
+        {SYNC: block(**changes)},
+        extra,
     )
 
 
@@ -151,8 +160,9 @@ def test_unsubscribed_members_are_resubscribed_only_when_allowed(stack: Stack) -
     emails = [m["fields"]["email"] for m in stack.data("heyloyalty")["members"]]
     stack.admin("heyloyalty", "mutate", {"unsubscribe": emails})
 
-    changed = [str(c) for c in
-               stack.admin("ticketmaster", "mutate", {"share": 0.4, "seed": 8})["changed"]]
+    changed = [
+        str(c) for c in stack.admin("ticketmaster", "mutate", {"share": 0.4, "seed": 8})["changed"]
+    ]
     result = stack.run(SYNC)
     assert result["skipped_policy"] > 0
     got = members(stack)
@@ -161,8 +171,9 @@ def test_unsubscribed_members_are_resubscribed_only_when_allowed(stack: Stack) -
     assert all(got[cid]["status"]["status"] == "unsubscribed" for cid in touched)
 
     write_project(stack, **{"destination.resubscribe_unsubscribed": True})
-    changed = [str(c) for c in
-               stack.admin("ticketmaster", "mutate", {"share": 0.4, "seed": 9})["changed"]]
+    changed = [
+        str(c) for c in stack.admin("ticketmaster", "mutate", {"share": 0.4, "seed": 9})["changed"]
+    ]
     stack.run(SYNC)
     got = members(stack)
     touched = [cid for cid in changed if cid in got and consented(customers(stack)[cid])]
@@ -186,8 +197,10 @@ def _import_killed_in_second_chunk(stack: Stack) -> None:
     proc = stack.popen("backfill", SYNC, "--from", since, "--chunk", "365d")
     deadline = time.monotonic() + 60
     state = None
-    while state is None or state.get_checkpoint(SYNC) is None or (
-        (state.get_checkpoint(SYNC) or {}).get("backfill", {}).get("index") != 1
+    while (
+        state is None
+        or state.get_checkpoint(SYNC) is None
+        or ((state.get_checkpoint(SYNC) or {}).get("backfill", {}).get("index") != 1)
     ):
         assert proc.poll() is None, "the import finished before its second chunk was seen"
         assert time.monotonic() < deadline
@@ -213,9 +226,13 @@ def _import_killed_in_second_chunk(stack: Stack) -> None:
     lo = datetime.fromisoformat(since).replace(tzinfo=UTC)
     hi = datetime.combine(datetime.now(UTC).date(), datetime.min.time(), UTC)
     in_range = stack.running["ticketmaster"].sandbox.store.ids(  # type: ignore[attr-defined]
-        "customers", lo, hi)
-    expected = {usable_email(c) for cid, c in customers(stack).items()
-                if cid in in_range and consented(c) and usable_email(c)}
+        "customers", lo, hi
+    )
+    expected = {
+        usable_email(c)
+        for cid, c in customers(stack).items()
+        if cid in in_range and consented(c) and usable_email(c)
+    }
     assert member_emails(stack) == expected, "nothing missing"
 
 
@@ -228,8 +245,7 @@ def test_mapping_adds_nested_fields_and_removed_fields_are_not_sent(tmp_path: Pa
         with_cards = [cid for cid in got if (people[cid].get("cards") or {}).get("Cardnumber")]
         assert with_cards
         for cid in with_cards:
-            assert str(got[cid]["fields"]["Cardnumber"]) == str(
-                people[cid]["cards"]["Cardnumber"])
+            assert str(got[cid]["fields"]["Cardnumber"]) == str(people[cid]["cards"]["Cardnumber"])
         assert all("lastname" not in m["fields"] for m in got.values())
         assert any("firstname" in m["fields"] for m in got.values())
     finally:
@@ -246,7 +262,8 @@ def test_purchases_are_tracked_once_each_across_reruns(stack: Stack) -> None:
     assert tracked and all(v == {"create": 1} for v in tracked.values())
     people = customers(stack)
     expected = {
-        oid for oid, o in orders(stack).items()
+        oid
+        for oid, o in orders(stack).items()
         if o.get("status") == "COMPLETED"
         and consented(people.get(str(o.get("customer_id")), {}))
         and usable_email(people.get(str(o.get("customer_id")), {}))
@@ -275,9 +292,11 @@ def test_a_run_with_failing_members_sends_one_error_email(tmp_path: Path) -> Non
     box, port = Inbox(), free_port()
     smtp = Controller(box, hostname="127.0.0.1", port=port)
     smtp.start()
-    stack = start(tmp_path, extra={"smtp": {"host": "127.0.0.1", "port": port,
-                                            "sender": "tb@venue.example"}},
-                  **{"notify": {"errors_to": ["crm@venue.example"]}})
+    stack = start(
+        tmp_path,
+        extra={"smtp": {"host": "127.0.0.1", "port": port, "sender": "tb@venue.example"}},
+        **{"notify": {"errors_to": ["crm@venue.example"]}},
+    )
     try:
         result = stack.run(SYNC)
         assert result["rejected"] > 0
@@ -300,9 +319,18 @@ def test_manual_import_switches_override_the_sync_for_that_import(stack: Stack) 
     writes = stack.stats("heyloyalty")["writes"]
     assert any(k.startswith("member:") for k in writes)
     assert not any(k.startswith("tracking:") for k in writes), "--no-orders imports no orders"
-    orders_only = stack.cli("backfill", SYNC, "--from", since, "--no-members", "--orders",
-                            "--no-resubscribe", "--no-send-optin", "--no-automations",
-                            "--json")
+    orders_only = stack.cli(
+        "backfill",
+        SYNC,
+        "--from",
+        since,
+        "--no-members",
+        "--orders",
+        "--no-resubscribe",
+        "--no-send-optin",
+        "--no-automations",
+        "--json",
+    )
     assert orders_only.returncode == 0, orders_only.stderr
     assert json.loads(orders_only.stdout)["created"] > 0
     assert any(k.startswith("tracking:") for k in stack.stats("heyloyalty")["writes"])

@@ -25,8 +25,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     port = free_port()
-    s = Stack.start(tmp_path, {"acme": acme_sandbox(seed=42)}, {},
-                    extra={"supplier_api": supplier_block(port)})
+    s = Stack.start(
+        tmp_path, {"acme": acme_sandbox(seed=42)}, {}, extra={"supplier_api": supplier_block(port)}
+    )
     s.env[SUPPLIER_KEY_ENV] = SUPPLIER_KEY
     s.port = port  # type: ignore[attr-defined]
     yield s
@@ -37,8 +38,9 @@ def test_check_names_a_missing_permission_and_exits_non_zero(stack: Stack) -> No
     ok = stack.cli("check")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "supplier_api" in ok.stdout and "FAIL" not in ok.stdout
-    stack.admin("acme", "mutate", {"permissions": sorted(
-        set(TIQETS_PERMISSIONS) - {"REFUNDS_EXECUTE"})})
+    stack.admin(
+        "acme", "mutate", {"permissions": sorted(set(TIQETS_PERMISSIONS) - {"REFUNDS_EXECUTE"})}
+    )
     bad = stack.cli("check")
     assert bad.returncode == 1
     failing = [line for line in bad.stdout.splitlines() if "FAIL" in line]
@@ -46,12 +48,19 @@ def test_check_names_a_missing_permission_and_exits_non_zero(stack: Stack) -> No
 
 
 def test_serve_answers_tiqets_with_the_mapped_products(stack: Stack) -> None:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(stack.directory),
-           "TICKETBRIDGE_DATABASE_URL": f"sqlite:///{stack.directory / 'state.db'}",
-           **stack.env}
-    server = subprocess.Popen([sys.executable, "-m", "ticketbridge", "serve", "--config",
-                               str(stack.config)], env=env, cwd=stack.directory,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(stack.directory),
+        "TICKETBRIDGE_DATABASE_URL": f"sqlite:///{stack.directory / 'state.db'}",
+        **stack.env,
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ticketbridge", "serve", "--config", str(stack.config)],
+        env=env,
+        cwd=stack.directory,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{stack.port}"  # type: ignore[attr-defined]
     try:
         deadline = time.monotonic() + 30

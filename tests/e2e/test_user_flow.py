@@ -19,8 +19,14 @@ pytestmark = pytest.mark.e2e
 
 def tb(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "ticketbridge", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "ticketbridge", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_init_serve_check_run(tmp_path: Path) -> None:
@@ -29,8 +35,21 @@ def test_init_serve_check_run(tmp_path: Path) -> None:
     project = tmp_path / "venue"
     assert (project / "ticketbridge.yaml").is_file() and (project / ".env").is_file()
     server = subprocess.Popen(
-        [sys.executable, "-m", "ticketbridge", "sandbox", "serve", "--port-base", str(base),
-         "--records", "200"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "ticketbridge",
+            "sandbox",
+            "serve",
+            "--port-base",
+            str(base),
+            "--records",
+            "200",
+        ],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -45,9 +64,11 @@ def test_init_serve_check_run(tmp_path: Path) -> None:
         assert "FAIL" not in check.stdout
         assert "venue 'Riverside Hall'" in check.stdout or "Riverside Hall" in check.stdout
 
-        sync = next(line.split(":")[0].strip() for line in
-                    (project / "ticketbridge.yaml").read_text().split("syncs:")[1].splitlines()
-                    if line.strip())
+        sync = next(
+            line.split(":")[0].strip()
+            for line in (project / "ticketbridge.yaml").read_text().split("syncs:")[1].splitlines()
+            if line.strip()
+        )
         dry = tb("run", sync, "--dry-run", "--json", cwd=project)
         assert dry.returncode == 0, dry.stderr
         assert json.loads(dry.stdout)["created"] > 0

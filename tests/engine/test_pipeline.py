@@ -318,8 +318,12 @@ async def test_consent_withdrawn_after_sending_is_still_written(store: SqlStateS
     s = spec(require_consent="email", policy={"contact": "always"})
     await run_sync(store, s, MemorySource([booking(0), booking(1, email_opt_in=False)]), dest)
     assert sorted(dest.stored) == ["booking:mem:R00000"], "no consent, never sent"
-    withdrawn = await run_sync(store, s, MemorySource([booking(0, email_opt_in=False),
-                                                      booking(1, email_opt_in=False)]), dest)
+    withdrawn = await run_sync(
+        store,
+        s,
+        MemorySource([booking(0, email_opt_in=False), booking(1, email_opt_in=False)]),
+        dest,
+    )
     assert withdrawn.counters.updated == 1 and withdrawn.counters.skipped_filter == 1
     assert dest.stored["booking:mem:R00000"].contact["allow_email"] is False
     assert "booking:mem:R00001" not in dest.stored
@@ -375,7 +379,8 @@ async def test_a_slow_source_never_holds_back_records_already_read(
     sizes: list[int] = []
     dest.before_write = lambda changes: sizes.append(len(changes))
     result = await asyncio.wait_for(
-        run_sync(store, spec(batch_size=100), _TrickleSource(dest), dest), 10)
+        run_sync(store, spec(batch_size=100), _TrickleSource(dest), dest), 10
+    )
     assert result.outcome == "ok"
     assert sizes == [3, 3]
     assert store.get_checkpoint("mem") == {"position": None}
@@ -404,8 +409,9 @@ async def test_read_ahead_is_bounded_in_records_not_pages(
     source = _CountingSource(1000, page_size=50)
     dest = MemoryDestination()
     dest.gate = asyncio.Event()
-    run = asyncio.create_task(run_sync(
-        store, spec(batch_size=10), source, dest, RunOptions(read_ahead=read_ahead)))
+    run = asyncio.create_task(
+        run_sync(store, spec(batch_size=10), source, dest, RunOptions(read_ahead=read_ahead))
+    )
     await asyncio.wait_for(dest.entered.wait(), 5)
     for _ in range(50):  # let the reader run as far as the queue allows
         await asyncio.sleep(0)

@@ -16,14 +16,20 @@ from ticketbridge.engine.state.sql import open_store
 
 # One step = a new version of booking i: (i, party size, email opt-in, first name).
 steps = st.lists(
-    st.tuples(st.integers(0, 3), st.integers(1, 6), st.sampled_from([True, False, None]),
-              st.sampled_from(["Ann", "Bo", "Cy"])),
-    min_size=1, max_size=6,
+    st.tuples(
+        st.integers(0, 3),
+        st.integers(1, 6),
+        st.sampled_from([True, False, None]),
+        st.sampled_from(["Ann", "Bo", "Cy"]),
+    ),
+    min_size=1,
+    max_size=6,
 )
 
 
-def _run_all(policy: dict[str, object], history: list[tuple[int, int, bool | None, str]]
-             ) -> tuple[MemoryDestination, dict[int, tuple[bool | None, str]]]:
+def _run_all(
+    policy: dict[str, object], history: list[tuple[int, int, bool | None, str]]
+) -> tuple[MemoryDestination, dict[int, tuple[bool | None, str]]]:
     async def go() -> tuple[MemoryDestination, dict[int, tuple[bool | None, str]]]:
         with tempfile.TemporaryDirectory() as tmp:
             store = open_store(f"sqlite:///{Path(tmp) / 's.db'}")
@@ -31,15 +37,18 @@ def _run_all(policy: dict[str, object], history: list[tuple[int, int, bool | Non
             current = {i: booking(i) for i in range(4)}
             at_creation = {i: (True, f"Name{i}") for i in range(4)}
             try:
-                await run_sync(store, spec(policy=policy), MemorySource(list(current.values())),
-                               dest)
+                await run_sync(
+                    store, spec(policy=policy), MemorySource(list(current.values())), dest
+                )
                 for i, party, opt_in, name in history:
                     current[i] = booking(i, party=party, email_opt_in=opt_in, first_name=name)
-                    await run_sync(store, spec(policy=policy),
-                                   MemorySource(list(current.values())), dest)
+                    await run_sync(
+                        store, spec(policy=policy), MemorySource(list(current.values())), dest
+                    )
             finally:
                 store.close()
             return dest, at_creation
+
     return asyncio.run(go())
 
 
@@ -78,15 +87,19 @@ field_names = st.sampled_from(["email", "first_name", "allow_email", "party_size
 
 @settings(max_examples=200, deadline=None)
 @given(
-    rules=st.dictionaries(st.sampled_from(["contact", "booking"]),
-                          st.dictionaries(st.one_of(st.just("*"), field_names), modes,
-                                          max_size=3)),
-    mapped=st.dictionaries(st.sampled_from(["contact", "booking"]),
-                           st.dictionaries(field_names, st.integers(), max_size=4)),
+    rules=st.dictionaries(
+        st.sampled_from(["contact", "booking"]),
+        st.dictionaries(st.one_of(st.just("*"), field_names), modes, max_size=3),
+    ),
+    mapped=st.dictionaries(
+        st.sampled_from(["contact", "booking"]),
+        st.dictionaries(field_names, st.integers(), max_size=4),
+    ),
     action=st.sampled_from(["create", "update"]),
 )
 def test_policy_decides_every_field_by_its_own_rule(
-    rules: dict[str, dict[str, WriteMode]], mapped: dict[str, dict[str, object]],
+    rules: dict[str, dict[str, WriteMode]],
+    mapped: dict[str, dict[str, object]],
     action: Action,
 ) -> None:
     """Whatever shortcut apply() takes, each field follows its own rule, else the entity's
@@ -96,8 +109,11 @@ def test_policy_decides_every_field_by_its_own_rule(
         for fname, value in fields.items():
             entity_rules = rules.get(entity, {})
             mode = entity_rules.get(fname) or entity_rules.get("*") or "always"
-            written = mode == "always" or mode == "if_empty" or (
-                mode == "on_create" and action == "create")
+            written = (
+                mode == "always"
+                or mode == "if_empty"
+                or (mode == "on_create" and action == "create")
+            )
             kept = out.get(entity, {})
             assert (fname in kept) is written, (entity, fname, mode, action)
             assert kept.get(fname, value) == value

@@ -11,10 +11,12 @@ from ticketbridge.engine.scheduler import parse_schedule, run_schedules
 def test_cron_and_interval_schedules() -> None:
     nightly = parse_schedule("0 4 * * *")
     assert nightly.next_after(datetime(2026, 11, 22, 3, 0, tzinfo=UTC)) == datetime(
-        2026, 11, 22, 4, 0, tzinfo=UTC)
+        2026, 11, 22, 4, 0, tzinfo=UTC
+    )
     every = parse_schedule("every 5m")
     assert every.next_after(datetime(2026, 1, 1, tzinfo=UTC)) == datetime(
-        2026, 1, 1, 0, 5, tzinfo=UTC)
+        2026, 1, 1, 0, 5, tzinfo=UTC
+    )
     with pytest.raises(ValueError, match="cron"):
         parse_schedule("at dawn")
 
@@ -30,9 +32,15 @@ async def test_a_run_still_going_when_due_again_is_skipped_not_overlapped() -> N
         await release.wait()
         return None
 
-    task = asyncio.create_task(run_schedules(
-        {"s": parse_schedule("every 1s")}, start, now=lambda: clock["now"], stop=stop,
-        max_sleep_s=0.01))
+    task = asyncio.create_task(
+        run_schedules(
+            {"s": parse_schedule("every 1s")},
+            start,
+            now=lambda: clock["now"],
+            stop=stop,
+            max_sleep_s=0.01,
+        )
+    )
     for _ in range(5):  # five due times pass while the first run is still going
         clock["now"] += timedelta(seconds=1)
         await asyncio.sleep(0.08)

@@ -51,8 +51,10 @@ def test_bad_durations_are_rejected(bad: str) -> None:
 
 
 def test_policy_modes_per_action() -> None:
-    p = WritePolicy.build({"contact": "on_create"},
-                          {"booking": {"*": "always", "notes": "never", "stage": "if_empty"}})
+    p = WritePolicy.build(
+        {"contact": "on_create"},
+        {"booking": {"*": "always", "notes": "never", "stage": "if_empty"}},
+    )
     mapped = {"contact": {"email": "a@b.c"}, "booking": {"ref": "1", "notes": "x", "stage": 1}}
     create, empty = p.apply("create", mapped)
     assert create == {"contact": {"email": "a@b.c"}, "booking": {"ref": "1", "stage": 1}}

@@ -34,13 +34,15 @@ class Script:
         self.seen.append(request)
         status, body, headers = self.answers[min(len(self.seen), len(self.answers)) - 1]
         if isinstance(body, bytes):
-            return Response(body, status_code=status, headers=headers,
-                            media_type="application/json")
+            return Response(
+                body, status_code=status, headers=headers, media_type="application/json"
+            )
         return JSONResponse(body, status_code=status, headers=headers)
 
 
-def make(handler: Callable[[Request], Awaitable[Response]], **kw: Any
-         ) -> tuple[ApiClient, list[float]]:
+def make(
+    handler: Callable[[Request], Awaitable[Response]], **kw: Any
+) -> tuple[ApiClient, list[float]]:
     async def endpoint(request: Request) -> Response:  # a plain function, not an ASGI app
         return await handler(request)
 
@@ -64,16 +66,19 @@ async def test_5xx_then_success_is_retried_with_backoff() -> None:
 
 
 async def test_retry_after_is_honoured_and_zero_still_backs_off() -> None:
-    script = Script([(429, {}, {"Retry-After": "7"}), (429, {}, {"Retry-After": "0"}),
-                     (200, [], {})])
+    script = Script(
+        [(429, {}, {"Retry-After": "7"}), (429, {}, {"Retry-After": "0"}), (200, [], {})]
+    )
     client, slept = make(script, retry=RetryPolicy(min_delay_s=0.25))
     await client.get_json("x")
     assert slept == [7.0, 0.25]
 
 
 async def test_rate_limited_after_retries_raises_with_retry_after() -> None:
-    client, _ = make(Script([(429, {"errors": [{"message": "Too Many Attempts."}]},
-                              {"Retry-After": "3"})]), retry=RetryPolicy(max_retries=2))
+    client, _ = make(
+        Script([(429, {"errors": [{"message": "Too Many Attempts."}]}, {"Retry-After": "3"})]),
+        retry=RetryPolicy(max_retries=2),
+    )
     with pytest.raises(RateLimited) as info:
         await client.get_json("x")
     assert info.value.retry_after == 3 and "Too Many Attempts" in str(info.value)
@@ -83,8 +88,7 @@ async def test_errors_are_translated_by_status() -> None:
     client, _ = make(Script([(401, {"errors": [{"message": "Unauthorized"}]}, {})]))
     with pytest.raises(AuthError, match="testapi: HTTP 401 Unauthorized"):
         await client.get_json("x")
-    client, _ = make(Script([(422, {"errors": [{"message": "is invalid", "field": "email"}]},
-                              {})]))
+    client, _ = make(Script([(422, {"errors": [{"message": "is invalid", "field": "email"}]}, {})]))
     with pytest.raises(RecordRejected, match="email: is invalid"):
         await client.request_json("POST", "x", json_body={})
     client, _ = make(Script([(404, {"fault": {"faultstring": "nope"}}, {})]))
@@ -99,8 +103,11 @@ async def test_malformed_json_body_is_retried() -> None:
 
 
 async def test_query_token_never_appears_in_errors() -> None:
-    client, _ = make(Script([(500, {"message": "boom"}, {})]), retry=RetryPolicy(max_retries=0),
-                     auth=QueryToken("token", SecretStr("s3cr3t-token")))
+    client, _ = make(
+        Script([(500, {"message": "boom"}, {})]),
+        retry=RetryPolicy(max_retries=0),
+        auth=QueryToken("token", SecretStr("s3cr3t-token")),
+    )
     with pytest.raises(Exception) as info:
         await client.get_json("x")
     assert "s3cr3t" not in str(info.value)
@@ -171,13 +178,23 @@ async def test_page_until_empty_and_opaque_key_and_laravel() -> None:
         kind = request.path_params["path"]
         if kind == "linked":
             nxt = f"{BASE}/linked?page={p + 1}" if p < 3 else None
-            return JSONResponse({"_embedded": {"items": [{"id": p}]},
-                                 "_links": {"next": {"href": nxt}} if nxt else {}})
+            return JSONResponse(
+                {
+                    "_embedded": {"items": [{"id": p}]},
+                    "_links": {"next": {"href": nxt}} if nxt else {},
+                }
+            )
         if kind == "events":
             return JSONResponse({"events": [{"id": p}] if p <= 3 else []})
         if kind == "units":
-            return JSONResponse({"data": [{"id": p}], "current_page": p, "last_page": 2,
-                                 "next_page_url": "x" if p < 2 else None})
+            return JSONResponse(
+                {
+                    "data": [{"id": p}],
+                    "current_page": p,
+                    "last_page": 2,
+                    "next_page_url": "x" if p < 2 else None,
+                }
+            )
         key = request.query_params.get("paginationKey")
         nxt = {None: "k1", "k1": "k2", "k2": "k2"}[key]
         items = [] if key == "k2" else [{"id": key}]
@@ -188,9 +205,15 @@ async def test_page_until_empty_and_opaque_key_and_laravel() -> None:
     assert got == [[{"id": 1}], [{"id": 2}], [{"id": 3}]]
     got2 = [items async for items, _ in laravel(client, "units")]
     assert got2 == [[{"id": 1}], [{"id": 2}]]
-    linked = [items async for items, _ in next_link(
-        client, "linked", key="_embedded.items",
-        link=lambda b: (b.get("_links", {}).get("next") or {}).get("href"))]
+    linked = [
+        items
+        async for items, _ in next_link(
+            client,
+            "linked",
+            key="_embedded.items",
+            link=lambda b: (b.get("_links", {}).get("next") or {}).get("href"),
+        )
+    ]
     assert linked == [[{"id": 1}], [{"id": 2}], [{"id": 3}]]
     keys = [pos async for _, pos in opaque_key(client, "diff", key="tickets")]
     assert keys == ["k1", "k2", "k2"], "an empty page keeps the stable key for the next poll"

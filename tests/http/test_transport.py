@@ -35,21 +35,24 @@ hits: list[str] = []
 async def echo(request: Request) -> Response:
     hits.append(request.url.path)
     body = await request.body()
-    return JSONResponse({
-        "method": request.method,
-        "path": request.url.path,
-        "query": dict(request.query_params),
-        "headers": {k: v for k, v in request.headers.items()},
-        "body": body.decode(),
-        "client_port": request.client.port if request.client else None,
-        "raw_headers": [[k.decode(), v.decode()] for k, v in request.headers.raw],
-    })
+    return JSONResponse(
+        {
+            "method": request.method,
+            "path": request.url.path,
+            "query": dict(request.query_params),
+            "headers": {k: v for k, v in request.headers.items()},
+            "body": body.decode(),
+            "client_port": request.client.port if request.client else None,
+            "raw_headers": [[k.decode(), v.decode()] for k, v in request.headers.raw],
+        }
+    )
 
 
 async def gzipped(request: Request) -> Response:
     raw = b'{"name": "R\xc3\xb8ros", "n": 1}'
-    return Response(gzip.compress(raw), headers={"Content-Encoding": "gzip",
-                                                 "Content-Type": "application/json"})
+    return Response(
+        gzip.compress(raw), headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    )
 
 
 async def chunked(request: Request) -> Response:
@@ -58,6 +61,7 @@ async def chunked(request: Request) -> Response:
         for i in range(200):
             yield (b"," if i else b"") + b'{"i": %d}' % i
         yield b"]}"
+
     return StreamingResponse(parts(), media_type="application/json")
 
 
@@ -72,15 +76,21 @@ async def moved(request: Request) -> Response:
 
 
 async def latin1(request: Request) -> Response:
-    return Response('{"city": "Tromsø"}'.encode("latin-1"),
-                    media_type="application/json; charset=iso-8859-1")
+    return Response(
+        '{"city": "Tromsø"}'.encode("latin-1"), media_type="application/json; charset=iso-8859-1"
+    )
 
 
-APP = Starlette(routes=[
-    Route("/v1/echo", echo, methods=["GET", "POST", "PUT", "DELETE"]),
-    Route("/v1/gzip", gzipped), Route("/v1/chunked", chunked), Route("/v1/slow", slow),
-    Route("/v1/moved", moved), Route("/v1/latin1", latin1),
-])
+APP = Starlette(
+    routes=[
+        Route("/v1/echo", echo, methods=["GET", "POST", "PUT", "DELETE"]),
+        Route("/v1/gzip", gzipped),
+        Route("/v1/chunked", chunked),
+        Route("/v1/slow", slow),
+        Route("/v1/moved", moved),
+        Route("/v1/latin1", latin1),
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +115,9 @@ def client(url: str, **kw: Any) -> ApiClient:
 async def test_request_goes_out_as_built(server: str, transport: str) -> None:
     api = client(server, auth=bearer(SecretStr("s3cret-token")), headers={"X-Custom": "yes"})
     try:
-        got = await api.request_json("POST", "echo", params={"a": 1, "b": "x y"},
-                                     json_body={"name": "Ærø", "n": [1, 2]})
+        got = await api.request_json(
+            "POST", "echo", params={"a": 1, "b": "x y"}, json_body={"name": "Ærø", "n": [1, 2]}
+        )
     finally:
         await api.aclose()
     assert got["method"] == "POST" and got["path"] == "/v1/echo"
@@ -116,8 +127,7 @@ async def test_request_goes_out_as_built(server: str, transport: str) -> None:
     assert got["headers"]["content-type"] == "application/json"
     assert got["headers"]["user-agent"].startswith("ticketbridge/")
     assert got["headers"]["content-length"] == str(len(got["body"].encode()))
-    assert httpx.Response(200, content=got["body"].encode()).json() == {
-        "name": "Ærø", "n": [1, 2]}
+    assert httpx.Response(200, content=got["body"].encode()).json() == {"name": "Ærø", "n": [1, 2]}
 
 
 async def test_query_token_and_get_without_body(server: str, transport: str) -> None:
@@ -132,13 +142,17 @@ async def test_query_token_and_get_without_body(server: str, transport: str) -> 
 
 
 async def test_call_headers_override_client_headers_whatever_their_case(
-    server: str, transport: str,
+    server: str,
+    transport: str,
 ) -> None:
     api = client(server, auth=bearer(SecretStr("tok")), headers={"X-Custom": "client"})
     try:
-        got = await api.request_json("POST", "echo", json_body={"a": 1},
-                                     headers={"x-custom": "call", "content-type":
-                                              "application/vnd.test+json"})
+        got = await api.request_json(
+            "POST",
+            "echo",
+            json_body={"a": 1},
+            headers={"x-custom": "call", "content-type": "application/vnd.test+json"},
+        )
     finally:
         await api.aclose()
     names = [k for k, _ in got["raw_headers"]]
@@ -149,7 +163,8 @@ async def test_call_headers_override_client_headers_whatever_their_case(
 
 
 async def test_query_token_wins_over_a_call_parameter_of_its_name(
-    server: str, transport: str,
+    server: str,
+    transport: str,
 ) -> None:
     api = client(server, auth=QueryToken("token", SecretStr("real")))
     try:
@@ -160,8 +175,12 @@ async def test_query_token_wins_over_a_call_parameter_of_its_name(
 
 
 async def test_absolute_next_link_is_followed_as_given(server: str, transport: str) -> None:
-    api = ApiClient(platform="testapi", base_url="http://127.0.0.1:9/elsewhere",
-                    context=HttpContext(), retry=RetryPolicy(max_retries=0))
+    api = ApiClient(
+        platform="testapi",
+        base_url="http://127.0.0.1:9/elsewhere",
+        context=HttpContext(),
+        retry=RetryPolicy(max_retries=0),
+    )
     try:
         got = await api.get_json(f"{server}/v1/echo?cursor=abc")
     finally:
@@ -169,12 +188,15 @@ async def test_absolute_next_link_is_followed_as_given(server: str, transport: s
     assert got["path"] == "/v1/echo" and got["query"] == {"cursor": "abc"}
 
 
-async def test_signed_auth_and_form_bodies_take_the_httpx_path(server: str,
-                                                               transport: str) -> None:
+async def test_signed_auth_and_form_bodies_take_the_httpx_path(server: str, transport: str) -> None:
     """A scheme that signs every request (Heyloyalty's) and form bodies still go out right
     over the aiohttp transport, through httpx's request and the auth flow."""
-    api = client(server, auth=TimestampHmacBasic("key", SecretStr("secret"),
-                                                 now=lambda: "Tue, 01 Dec 2026 10:00:00 GMT"))
+    api = client(
+        server,
+        auth=TimestampHmacBasic(
+            "key", SecretStr("secret"), now=lambda: "Tue, 01 Dec 2026 10:00:00 GMT"
+        ),
+    )
     try:
         got = await api.request_json("POST", "echo", data={"a": "1", "b": "x y"})
     finally:
@@ -234,8 +256,12 @@ async def test_read_timeout_is_retryable(server: str, transport: str) -> None:
 
 async def test_refused_connection_is_retryable(transport: str) -> None:
     port = free_port()  # bound and released: nothing listens there
-    api = ApiClient(platform="testapi", base_url=f"http://127.0.0.1:{port}/v1",
-                    context=HttpContext(), retry=RetryPolicy(max_retries=0))
+    api = ApiClient(
+        platform="testapi",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        context=HttpContext(),
+        retry=RetryPolicy(max_retries=0),
+    )
     try:
         with pytest.raises(RetryableError, match="could not connect"):
             await api.get_json("echo")
@@ -255,12 +281,16 @@ async def test_connection_closed_mid_answer_is_retryable(transport: str) -> None
     async def serve_one() -> None:
         conn, _ = await loop.sock_accept(listener)
         await loop.sock_recv(conn, 65536)
-        await loop.sock_sendall(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"par")
+        await loop.sock_sendall(conn, b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"par')
         conn.close()
 
     task = asyncio.create_task(serve_one())
-    api = ApiClient(platform="testapi", base_url=f"http://127.0.0.1:{port}/v1",
-                    context=HttpContext(), retry=RetryPolicy(max_retries=0))
+    api = ApiClient(
+        platform="testapi",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        context=HttpContext(),
+        retry=RetryPolicy(max_retries=0),
+    )
     try:
         with pytest.raises(RetryableError):
             await api.get_json("x")
@@ -285,8 +315,7 @@ def test_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HTTP_PROXY", raising=False)
     monkeypatch.delenv("ALL_PROXY", raising=False)
     transport = AiohttpTransport()
-    assert transport._proxy_for(httpx.URL("https://api.example/v1")) == \
-        "http://proxy.example:3128"
+    assert transport._proxy_for(httpx.URL("https://api.example/v1")) == "http://proxy.example:3128"
     assert transport._proxy_for(httpx.URL("https://internal.example/v1")) is None
     assert transport._proxy_for(httpx.URL("http://api.example/v1")) is None
 

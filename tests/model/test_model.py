@@ -17,15 +17,19 @@ def test_money_is_integer_minor_units_of_an_iso_currency() -> None:
         Money(minor=1, currency="EUR") + Money(minor=1, currency="DKK")
 
 
-@pytest.mark.parametrize(("raw", "region", "expected"), [
-    ("+45 12 34 56 78", None, "+4512345678"),
-    ("12345678", "DK", "+4512345678"),
-    ("0045 12345678", None, "+4512345678"),
-    ("07700 900123", "GB", "+447700900123"),
-    ("+47 912 34 567", None, "+4791234567"),
-])
-def test_mobiles_normalise_to_e164_across_formats(raw: str, region: str | None,
-                                                  expected: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("+45 12 34 56 78", None, "+4512345678"),
+        ("12345678", "DK", "+4512345678"),
+        ("0045 12345678", None, "+4512345678"),
+        ("07700 900123", "GB", "+447700900123"),
+        ("+47 912 34 567", None, "+4791234567"),
+    ],
+)
+def test_mobiles_normalise_to_e164_across_formats(
+    raw: str, region: str | None, expected: str
+) -> None:
     assert normalize_mobile(raw, region) == expected
 
 

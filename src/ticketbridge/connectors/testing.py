@@ -65,8 +65,11 @@ def context(app: SandboxApp) -> HttpContext:
 
 
 def check_registration(connector: Connector) -> None:
-    assert connector.source is not None or connector.destination is not None or (
-        connector.sandbox is not None), "a connector must offer something"
+    assert (
+        connector.source is not None
+        or connector.destination is not None
+        or (connector.sandbox is not None)
+    ), "a connector must offer something"
     assert "platform" in connector.config.model_fields
     config = sandbox_config(connector)
     assert config.platform == connector.platform
@@ -133,19 +136,35 @@ async def check_source_rejects_bad_credentials(connector: Connector) -> None:
 
 def sample_records() -> list[Record]:
     contact = Contact.build(
-        email="ada@example.org", mobile="+447700900123", first_name="Ada", last_name="Byron",
+        email="ada@example.org",
+        mobile="+447700900123",
+        first_name="Ada",
+        last_name="Byron",
         email_consent=Consent(state=ConsentState.GRANTED, source="test"),
         attributes={"id": 1, "cards": {"Cardnumber": 42}},
     )
-    event = Event(external_id="E1", name="Gala", venue=Venue(name="Riverside Hall"),
-                  starts_at=NOW, tags=["Golf"])
-    booking = Booking(
-        confirmation_number="C1", booked_at=NOW, attendance_at=NOW, party_size=2,
-        value=Money(minor=5000, currency="GBP"), contact=contact, venue=event.venue,
-        event=event, tickets=[Ticket(number="T1", price=Money(minor=2500, currency="GBP"))],
+    event = Event(
+        external_id="E1",
+        name="Gala",
+        venue=Venue(name="Riverside Hall"),
+        starts_at=NOW,
+        tags=["Golf"],
     )
-    return [Record("contact:test:1", "contact", contact),
-            Record("booking:test:C1", "booking", booking)]
+    booking = Booking(
+        confirmation_number="C1",
+        booked_at=NOW,
+        attendance_at=NOW,
+        party_size=2,
+        value=Money(minor=5000, currency="GBP"),
+        contact=contact,
+        venue=event.venue,
+        event=event,
+        tickets=[Ticket(number="T1", price=Money(minor=2500, currency="GBP"))],
+    )
+    return [
+        Record("contact:test:1", "contact", contact),
+        Record("booking:test:C1", "booking", booking),
+    ]
 
 
 async def check_destination_prepare(connector: Connector) -> None:
@@ -153,7 +172,8 @@ async def check_destination_prepare(connector: Connector) -> None:
     if connector.destination is None:
         return
     destination: Destination = connector.destination(
-        sandbox_config(connector), context(sandbox(connector)))
+        sandbox_config(connector), context(sandbox(connector))
+    )
     try:
         for spec in destination.objects():
             options = spec.options()
@@ -174,8 +194,9 @@ async def check_destination_prepare(connector: Connector) -> None:
 
 async def check_sandbox_admin(connector: Connector) -> None:
     app = sandbox(connector)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app.app),
-                                 base_url=SANDBOX_URL) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app.app), base_url=SANDBOX_URL
+    ) as client:
         stats = (await client.get("/_sandbox/stats")).json()
         assert {"requests", "statuses", "writes"} <= set(stats)
         assert (await client.post("/_sandbox/reset")).status_code == 200

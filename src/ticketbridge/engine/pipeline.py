@@ -135,8 +135,13 @@ class _Run:
         assert self.lease is not None and self.keeper is not None
         self.keeper.check()
         self.store.commit_batch(
-            self.lease, self.run_id, ledger=batch.ledger, dead_letters=batch.dead,
-            resolved=batch.resolved, checkpoint=checkpoint, counters=self.counters,
+            self.lease,
+            self.run_id,
+            ledger=batch.ledger,
+            dead_letters=batch.dead,
+            resolved=batch.resolved,
+            checkpoint=checkpoint,
+            counters=self.counters,
         )
         if self.opts.on_progress:
             self.opts.on_progress(self.counters)
@@ -145,8 +150,9 @@ class _Run:
     def _requests(self) -> Iterable[tuple[ReadRequest, str]]:
         """Read requests of this run, each with the checkpoint slot its position goes into."""
         spec, cp = self.spec, self.checkpoint
-        base = ReadRequest(stream=spec.stream, options=spec.stream_options,
-                           page_size=spec.page_size)
+        base = ReadRequest(
+            stream=spec.stream, options=spec.stream_options, page_size=spec.page_size
+        )
         if self.opts.kind == "retry":
             return  # only the dead letters, in retry_dead_letters()
         if self.opts.kind == "backfill":
@@ -160,9 +166,7 @@ class _Run:
             yield replace(base, window=window, position=cp.get("position")), "position"
         elif spec.strategy == "cursor":
             stored = cp.get("cursor")
-            since = cursor_since(
-                datetime.fromisoformat(stored) if stored else None, spec.lookback
-            )
+            since = cursor_since(datetime.fromisoformat(stored) if stored else None, spec.lookback)
             yield replace(base, since=since, position=cp.get("position")), "position"
         else:
             yield replace(base, position=cp.get("position")), "position"
@@ -351,14 +355,21 @@ class _Run:
         if self.opts.dry_run:
             self.plan_sample.append({"key": record.key, "action": "reject", "reason": reason})
             return
-        batch.dead.append(DeadLetterIn(
-            key=record.key, stage=stage, reason=reason, record=record_to_json(record),
-        ))
+        batch.dead.append(
+            DeadLetterIn(
+                key=record.key,
+                stage=stage,
+                reason=reason,
+                record=record_to_json(record),
+            )
+        )
         # Keep the ids of an earlier success: a fixed record updates instead of re-creating.
         row = LedgerRow(
-            key=record.key, last_outcome="rejected",
+            key=record.key,
+            last_outcome="rejected",
             dest_ids=dict(previous.dest_ids) if previous else {},
-            hashes={}, status=_status_of(record),
+            hashes={},
+            status=_status_of(record),
         )
         batch.ledger.append(row)
 
@@ -419,8 +430,9 @@ class _Run:
             cp["position"] = None  # the next run reads its own window / cursor afresh
         if self.spec.strategy == "cursor" and self.opts.kind != "backfill":
             stored = cp.get("cursor")
-            new = advance_cursor(datetime.fromisoformat(stored) if stored else None,
-                                 self.max_cursor)
+            new = advance_cursor(
+                datetime.fromisoformat(stored) if stored else None, self.max_cursor
+            )
             cp["cursor"] = new.isoformat() if new else None
         return dict(cp)
 

@@ -50,9 +50,13 @@ def plan_record(
     if not acknowledged:
         fields, if_empty = policy.apply("create", mapped)
         change = Change(
-            key=record.key, action="create", record=record, fields=fields,
+            key=record.key,
+            action="create",
+            record=record,
+            fields=fields,
             dest_ids=dict(row.dest_ids) if row else {},
-            changed=frozenset(mapped), if_empty=if_empty,
+            changed=frozenset(mapped),
+            if_empty=if_empty,
         )
         return Planned(record, "create", hashes, change, row, frozenset(mapped))
     assert row is not None
@@ -63,8 +67,13 @@ def plan_record(
     if not fields:
         return Planned(record, "skipped_policy", hashes, None, row, changed)
     change = Change(
-        key=record.key, action="update", record=record, fields=fields,
-        dest_ids=dict(row.dest_ids), changed=changed, if_empty=if_empty,
+        key=record.key,
+        action="update",
+        record=record,
+        fields=fields,
+        dest_ids=dict(row.dest_ids),
+        changed=changed,
+        if_empty=if_empty,
     )
     return Planned(record, "update", hashes, change, row, changed)
 
@@ -80,6 +89,9 @@ def acknowledged_row(
     ids = dict(planned.previous.dest_ids) if planned.previous else {}
     ids.update(dest_ids)
     return LedgerRow(
-        key=planned.record.key, hashes=planned.hashes, dest_ids=ids,
-        last_outcome="ok", status=status,
+        key=planned.record.key,
+        hashes=planned.hashes,
+        dest_ids=ids,
+        last_outcome="ok",
+        status=status,
     )

@@ -79,8 +79,12 @@ class ProcessSource:
     async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
         ctx = multiprocessing.get_context("fork")
         receiver, sender = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=_child_main, args=(self.factory, request, sender, receiver),
-                            name=f"ticketbridge-reader-{self.platform}", daemon=True)
+        child = ctx.Process(
+            target=_child_main,
+            args=(self.factory, request, sender, receiver),
+            name=f"ticketbridge-reader-{self.platform}",
+            daemon=True,
+        )
         child.start()
         sender.close()  # ours is the reading end only: EOF then means the child is gone
         loop = asyncio.get_running_loop()
@@ -94,7 +98,8 @@ class ProcessSource:
                     raise errors.RetryableError(
                         f"the reader process ended without finishing (exit code "
                         f"{child.exitcode}); the next run resumes from the checkpoint",
-                        platform=self.platform) from None
+                        platform=self.platform,
+                    ) from None
                 # Our own forked child on a pipe only we hold: the bytes are trusted.
                 kind, calls, body = pickle.loads(message)  # noqa: S301
                 self._child_calls = base + calls
@@ -111,8 +116,9 @@ class ProcessSource:
             receiver.close()
 
 
-def _child_main(factory: SourceFactory, request: ReadRequest, conn: Connection,
-                theirs: Connection) -> None:
+def _child_main(
+    factory: SourceFactory, request: ReadRequest, conn: Connection, theirs: Connection
+) -> None:
     # The reading end came with the fork. Held here, it would keep the pipe open after the
     # parent dies, and a full pipe would then block this process forever instead of ending
     # it with EPIPE.
@@ -156,19 +162,28 @@ def _describe(exc: Exception) -> dict[str, Any]:
     """What the parent needs to raise the same error: connector errors take keyword
     arguments, which pickle does not carry, so they travel as their fields."""
     if isinstance(exc, errors.ConnectorError):
-        return {"type": type(exc).__name__, "message": exc.message, "platform": exc.platform,
-                "status": exc.status, "request_id": exc.request_id,
-                "retry_after": getattr(exc, "retry_after", None)}
+        return {
+            "type": type(exc).__name__,
+            "message": exc.message,
+            "platform": exc.platform,
+            "status": exc.status,
+            "request_id": exc.request_id,
+            "retry_after": getattr(exc, "retry_after", None),
+        }
     return {"type": type(exc).__name__, "message": str(exc)}
 
 
 def _rebuild(desc: dict[str, Any], platform: str) -> Exception:
     cls = getattr(errors, str(desc["type"]), None)
     if not (isinstance(cls, type) and issubclass(cls, errors.ConnectorError)):
-        return errors.FatalError(f"{desc['type']} in the reader process: {desc['message']}",
-                                 platform=platform)
-    kw: dict[str, Any] = {"platform": desc["platform"], "status": desc["status"],
-                          "request_id": desc["request_id"]}
+        return errors.FatalError(
+            f"{desc['type']} in the reader process: {desc['message']}", platform=platform
+        )
+    kw: dict[str, Any] = {
+        "platform": desc["platform"],
+        "status": desc["status"],
+        "request_id": desc["request_id"],
+    }
     if issubclass(cls, errors.RateLimited):
         kw["retry_after"] = desc["retry_after"]
     try:

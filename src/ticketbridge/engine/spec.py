@@ -52,8 +52,9 @@ class SyncSpec:
         return replace(
             self,
             stream_options=_override(self.stream_options, opts.source_overrides, "source"),
-            object_options=_override(self.object_options, opts.destination_overrides,
-                                     "destination"),
+            object_options=_override(
+                self.object_options, opts.destination_overrides, "destination"
+            ),
         )
 
     def is_skipped(self, key: str) -> bool:

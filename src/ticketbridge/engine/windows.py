@@ -40,9 +40,7 @@ def parse_duration(text: str) -> timedelta:
     return -value if sign == "-" else value
 
 
-def business_window(
-    field: str, start: str, end: str, today: date, tz: str = "UTC"
-) -> Window:
+def business_window(field: str, start: str, end: str, today: date, tz: str = "UTC") -> Window:
     """Whole days from ``today+start`` through ``today+end`` inclusive, in ``tz``.
 
     ``-1d`` to ``+30d`` on 2026-11-22 covers 2026-11-21 00:00 up to (not including)

@@ -152,8 +152,10 @@ class ApiClient:
         auth_headers, auth_params = parts
         plain = _merged(_merged(DEFAULT_HEADERS, headers or {}), auth_headers)
         return _Direct(
-            headers=plain, json_headers=_merged(plain, {"Content-Type": "application/json"}),
-            params=auth_params, timeout=aiohttp_timeout(self._timeout),
+            headers=plain,
+            json_headers=_merged(plain, {"Content-Type": "application/json"}),
+            params=auth_params,
+            timeout=aiohttp_timeout(self._timeout),
             proxy=self._transport.proxy_for_url(self.base_url),
         )
 
@@ -162,8 +164,13 @@ class ApiClient:
             await self._transport.aclose()
 
     def _build(
-        self, method: str, rel: str, params: Mapping[str, Any] | None, json_body: Any,
-        data: Mapping[str, Any] | None, headers: Mapping[str, str] | None,
+        self,
+        method: str,
+        rel: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        data: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
     ) -> httpx.Request:
         content: bytes | None = None
         merged = self._headers
@@ -179,13 +186,22 @@ class ApiClient:
             # Merged into a query the path already has (httpx's ``params=`` would replace it).
             url = url.copy_merge_params(params)
         return httpx.Request(
-            method, url, headers=merged, content=content,
-            data=data, extensions={"timeout": self._timeout},
+            method,
+            url,
+            headers=merged,
+            content=content,
+            data=data,
+            extensions={"timeout": self._timeout},
         )
 
     async def _send_direct(
-        self, direct: _Direct, method: str, rel: str, params: Mapping[str, Any] | None,
-        json_body: Any, headers: Mapping[str, str] | None,
+        self,
+        direct: _Direct,
+        method: str,
+        rel: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        headers: Mapping[str, str] | None,
     ) -> httpx.Response:
         """One attempt without an httpx request: the same URL, query, headers and body that
         :meth:`_build` and the auth flow make (tests/http/test_transport.py holds both to it),
@@ -252,10 +268,12 @@ class ApiClient:
             try:
                 if self._direct is not None and data is None:
                     response = await self._send_direct(
-                        self._direct, method, rel, params, json_body, headers)
+                        self._direct, method, rel, params, json_body, headers
+                    )
                 else:
                     response = await self._send(
-                        self._build(method, rel, params, json_body, data, headers))
+                        self._build(method, rel, params, json_body, data, headers)
+                    )
             except httpx.TimeoutException:
                 error: RetryableError = RetryableError(
                     f"{method} /{rel} timed out", platform=self.platform
@@ -270,13 +288,21 @@ class ApiClient:
             else:
                 self.statuses[response.status_code] += 1
                 if debug_enabled():
-                    log.debug("http", platform=self.platform, method=method, path=rel,
-                              status=response.status_code, attempt=attempt)
+                    log.debug(
+                        "http",
+                        platform=self.platform,
+                        method=method,
+                        path=rel,
+                        status=response.status_code,
+                        attempt=attempt,
+                    )
                 action = classify(response.status_code, outcomes)
                 if action is Action.OK:
                     return response
                 translated = to_error(
-                    action, response, platform=self.platform,
+                    action,
+                    response,
+                    platform=self.platform,
                     request_id_header=self.request_id_header,
                 )
                 if not isinstance(translated, RetryableError):
@@ -288,8 +314,14 @@ class ApiClient:
                 raise error
             retry_after = error.retry_after if isinstance(error, RateLimited) else None
             delay = self.retry.delay(attempt, retry_after, self._rng)
-            log.info("http.retry", platform=self.platform, path=rel, status=error.status,
-                     attempt=attempt + 1, delay_s=round(delay, 3))
+            log.info(
+                "http.retry",
+                platform=self.platform,
+                path=rel,
+                status=error.status,
+                attempt=attempt + 1,
+                delay_s=round(delay, 3),
+            )
             self.retries += 1
             attempt += 1
             await self._sleep(delay)
@@ -307,7 +339,8 @@ class ApiClient:
                 if attempt >= self.retry.max_retries:
                     raise RetryableError(
                         f"{method} {path}: malformed JSON body ({type(exc).__name__})",
-                        platform=self.platform, status=response.status_code,
+                        platform=self.platform,
+                        status=response.status_code,
                     ) from None
                 attempt += 1
                 self.retries += 1

@@ -115,8 +115,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._proxy_for(httpx.URL(f"{parts.scheme}://{parts.netloc}/"))
 
     async def fetch(
-        self, method: str, url: str, headers: Mapping[str, str] | list[tuple[str, str]],
-        body: bytes | None, limits: aiohttp.ClientTimeout, proxy: str | None,
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | list[tuple[str, str]],
+        body: bytes | None,
+        limits: aiohttp.ClientTimeout,
+        proxy: str | None,
         request: httpx.Request | None = None,
     ) -> httpx.Response:
         """One exchange, the whole body read; ``headers`` exactly as sent (no framing
@@ -125,33 +130,48 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._session_now()
         try:
             async with session.request(
-                method, url, headers=headers,
+                method,
+                url,
+                headers=headers,
                 data=body if body or method not in ("GET", "HEAD") else None,
-                allow_redirects=False, timeout=limits, proxy=proxy,
+                allow_redirects=False,
+                timeout=limits,
+                proxy=proxy,
             ) as answer:
                 content = await answer.read()
                 raw_headers: Any = list(answer.raw_headers)
                 status, reason = answer.status, answer.reason or ""
-                version = f"HTTP/{answer.version.major}.{answer.version.minor}" \
-                    if answer.version else "HTTP/1.1"
+                version = (
+                    f"HTTP/{answer.version.major}.{answer.version.minor}"
+                    if answer.version
+                    else "HTTP/1.1"
+                )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _translate(exc, request) from exc
         # A byte stream, not ``content=``: the body is decoded (Content-Encoding) once, when
         # the caller reads it, and httpx does not rebuild the framing headers.
         return httpx.Response(
-            status, headers=raw_headers, stream=httpx.ByteStream(content), request=request,
-            extensions={"http_version": version.encode("ascii"),
-                        "reason_phrase": reason.encode("latin-1", "replace")},
+            status,
+            headers=raw_headers,
+            stream=httpx.ByteStream(content),
+            request=request,
+            extensions={
+                "http_version": version.encode("ascii"),
+                "reason_phrase": reason.encode("latin-1", "replace"),
+            },
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
-        headers = [(k, v) for k, v in request.headers.multi_items()
-                   if k.lower() not in _FRAMING]
+        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in _FRAMING]
         return await self.fetch(
-            request.method, str(request.url), headers, body,
+            request.method,
+            str(request.url),
+            headers,
+            body,
             aiohttp_timeout(request.extensions.get("timeout", {})),
-            self._proxy_for(request.url), request,
+            self._proxy_for(request.url),
+            request,
         )
 
     async def aclose(self) -> None:

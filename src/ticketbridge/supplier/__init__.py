@@ -23,9 +23,15 @@ if TYPE_CHECKING:
 # Imported when first used: every project file loads supplier.config, and a sync run has no
 # use for the server (Starlette, the ACME client), which would add a fifth to its start-up.
 _LAZY = {
-    "FORBIDDEN_MESSAGE": "app", "create_app": "app", "serve_supplier": "app",
-    "check_supplier": "check", "EnvMapping": "config", "ProductMapping": "config",
-    "SupplierApiConfig": "config", "VariantMapping": "config", "demo_sale": "demo",
+    "FORBIDDEN_MESSAGE": "app",
+    "create_app": "app",
+    "serve_supplier": "app",
+    "check_supplier": "check",
+    "EnvMapping": "config",
+    "ProductMapping": "config",
+    "SupplierApiConfig": "config",
+    "VariantMapping": "config",
+    "demo_sale": "demo",
     "reservations_metadata": "reservations",
 }
 

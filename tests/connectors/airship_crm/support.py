@@ -48,8 +48,13 @@ def make_booking(
 ) -> Record:
     """A canonical booking record as a source would emit it (``Contact.build`` normalises)."""
     person = contact or Contact.build(
-        email=email, mobile=mobile, default_region="GB", first_name="Jane", last_name="Doe",
-        email_consent=Consent(state=email_consent), sms_consent=Consent(state=sms_consent),
+        email=email,
+        mobile=mobile,
+        default_region="GB",
+        first_name="Jane",
+        last_name="Doe",
+        email_consent=Consent(state=email_consent),
+        sms_consent=Consent(state=sms_consent),
     )
     place = Venue(name=venue) if venue else None
     data = Booking(
@@ -84,8 +89,11 @@ class Harness:
 
     def config(self, **overrides: Any) -> AirshipCrmConfig:
         settings: dict[str, Any] = {
-            "platform": "airship_crm", "base_url": BASE + "/v1", "token": SecretStr(TOKEN),
-            "account_id": 1, **overrides,
+            "platform": "airship_crm",
+            "base_url": BASE + "/v1",
+            "token": SecretStr(TOKEN),
+            "account_id": 1,
+            **overrides,
         }
         return AirshipCrmConfig(**settings)
 
@@ -128,5 +136,10 @@ def change_for(
     if entities is None:
         entities = ("contact", "booking") if action == "create" else ("booking",)
     fields = {k: v for k, v in mapped.items() if k in entities}
-    return Change(key=record.key, action=action,  # type: ignore[arg-type]
-                  record=record, fields=fields, dest_ids=dict(dest_ids or {}))
+    return Change(
+        key=record.key,
+        action=action,  # type: ignore[arg-type]
+        record=record,
+        fields=fields,
+        dest_ids=dict(dest_ids or {}),
+    )

@@ -32,8 +32,9 @@ def by_ref(data: dict[str, Any], ref: str) -> dict[str, Any]:
 
 
 async def create(dest: AirshipCrmDestination, *records: Any) -> list[Any]:
-    return await dest.write("contact_bookings",
-                            [change_for(dest, r, options=OPTS) for r in records], OPTS)
+    return await dest.write(
+        "contact_bookings", [change_for(dest, r, options=OPTS) for r in records], OPTS
+    )
 
 
 def test_connector_registration() -> None:
@@ -41,8 +42,10 @@ def test_connector_registration() -> None:
     assert CONNECTOR.sandbox_env == {"AIRSHIP_TOKEN": "sandbox-airship-token"}
     assert CONNECTOR.sandbox_config is not None
     assert CONNECTOR.sandbox_config("http://127.0.0.1:8402") == {
-        "platform": "airship_crm", "base_url": "http://127.0.0.1:8402/v1",
-        "token": "${AIRSHIP_TOKEN}", "account_id": 1,
+        "platform": "airship_crm",
+        "base_url": "http://127.0.0.1:8402/v1",
+        "token": "${AIRSHIP_TOKEN}",
+        "account_id": 1,
     }
     spec = CONNECTOR.objects[0]
     assert spec.name == "contact_bookings" and spec.accepts == ("booking",)
@@ -66,7 +69,9 @@ async def test_create_writes_contact_booking_and_groups_under_the_unit(harness: 
     [unit] = contact["units"]
     assert unit["name"] == "Bowl Arena" and unit["id"] == 1002
     assert sorted((g["name"], g["folder_name"]) for g in unit["groups"]) == [
-        ("Booking", "TicketCo"), ("Golf", "TicketCo")]
+        ("Booking", "TicketCo"),
+        ("Golf", "TicketCo"),
+    ]
     booking = by_ref(data, "R1")
     assert booking["contact_id"] == contact["id"] and booking["unit_id"] == 1002
     assert booking["stage_value"] == 1 and booking["party_size"] == 2
@@ -104,10 +109,12 @@ async def test_update_changes_only_the_booking(harness: Harness) -> None:
     requests_before = (await harness.stats())["requests"]
 
     # Attended, and the source now says "no email": the booking changes, the profile must not.
-    changed = make_booking("R1", status=BookingStatus.ATTENDED, party_size=4,
-                           email_consent=ConsentState.DENIED)
-    change = change_for(dest, changed, "update", dest_ids={"contact": str(before["id"])},
-                        options=OPTS)
+    changed = make_booking(
+        "R1", status=BookingStatus.ATTENDED, party_size=4, email_consent=ConsentState.DENIED
+    )
+    change = change_for(
+        dest, changed, "update", dest_ids={"contact": str(before["id"])}, options=OPTS
+    )
     assert "contact" not in change.fields
     [outcome] = await dest.write("contact_bookings", [change], OPTS)
     assert outcome.ok
@@ -124,8 +131,13 @@ async def test_update_changes_only_the_booking(harness: Harness) -> None:
     assert requests["POST /v1/bookings/{booking_id}"] == 1
 
     # With the id known (as the ledger stores it) no lookup is needed.
-    again = change_for(dest, make_booking("R1", status=BookingStatus.CANCELLED), "update",
-                       dest_ids=outcome.dest_ids, options=OPTS)
+    again = change_for(
+        dest,
+        make_booking("R1", status=BookingStatus.CANCELLED),
+        "update",
+        dest_ids=outcome.dest_ids,
+        options=OPTS,
+    )
     [outcome2] = await dest.write("contact_bookings", [again], OPTS)
     assert outcome2.ok and by_ref(await harness.data(), "R1")["stage_value"] == 550
     requests = (await harness.stats())["requests"]
@@ -158,15 +170,17 @@ async def test_preserve_consent_on_second_upsert(harness: Harness) -> None:
 
     # Without the rule the CRM's opt-out would be overwritten: the rule is what protects it.
     bare = ContactBookingsOptions(preserve_consent=False)
-    await dest.write("contact_bookings",
-                     [change_for(dest, make_booking("R3"), options=bare)], bare)
+    await dest.write("contact_bookings", [change_for(dest, make_booking("R3"), options=bare)], bare)
     assert by_email(await harness.data(), "jane.doe@example.com")["allow_email"] is True
 
 
 async def test_unknown_venue_is_a_per_record_refusal(harness: Harness) -> None:
     dest = harness.destination()
-    outcomes = await create(dest, make_booking("R1", venue="Moon Base"),
-                            make_booking("R2", email="other@example.com", mobile=None))
+    outcomes = await create(
+        dest,
+        make_booking("R1", venue="Moon Base"),
+        make_booking("R2", email="other@example.com", mobile=None),
+    )
     by_key = {o.key: o for o in outcomes}
     bad = by_key["booking:ticketco:R1"]
     assert not bad.ok
@@ -179,8 +193,7 @@ async def test_422_is_a_per_record_outcome_naming_the_field(harness: Harness) ->
     dest = harness.destination()
     # Valid syntax for us, but Airship finds no MX for the domain.
     bad = make_booking("R1", contact=Contact(email="jane@nomx.invalid", first_name="Jane"))
-    good = [make_booking(f"R{i}", email=f"guest{i}@example.com", mobile=None)
-            for i in range(2, 6)]
+    good = [make_booking(f"R{i}", email=f"guest{i}@example.com", mobile=None) for i in range(2, 6)]
     outcomes = await create(dest, bad, *good)
     assert len(outcomes) == 5
     refused = [o for o in outcomes if not o.ok]
@@ -210,8 +223,7 @@ async def test_wrong_account_is_refused(harness: Harness) -> None:
 
 
 async def test_429_with_retry_after_reaches_the_same_final_state(harness: Harness) -> None:
-    records = [make_booking(f"R{i}", email=f"guest{i}@example.com", mobile=None)
-               for i in range(12)]
+    records = [make_booking(f"R{i}", email=f"guest{i}@example.com", mobile=None) for i in range(12)]
     clean = Harness(create_sandbox())
     await create(clean.destination(), *records)
     expected = await clean.data()
@@ -253,8 +265,13 @@ async def test_booking_missing_on_update_is_refused_not_recreated(harness: Harne
 async def test_stale_booking_id_is_looked_up_again(harness: Harness) -> None:
     dest = harness.destination()
     await create(dest, make_booking("R1"))
-    change = change_for(dest, make_booking("R1", party_size=7), "update",
-                        dest_ids={"booking": "999999"}, options=OPTS)
+    change = change_for(
+        dest,
+        make_booking("R1", party_size=7),
+        "update",
+        dest_ids={"booking": "999999"},
+        options=OPTS,
+    )
     [outcome] = await dest.write("contact_bookings", [change], OPTS)
     booking = by_ref(await harness.data(), "R1")
     assert outcome.ok and outcome.dest_ids["booking"] == str(booking["id"])
@@ -267,8 +284,9 @@ async def test_if_empty_fields_only_fill_blanks(harness: Harness) -> None:
     record = make_booking("R2", email_consent=ConsentState.DENIED)
     record.data.contact.first_name = "Janet"  # type: ignore[union-attr]
     change = change_for(dest, record, options=OPTS)
-    change = Change(**{**change.__dict__,
-                       "if_empty": frozenset({"contact.first_name", "contact.allow_email"})})
+    change = Change(
+        **{**change.__dict__, "if_empty": frozenset({"contact.first_name", "contact.allow_email"})}
+    )
     [outcome] = await dest.write("contact_bookings", [change], OPTS)
     assert outcome.ok
     contact = by_email(await harness.data(), "jane.doe@example.com")
@@ -300,8 +318,7 @@ async def test_writes_run_with_bounded_concurrency(harness: Harness) -> None:
 async def test_check_and_check_venues(harness: Harness) -> None:
     dest = harness.destination()
     checks = await dest.check()
-    assert [(c.name, c.ok) for c in checks] == [("token", True), ("account", True),
-                                                 ("units", True)]
+    assert [(c.name, c.ok) for c in checks] == [("token", True), ("account", True), ("units", True)]
     assert "Riverside Hall" in checks[2].detail
     venues = await dest.check_venues(["Riverside Hall", "riverside  hall", "Moon Base"])
     assert [v.ok for v in venues] == [True, True, False]

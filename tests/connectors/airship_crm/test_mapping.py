@@ -25,14 +25,23 @@ def test_full_shape() -> None:
     mapped = prepare_contact_bookings(make_booking("R123"), OPTS)
     assert mapped == {
         "contact": {
-            "first_name": "Jane", "last_name": "Doe", "email": "jane.doe@example.com",
-            "mobile_number": "447700900123", "allow_email": True, "venue": "Riverside Hall",
+            "first_name": "Jane",
+            "last_name": "Doe",
+            "email": "jane.doe@example.com",
+            "mobile_number": "447700900123",
+            "allow_email": True,
+            "venue": "Riverside Hall",
             "groups": ["Booking"],
         },
         "booking": {
-            "booking_reference": "R123", "venue": "Riverside Hall",
-            "party_datetime": "2024-06-01 19:00:00", "party_enquirytime": "2024-05-01 09:30:00",
-            "stage_value": 1, "source_id": 1, "type_id": 13, "party_size": 2,
+            "booking_reference": "R123",
+            "venue": "Riverside Hall",
+            "party_datetime": "2024-06-01 19:00:00",
+            "party_enquirytime": "2024-05-01 09:30:00",
+            "stage_value": 1,
+            "source_id": 1,
+            "type_id": 13,
+            "party_size": 2,
             "deposit_paid": "45.00",
         },
     }
@@ -51,9 +60,14 @@ def test_unknown_consent_is_omitted_denied_is_written() -> None:
 
 @pytest.mark.parametrize(
     ("e164", "expected"),
-    [("+447700900123", "447700900123"), ("+447100900123", "447100900123"),
-     ("+447000900123", None),  # 070 personal numbers are not mobiles for Airship
-     ("+442071234567", None), ("+4512345678", None), (None, None)],
+    [
+        ("+447700900123", "447700900123"),
+        ("+447100900123", "447100900123"),
+        ("+447000900123", None),  # 070 personal numbers are not mobiles for Airship
+        ("+442071234567", None),
+        ("+4512345678", None),
+        (None, None),
+    ],
 )
 def test_airship_mobile(e164: str | None, expected: str | None) -> None:
     assert airship_mobile(e164) == expected
@@ -110,8 +124,11 @@ def test_missing_source_fields_are_omitted_not_errors() -> None:
     contact = Contact(email="a@example.com")  # no names, no mobile
     record.data.contact = contact  # type: ignore[union-attr]
     mapped = prepare_contact_bookings(record, OPTS)
-    assert mapped["contact"] == {"email": "a@example.com", "venue": "Riverside Hall",
-                                 "groups": ["Booking"]}
+    assert mapped["contact"] == {
+        "email": "a@example.com",
+        "venue": "Riverside Hall",
+        "groups": ["Booking"],
+    }
     booking = mapped["booking"]
     assert "party_size" not in booking and "deposit_paid" not in booking
     assert "party_enquirytime" not in booking
@@ -124,10 +141,14 @@ def test_no_venue_is_rejected() -> None:
 
 
 def test_status_source_type_and_value_field_are_configurable() -> None:
-    opts = ContactBookingsOptions.model_validate({
-        "status_map": {"no_show": 580}, "source_map": {"Box Office": 9},
-        "type_map": {"Birthday": 13}, "value_field": "data.element_05",
-    })
+    opts = ContactBookingsOptions.model_validate(
+        {
+            "status_map": {"no_show": 580},
+            "source_map": {"Box Office": 9},
+            "type_map": {"Birthday": 13},
+            "value_field": "data.element_05",
+        }
+    )
     record = make_booking(status=BookingStatus.NO_SHOW, source="BOX OFFICE")
     booking = prepare_contact_bookings(record, opts)["booking"]
     assert booking["stage_value"] == 580 and booking["source_id"] == 9
@@ -136,14 +157,21 @@ def test_status_source_type_and_value_field_are_configurable() -> None:
 
 
 def test_default_status_map() -> None:
-    stages = {s: prepare_contact_bookings(make_booking(status=s), OPTS)["booking"]["stage_value"]
-              for s in BookingStatus}
-    assert stages == {BookingStatus.BOOKED: 1, BookingStatus.ATTENDED: 100,
-                      BookingStatus.CANCELLED: 550, BookingStatus.NO_SHOW: 560}
+    stages = {
+        s: prepare_contact_bookings(make_booking(status=s), OPTS)["booking"]["stage_value"]
+        for s in BookingStatus
+    }
+    assert stages == {
+        BookingStatus.BOOKED: 1,
+        BookingStatus.ATTENDED: 100,
+        BookingStatus.CANCELLED: 550,
+        BookingStatus.NO_SHOW: 560,
+    }
 
 
-@pytest.mark.parametrize("bad", [{"value_field": "value"}, {"status_map": {"lost": 1}},
-                                 {"match": []}, {"unknown": 1}])
+@pytest.mark.parametrize(
+    "bad", [{"value_field": "value"}, {"status_map": {"lost": 1}}, {"match": []}, {"unknown": 1}]
+)
 def test_bad_options_are_config_errors(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         ContactBookingsOptions.model_validate(bad)

@@ -18,8 +18,7 @@ AUTH = {"Authorization": "Bearer sandbox-airship-token"}
 @pytest.fixture
 async def http(sandbox: SandboxApp) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=sandbox.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sb",
-                                 headers=AUTH) as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://sb", headers=AUTH) as client:
         yield client
 
 
@@ -28,8 +27,9 @@ def contact(**fields: Any) -> dict[str, Any]:
 
 
 async def test_bearer_auth_and_error_shape(http: httpx.AsyncClient) -> None:
-    response = await http.get("/v1/account/units", params={"account_id": 1},
-                              headers={"Authorization": "Bearer nope"})
+    response = await http.get(
+        "/v1/account/units", params={"account_id": 1}, headers={"Authorization": "Bearer nope"}
+    )
     assert response.status_code == 401
     assert response.json() == {"errors": [{"message": "Unauthorized"}]}
 
@@ -39,8 +39,9 @@ async def test_account_id_in_query_or_body(http: httpx.AsyncClient) -> None:
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "account_id"
     other = await http.post("/v1/contact", json=contact(account_id=2))
     assert other.status_code == 403 and "errors" in other.json()
-    in_body = await http.request("GET", "/v1/contacts",
-                                 json={"account_id": 1, "email": "nobody@example.com"})
+    in_body = await http.request(
+        "GET", "/v1/contacts", json={"account_id": 1, "email": "nobody@example.com"}
+    )
     assert in_body.status_code == 404
     assert in_body.json() == {"errors": [{"message": "Contact not found."}]}
 
@@ -50,29 +51,40 @@ async def test_units_are_laravel_paginated_and_string_typed(http: httpx.AsyncCli
     assert body["per_page"] == 100 and body["total"] == 4 and body["last_page"] == 1
     assert body["next_page_url"] is None and body["current_page"] == 1
     assert body["data"][0] == {"id": "1000", "name": "Account 1", "is_root": "1"}
-    assert [u["name"] for u in body["data"][1:]] == ["Riverside Hall", "Bowl Arena",
-                                                    "Harbour Stage"]
+    assert [u["name"] for u in body["data"][1:]] == [
+        "Riverside Hall",
+        "Bowl Arena",
+        "Harbour Stage",
+    ]
 
 
 async def test_contact_upsert_is_string_typed_and_matches_email_then_mobile(
     http: httpx.AsyncClient, sandbox: SandboxApp
 ) -> None:
-    first = await http.post("/v1/contact", json=contact(
-        mobile_number="07700900123", allow_email=True,
-        units=[{"id": 1001, "groups": [{"name": "Booking", "folder_name": "TicketCo"}]}]))
+    first = await http.post(
+        "/v1/contact",
+        json=contact(
+            mobile_number="07700900123",
+            allow_email=True,
+            units=[{"id": 1001, "groups": [{"name": "Booking", "folder_name": "TicketCo"}]}],
+        ),
+    )
     assert first.status_code == 201
     made = first.json()
     assert made["allow_email"] == "1" and made["allow_sms"] is None
     assert made["mobile_number"] == "447700900123" and isinstance(made["id"], str)
     assert made["units"][0]["groups"][0]["name"] == "Booking"
     # Same mobile, new email: matched by mobile, email updated; one contact.
-    by_mobile = await http.post("/v1/contact", json=contact(
-        email="jane.new@example.com", mobile_number="447700900123"))
+    by_mobile = await http.post(
+        "/v1/contact", json=contact(email="jane.new@example.com", mobile_number="447700900123")
+    )
     assert by_mobile.status_code == 200 and by_mobile.json()["id"] == made["id"]
     # Group addressed by id, in the unit it belongs to.
     gid = made["units"][0]["groups"][0]["id"]
-    again = await http.post("/v1/contact", json=contact(
-        email="jane.new@example.com", units=[{"id": 1001, "groups": [{"id": gid}]}]))
+    again = await http.post(
+        "/v1/contact",
+        json=contact(email="jane.new@example.com", units=[{"id": 1001, "groups": [{"id": gid}]}]),
+    )
     assert again.status_code == 200
     data = sandbox.store.dump()
     assert data["counts"]["contacts"] == 1 and data["counts"]["groups"] == 1
@@ -82,15 +94,18 @@ async def test_contact_upsert_is_string_typed_and_matches_email_then_mobile(
 
 @pytest.mark.parametrize(
     ("fields", "field"),
-    [({"email": "jane@nomx.invalid"}, "email"), ({"email": "jane@localhost"}, "email"),
-     ({"mobile_number": "447000900123"}, "mobile_number"),  # 070: not a mobile
-     ({"mobile_number": "4512345678"}, "mobile_number"),
-     ({"units": [{"id": 9999}]}, "units.0.id"),
-     ({"units": [{"id": 1001, "groups": [{"id": 1}]}]}, "units.0.groups.0.id"),
-     ({"bookings": [{"booking_reference": "B", "stage_value": 700}]}, "bookings.0.stage_value"),
-     ({"bookings": [{"booking_reference": "B", "type_id": 2}]}, "bookings.0.type_id"),
-     ({"bookings": [{"party_datetime": "01/06/2024"}]}, "bookings.0.party_datetime"),
-     ({"rules": [{"rule_name": "overwrite_all"}]}, "rules.0.rule_name")],
+    [
+        ({"email": "jane@nomx.invalid"}, "email"),
+        ({"email": "jane@localhost"}, "email"),
+        ({"mobile_number": "447000900123"}, "mobile_number"),  # 070: not a mobile
+        ({"mobile_number": "4512345678"}, "mobile_number"),
+        ({"units": [{"id": 9999}]}, "units.0.id"),
+        ({"units": [{"id": 1001, "groups": [{"id": 1}]}]}, "units.0.groups.0.id"),
+        ({"bookings": [{"booking_reference": "B", "stage_value": 700}]}, "bookings.0.stage_value"),
+        ({"bookings": [{"booking_reference": "B", "type_id": 2}]}, "bookings.0.type_id"),
+        ({"bookings": [{"party_datetime": "01/06/2024"}]}, "bookings.0.party_datetime"),
+        ({"rules": [{"rule_name": "overwrite_all"}]}, "rules.0.rule_name"),
+    ],
 )
 async def test_validation_422_names_the_field(
     http: httpx.AsyncClient, sandbox: SandboxApp, fields: dict[str, Any], field: str
@@ -104,21 +119,31 @@ async def test_validation_422_names_the_field(
 async def test_discard_invalid_data_drops_bad_fields(
     http: httpx.AsyncClient, sandbox: SandboxApp
 ) -> None:
-    response = await http.post("/v1/contact", json=contact(
-        mobile_number="+45 12 34", dob="1 May", rules=[{"rule_name": "discard_invalid_data"}]))
+    response = await http.post(
+        "/v1/contact",
+        json=contact(
+            mobile_number="+45 12 34", dob="1 May", rules=[{"rule_name": "discard_invalid_data"}]
+        ),
+    )
     assert response.status_code == 201
     assert response.json()["mobile_number"] is None and response.json()["dob"] is None
-    nothing = await http.post("/v1/contact", json={
-        "account_id": 1, "email": "x@nomx.invalid",
-        "rules": [{"rule_name": "discard_invalid_data"}]})
+    nothing = await http.post(
+        "/v1/contact",
+        json={
+            "account_id": 1,
+            "email": "x@nomx.invalid",
+            "rules": [{"rule_name": "discard_invalid_data"}],
+        },
+    )
     assert nothing.status_code == 422  # nothing left to identify a contact by
 
 
 async def test_mobile_is_unique_per_account(http: httpx.AsyncClient) -> None:
     await http.post("/v1/contact", json=contact(mobile_number="447700900123"))
     await http.post("/v1/contact", json=contact(email="bob@example.com"))
-    clash = await http.post("/v1/contact", json=contact(email="bob@example.com",
-                                                        mobile_number="447700900123"))
+    clash = await http.post(
+        "/v1/contact", json=contact(email="bob@example.com", mobile_number="447700900123")
+    )
     assert clash.status_code == 422
     assert clash.json()["errors"][0]["field"] == "mobile_number"
 
@@ -137,9 +162,15 @@ async def test_preserve_consent_rule(http: httpx.AsyncClient, sandbox: SandboxAp
 async def test_bookings_upsert_on_reference_and_update_by_id(
     http: httpx.AsyncClient, sandbox: SandboxApp
 ) -> None:
-    booking = {"booking_reference": "R1", "unit_id": 1001, "stage_value": 1, "party_size": 2,
-               "party_datetime": "2024-06-01 19:00:00", "deposit_paid": "45",
-               "data": {"element_01": "x"}}
+    booking = {
+        "booking_reference": "R1",
+        "unit_id": 1001,
+        "stage_value": 1,
+        "party_size": 2,
+        "party_datetime": "2024-06-01 19:00:00",
+        "deposit_paid": "45",
+        "data": {"element_01": "x"},
+    }
     for _ in range(2):
         await http.post("/v1/contact", json=contact(bookings=[booking]))
     found = await http.get("/v1/bookings", params={"account_id": 1, "booking_reference": "R1"})
@@ -147,8 +178,10 @@ async def test_bookings_upsert_on_reference_and_update_by_id(
     body = found.json()
     assert body["stage_value"] == "1" and body["party_size"] == "2"
     assert body["deposit_paid"] == "45.00" and body["unit_id"] == "1001"
-    updated = await http.post(f"/v1/bookings/{body['id']}", json={
-        "account_id": 1, "stage_value": 550, "enquiry_datetime": "2024-05-01 09:00:00"})
+    updated = await http.post(
+        f"/v1/bookings/{body['id']}",
+        json={"account_id": 1, "stage_value": 550, "enquiry_datetime": "2024-05-01 09:00:00"},
+    )
     assert updated.status_code == 200 and updated.json()["stage_value"] == "550"
     assert updated.json()["party_enquirytime"] == "2024-05-01 09:00:00"
     by_element = await http.get("/v1/bookings", params={"account_id": 1, "element_01": "x"})
@@ -161,11 +194,15 @@ async def test_bookings_upsert_on_reference_and_update_by_id(
 
 async def test_contact_search_body(http: httpx.AsyncClient) -> None:
     await http.post("/v1/contact", json=contact(mobile_number="07700900123", last_name="Doe"))
-    by_mobile = await http.request("GET", "/v1/contacts",
-                                   json={"account_id": 1, "mobile_number": "447700900123"})
+    by_mobile = await http.request(
+        "GET", "/v1/contacts", json={"account_id": 1, "mobile_number": "447700900123"}
+    )
     assert by_mobile.json()["email"] == "jane@example.com"
-    by_name = await http.request("GET", "/v1/contacts", json={
-        "account_id": 1, "name": {"first_name": "jane", "last_name": "DOE"}})
+    by_name = await http.request(
+        "GET",
+        "/v1/contacts",
+        json={"account_id": 1, "name": {"first_name": "jane", "last_name": "DOE"}},
+    )
     assert [c["email"] for c in by_name.json()] == ["jane@example.com"]
 
 
@@ -196,7 +233,10 @@ async def test_mutate_reset_and_seeded_records() -> None:
 def test_units_are_deterministic_per_account() -> None:
     units = create_sandbox(account_id=7, units=["A", "B"]).store.dump()["units"]
     assert [(u["id"], u["name"], u["is_root"]) for u in units] == [
-        (7000, "Account 7", True), (7001, "A", False), (7002, "B", False)]
+        (7000, "Account 7", True),
+        (7001, "A", False),
+        (7002, "B", False),
+    ]
 
 
 async def test_lookups_follow_changed_emails_mobiles_and_references(
@@ -205,8 +245,10 @@ async def test_lookups_follow_changed_emails_mobiles_and_references(
     """The store's look-up indexes: a value that changed is found under its new value only."""
     await http.post("/v1/contact", json=contact(mobile_number="07700900123"))
     # Matched by mobile, the contact gets a new email: the old one no longer finds it.
-    await http.post("/v1/contact", json={"account_id": 1, "email": "JANE.NEW@example.com",
-                                         "mobile_number": "447700900123"})
+    await http.post(
+        "/v1/contact",
+        json={"account_id": 1, "email": "JANE.NEW@example.com", "mobile_number": "447700900123"},
+    )
 
     async def by(key: str, value: str) -> httpx.Response:
         return await http.request("GET", "/v1/contacts", json={"account_id": 1, key: value})
@@ -214,18 +256,21 @@ async def test_lookups_follow_changed_emails_mobiles_and_references(
     assert (await by("email", "jane.new@example.com")).json()["mobile_number"] == "447700900123"
     assert (await by("email", "jane@example.com")).status_code == 404
     # A new mobile moves the contact's mobile index the same way.
-    await http.post("/v1/contact", json={"account_id": 1, "email": "jane.new@example.com",
-                                         "mobile_number": "447700900999"})
+    await http.post(
+        "/v1/contact",
+        json={"account_id": 1, "email": "jane.new@example.com", "mobile_number": "447700900999"},
+    )
     assert (await by("mobile_number", "447700900999")).json()["email"] == "jane.new@example.com"
     assert (await by("mobile_number", "447700900123")).status_code == 404
 
     booking = {"booking_reference": "OLD-1", "unit_id": 1001, "party_size": 2}
-    await http.post("/v1/contact", json=contact(email="jane.new@example.com",
-                                                bookings=[booking]))
-    found = (await http.get("/v1/bookings", params={"account_id": 1,
-                                                    "booking_reference": "OLD-1"})).json()
-    moved = await http.post(f"/v1/bookings/{found['id']}",
-                            json={"account_id": 1, "booking_reference": "NEW-1"})
+    await http.post("/v1/contact", json=contact(email="jane.new@example.com", bookings=[booking]))
+    found = (
+        await http.get("/v1/bookings", params={"account_id": 1, "booking_reference": "OLD-1"})
+    ).json()
+    moved = await http.post(
+        f"/v1/bookings/{found['id']}", json={"account_id": 1, "booking_reference": "NEW-1"}
+    )
     assert moved.status_code == 200
     new = await http.get("/v1/bookings", params={"account_id": 1, "booking_reference": "NEW-1"})
     old = await http.get("/v1/bookings", params={"account_id": 1, "booking_reference": "OLD-1"})

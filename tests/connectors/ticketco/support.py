@@ -33,8 +33,9 @@ async def no_sleep(_: float) -> None:
 
 
 def window(days_from: int, days_to: int) -> Window:
-    return Window("attendance_at", MIDNIGHT + timedelta(days=days_from),
-                  MIDNIGHT + timedelta(days=days_to))
+    return Window(
+        "attendance_at", MIDNIGHT + timedelta(days=days_from), MIDNIGHT + timedelta(days=days_to)
+    )
 
 
 class Harness:
@@ -45,15 +46,20 @@ class Harness:
         self.sources: list[TicketcoSource] = []
 
     def source(
-        self, *, token: str = SANDBOX_TOKEN, now: datetime = NOW,
+        self,
+        *,
+        token: str = SANDBOX_TOKEN,
+        now: datetime = NOW,
         clock: Callable[[], datetime] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None, **settings: Any,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **settings: Any,
     ) -> TicketcoSource:
         """A source on the sandbox, or on ``transport`` (e.g. :meth:`rewriting` it)."""
         ctx = HttpContext(sleep=no_sleep)
         ctx.mount(BASE_URL, transport or self.transport)
-        config = TicketcoConfig(platform="ticketco", base_url=BASE_URL, token=SecretStr(token),
-                                **settings)
+        config = TicketcoConfig(
+            platform="ticketco", base_url=BASE_URL, token=SecretStr(token), **settings
+        )
         src = TicketcoSource(config, ctx, now=clock or (lambda: now))
         self.sources.append(src)
         return src
@@ -81,8 +87,9 @@ class Harness:
     # -- ground truth over plain HTTP --------------------------------------------------
 
     async def get(self, path: str, **params: Any) -> Any:
-        response = await self.raw.get(f"/api/public/v1/{path}",
-                                      params={"token": SANDBOX_TOKEN, **params})
+        response = await self.raw.get(
+            f"/api/public/v1/{path}", params={"token": SANDBOX_TOKEN, **params}
+        )
         response.raise_for_status()
         return response.json()
 
@@ -118,8 +125,13 @@ async def read_pages(
     position: dict[str, Any] | None = None,
     page_size: int | None = None,
 ) -> list[Page]:
-    request = ReadRequest(stream="bookings", options=BookingsOptions(venues=venues or []),
-                          window=win, position=position, page_size=page_size)
+    request = ReadRequest(
+        stream="bookings",
+        options=BookingsOptions(venues=venues or []),
+        window=win,
+        position=position,
+        page_size=page_size,
+    )
     return [page async for page in source.read(request)]
 
 

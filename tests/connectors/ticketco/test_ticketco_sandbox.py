@@ -25,7 +25,8 @@ async def test_registered_with_sandbox_settings() -> None:
     assert CONNECTOR.sandbox_env == {"TICKETCO_TOKEN": SANDBOX_TOKEN}
     assert CONNECTOR.sandbox_config is not None
     assert CONNECTOR.sandbox_config("http://127.0.0.1:8401") == {
-        "platform": "ticketco", "base_url": "http://127.0.0.1:8401/api/public/v1",
+        "platform": "ticketco",
+        "base_url": "http://127.0.0.1:8401/api/public/v1",
         "token": "${TICKETCO_TOKEN}",
     }
     assert [s.name for s in CONNECTOR.streams] == ["bookings"]
@@ -36,8 +37,9 @@ async def test_every_route_needs_the_token(harness: Harness, token: str | None) 
     event_id = (await harness.get("events"))["events"][0]["id"]
     for route in ROUTES:
         params = {} if token is None else {"token": token}
-        response = await harness.raw.get(f"/api/public/v1/{route.format(id=event_id)}",
-                                         params=params)
+        response = await harness.raw.get(
+            f"/api/public/v1/{route.format(id=event_id)}", params=params
+        )
         assert response.status_code == 401, route
         assert response.json() == {"error": "Unauthorized"}
 
@@ -82,8 +84,13 @@ async def test_events_spread_over_four_months_with_offsets_and_tags(harness: Har
     days = {(s.date() - TODAY.date()).days for s in starts}
     assert min(days) == -60 and max(days) == 60
     assert {" ".join(e["location_name"].split()) for e in events} == set(SANDBOX_VENUES)
-    assert {t for e in events for t in e["tags"]} == {"Golf", "Bowling", "Concert", "Comedy",
-                                                      "Family"}
+    assert {t for e in events for t in e["tags"]} == {
+        "Golf",
+        "Bowling",
+        "Concert",
+        "Comedy",
+        "Family",
+    }
     assert all(e["end_at"] > e["start_at"] for e in events)
 
 
@@ -103,26 +110,33 @@ async def test_event_filters(harness: Harness) -> None:
 async def test_pii_false_hides_personal_data(harness: Harness) -> None:
     event = next(e for e in await harness.events() if e["total_sold"])
     with_pii = (await harness.get("item_grosses", event_id=event["id"]))["item_grosses"]
-    without = (await harness.get("item_grosses", event_id=event["id"], pii="false"))[
-        "item_grosses"]
+    without = (await harness.get("item_grosses", event_id=event["id"], pii="false"))["item_grosses"]
     assert "buyer_email" in with_pii[0] and "holder_first_name" in with_pii[0]
-    assert not any(k.startswith(("buyer_first", "buyer_last", "buyer_email", "buyer_phone",
-                                 "holder_")) for item in without for k in item)
+    assert not any(
+        k.startswith(("buyer_first", "buyer_last", "buyer_email", "buyer_phone", "holder_"))
+        for item in without
+        for k in item
+    )
     assert [i["ref_number"] for i in with_pii] == [i["ref_number"] for i in without]
 
 
 async def test_same_seed_gives_byte_identical_responses() -> None:
     async def bodies(seed: int) -> list[bytes]:
         sb = create_sandbox(seed=seed, records=120, today=TODAY, page_size=50)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sb.app),
-                                     base_url=ORIGIN) as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=sb.app), base_url=ORIGIN
+        ) as client:
             out = []
             event_id = sb.store.dump()["events"][70]["id"]
-            for path, params in [("events", {"page": 2}), ("item_grosses", {"page": 1}),
-                                 ("item_grosses", {"event_id": event_id}),
-                                 ("customers", {"page": 3})]:
-                r = await client.get(f"/api/public/v1/{path}",
-                                     params={"token": SANDBOX_TOKEN, **params})
+            for path, params in [
+                ("events", {"page": 2}),
+                ("item_grosses", {"page": 1}),
+                ("item_grosses", {"event_id": event_id}),
+                ("customers", {"page": 3}),
+            ]:
+                r = await client.get(
+                    f"/api/public/v1/{path}", params={"token": SANDBOX_TOKEN, **params}
+                )
                 out.append(r.content)
             return out
 
@@ -178,8 +192,10 @@ def _ok(fn: object, value: object) -> bool:
 
 async def test_mutate_then_reset_restores_the_seeded_state(harness: Harness) -> None:
     before = [await harness.get("item_grosses", page=p) for p in (1, 2, 30)]
-    result = await harness.admin("mutate", {"share": 0.2, "cancel_share": 0.1, "no_shows": True,
-                                            "opt_in_flip_share": 0.2, "seed": 9})
+    result = await harness.admin(
+        "mutate",
+        {"share": 0.2, "cancel_share": 0.1, "no_shows": True, "opt_in_flip_share": 0.2, "seed": 9},
+    )
     assert set(result) >= {"changed", "cancelled", "no_show", "opt_in_flipped"}
     assert result["changed"] and result["cancelled"] and result["opt_in_flipped"]
     assert not set(result["changed"]) & set(result["cancelled"])

@@ -65,7 +65,11 @@ async def test_source_satisfies_the_protocol(harness: Harness) -> None:
     assert isinstance(src, Source)
     (spec,) = src.streams()
     assert (spec.name, spec.kind, spec.strategies, spec.window_fields) == (
-        "bookings", "booking", ("window",), ("attendance_at",))
+        "bookings",
+        "booking",
+        ("window",),
+        ("attendance_at",),
+    )
 
 
 async def test_bad_token_is_an_auth_error_naming_the_platform(harness: Harness) -> None:
@@ -79,8 +83,9 @@ async def test_bad_token_is_an_auth_error_naming_the_platform(harness: Harness) 
 
 async def test_window_and_venues_select_exactly_the_matching_bookings(harness: Harness) -> None:
     win = window(0, 30)
-    got = bookings(await read_pages(harness.source(), venues=[" riverside hall", "BOWL  ARENA"],
-                                    win=win))
+    got = bookings(
+        await read_pages(harness.source(), venues=[" riverside hall", "BOWL  ARENA"], win=win)
+    )
     expected = await truth(harness, ["Riverside Hall", "Bowl Arena"], win)
     assert got and set(got) == set(expected)
     assert {b.venue.name for b in got.values() if b.venue} == {"Riverside Hall", "Bowl Arena"}
@@ -89,8 +94,10 @@ async def test_window_and_venues_select_exactly_the_matching_bookings(harness: H
     everything = await truth(harness)
     elsewhere = set(everything) - set(expected)
     assert any(everything[r][0]["location_name"] == "Harbour Stage" for r in elsewhere)
-    assert any(not win.start <= datetime.fromisoformat(everything[r][0]["start_at"]) < win.end
-               for r in elsewhere)
+    assert any(
+        not win.start <= datetime.fromisoformat(everything[r][0]["start_at"]) < win.end
+        for r in elsewhere
+    )
 
 
 async def test_grouping_party_size_value_and_status(harness: Harness) -> None:
@@ -116,8 +123,11 @@ async def test_grouping_party_size_value_and_status(harness: Harness) -> None:
         assert booking.booked_at and booking.booked_at.utcoffset() is not None
         statuses[booking.status] += 1
     assert set(statuses) == set(BookingStatus)
-    assert any(b.party_size and b.party_size < len(b.tickets) for b in got.values()
-               if b.status is not BookingStatus.CANCELLED)  # partial cancellations seen
+    assert any(
+        b.party_size and b.party_size < len(b.tickets)
+        for b in got.values()
+        if b.status is not BookingStatus.CANCELLED
+    )  # partial cancellations seen
 
 
 async def test_bookings_whose_items_span_pages_are_whole(harness: Harness) -> None:
@@ -140,14 +150,17 @@ async def test_grouped_item_grosses_stream_the_same_pages_before_the_event_ends(
 ) -> None:
     """``item_grosses_grouped`` maps each booking when its group ends: same records, failures
     and positions as reading whole events, with the first page out after fewer calls."""
-    await harness.admin("mutate", {"share": 0, "cancel_share": 0, "no_shows": False,
-                                   "malformed_share": 0.05, "seed": 3})
+    await harness.admin(
+        "mutate",
+        {"share": 0, "cancel_share": 0, "no_shows": False, "malformed_share": 0.05, "seed": 3},
+    )
     win = window(-10, 30)
 
     async def read(found: Window, *, grouped: bool, size: int = 3) -> tuple[list[Page], int]:
         src = harness.source(item_grosses_grouped=grouped)
-        request = ReadRequest(stream="bookings", options=BookingsOptions(), window=found,
-                              page_size=size)
+        request = ReadRequest(
+            stream="bookings", options=BookingsOptions(), window=found, page_size=size
+        )
         pages, calls_at_first = [], 0
         async for page in src.read(request):
             calls_at_first = calls_at_first or src.api_calls
@@ -155,8 +168,9 @@ async def test_grouped_item_grosses_stream_the_same_pages_before_the_event_ends(
         return pages, calls_at_first
 
     def shape(found: list[Page]) -> list[tuple[list[str], list[str], Any]]:
-        return [([r.key for r in p.records], [f.key for f in p.failures], p.position)
-                for p in found]
+        return [
+            ([r.key for r in p.records], [f.key for f in p.failures], p.position) for p in found
+        ]
 
     (whole, _), (grouped, _) = await read(win, grouped=False), await read(win, grouped=True)
     assert shape(grouped) == shape(whole)
@@ -165,14 +179,17 @@ async def test_grouped_item_grosses_stream_the_same_pages_before_the_event_ends(
     # The largest event spans several item pages of 7. Read alone in pages of one booking,
     # the whole read asks for all of them and the empty one after before its first page;
     # the grouped read for one or two (a page of 7 items may hold only two bookings).
-    sizes = {e["id"]: (len(await harness.items(e["id"])), e["start_at"])
-             for e in await harness.events()}
+    sizes = {
+        e["id"]: (len(await harness.items(e["id"])), e["start_at"]) for e in await harness.events()
+    }
     n_items, start_at = max(sizes.values())
     assert n_items > 14
     start = datetime.fromisoformat(start_at)
     alone = Window("attendance_at", start, start + timedelta(seconds=1))
-    (_, calls_whole), (_, calls_grouped) = (await read(alone, grouped=False, size=1),
-                                            await read(alone, grouped=True, size=1))
+    (_, calls_whole), (_, calls_grouped) = (
+        await read(alone, grouped=False, size=1),
+        await read(alone, grouped=True, size=1),
+    )
     assert calls_whole - calls_grouped >= -(-n_items // 7) - 1 >= 3
 
 
@@ -186,7 +203,8 @@ async def test_grouped_setting_stops_when_a_ref_number_comes_back(harness: Harne
     expected = bookings(await read_pages(harness.source(), win=win))
     merged = bookings(await read_pages(harness.source(transport=reversed_pages), win=win))
     assert {r: sorted(t.number for t in b.tickets) for r, b in merged.items()} == {
-        r: sorted(t.number for t in b.tickets) for r, b in expected.items()}
+        r: sorted(t.number for t in b.tickets) for r, b in expected.items()
+    }
     grouped = harness.source(transport=reversed_pages, item_grosses_grouped=True)
     got: list[Page] = []
     request = ReadRequest(stream="bookings", options=BookingsOptions(), window=win)
@@ -207,23 +225,34 @@ async def test_no_show_after_yesterdays_events_end(harness: Harness) -> None:
     src = harness.source(now=MIDNIGHT - timedelta(days=1))
     win = window(-1, 0)
     before = bookings(await read_pages(src, win=win))
-    result = await harness.admin("mutate", {"share": 0, "cancel_share": 0, "no_shows": True,
-                                            "seed": 1})
+    result = await harness.admin(
+        "mutate", {"share": 0, "cancel_share": 0, "no_shows": True, "seed": 1}
+    )
     after = bookings(await read_pages(src, win=win))
     no_show = {ref for ref, b in after.items() if b.status is BookingStatus.NO_SHOW}
     assert no_show and no_show == set(result["no_show"])
     assert all(before[ref].status is BookingStatus.BOOKED for ref in no_show)
-    assert {b.status for b in after.values()} <= {BookingStatus.NO_SHOW, BookingStatus.ATTENDED,
-                                                  BookingStatus.CANCELLED}
+    assert {b.status for b in after.values()} <= {
+        BookingStatus.NO_SHOW,
+        BookingStatus.ATTENDED,
+        BookingStatus.CANCELLED,
+    }
 
 
 async def test_mutations_are_exactly_what_the_source_reads_differently(harness: Harness) -> None:
     src = harness.source()
     win = window(0, 61)
     before = bookings(await read_pages(src, win=win))
-    result = await harness.admin("mutate", {"share": 0.1, "cancel_share": 0.05,
-                                            "no_shows": False, "opt_in_flip_share": 0.2,
-                                            "seed": 4})
+    result = await harness.admin(
+        "mutate",
+        {
+            "share": 0.1,
+            "cancel_share": 0.05,
+            "no_shows": False,
+            "opt_in_flip_share": 0.2,
+            "seed": 4,
+        },
+    )
     after = bookings(await read_pages(src, win=win))
     assert set(before) == set(after)
     changed, cancelled = set(result["changed"]), set(result["cancelled"])
@@ -255,22 +284,29 @@ async def test_bad_email_and_phone_are_issues_not_drops(harness: Harness) -> Non
                 normalize_email(raw)
         except ValueError:
             bad_email.add(ref)
-    flagged = {ref for ref, b in got.items()
-               if b.contact and any(i.field == "email" for i in b.contact.issues)}
+    flagged = {
+        ref
+        for ref, b in got.items()
+        if b.contact and any(i.field == "email" for i in b.contact.issues)
+    }
     assert bad_email and flagged == bad_email
-    bad_mobile = [b for b in got.values()
-                  if b.contact and any(i.field == "mobile" for i in b.contact.issues)]
+    bad_mobile = [
+        b for b in got.values() if b.contact and any(i.field == "mobile" for i in b.contact.issues)
+    ]
     assert bad_mobile
     for booking in bad_mobile:
         assert booking.contact is not None and booking.contact.mobile is None
         assert booking.contact.last_name and booking.party_size  # the rest is intact
-    assert any(b.contact and b.contact.mobile and b.contact.mobile.startswith("+47")
-               for b in got.values())
+    assert any(
+        b.contact and b.contact.mobile and b.contact.mobile.startswith("+47") for b in got.values()
+    )
 
 
 async def test_malformed_groups_fail_with_reason_and_remap(harness: Harness) -> None:
-    result = await harness.admin("mutate", {"share": 0, "cancel_share": 0, "no_shows": False,
-                                            "malformed_share": 0.1, "seed": 2})
+    result = await harness.admin(
+        "mutate",
+        {"share": 0, "cancel_share": 0, "no_shows": False, "malformed_share": 0.1, "seed": 2},
+    )
     bad = set(result["malformed"])
     src = harness.source()
     win = window(0, 61)
@@ -319,8 +355,10 @@ async def test_resume_from_position_emits_the_rest_exactly_once(harness: Harness
 async def test_faults_are_retried_to_the_same_result(harness: Harness) -> None:
     win = window(-5, 30)
     clean = bookings(await read_pages(harness.source(), win=win))
-    await harness.admin("faults", {"rate_429": 0.2, "rate_5xx": 0.15, "malformed_rate": 0.05,
-                                   "retry_after_s": 0, "seed": 11})
+    await harness.admin(
+        "faults",
+        {"rate_429": 0.2, "rate_5xx": 0.15, "malformed_rate": 0.05, "retry_after_s": 0, "seed": 11},
+    )
     src = harness.source(max_retries=10)
     assert bookings(await read_pages(src, win=win)) == clean
     faults = (await harness.admin("stats"))["faults"]
@@ -330,8 +368,10 @@ async def test_faults_are_retried_to_the_same_result(harness: Harness) -> None:
 
 async def test_check_names_a_missing_venue(harness: Harness) -> None:
     src = harness.source()
-    checks = {c.name: c for c in await src.check(
-        BookingsOptions(venues=["Riverside Hall", "Nowhere Arena"]))}
+    checks = {
+        c.name: c
+        for c in await src.check(BookingsOptions(venues=["Riverside Hall", "Nowhere Arena"]))
+    }
     assert checks["token"].ok and checks["item_grosses"].ok
     assert not checks["venues"].ok
     assert "Nowhere Arena" in checks["venues"].detail
@@ -379,8 +419,10 @@ async def test_short_page_ends_a_list_when_configured(harness: Harness) -> None:
     # Every list whose last page is short (not empty, not exactly full) saves one call.
     events = await harness.events()
     lists = [len(events)] + [
-        len(await harness.items(e["id"])) for e in events
-        if win.start <= datetime.fromisoformat(e["start_at"]) < win.end]
+        len(await harness.items(e["id"]))
+        for e in events
+        if win.start <= datetime.fromisoformat(e["start_at"]) < win.end
+    ]
     assert plain.api_calls - short.api_calls == sum(1 for n in lists if n % 40) > 10
 
 
@@ -401,9 +443,13 @@ async def test_status_is_asked_for_when_the_event_list_lacks_it(harness: Harness
     # Only events that have started can be over, so only those had their status asked for.
     unasked = {"event": {"status"}}
     assert {r: b.model_dump(exclude=unasked) for r, b in got.items()} == {
-        r: b.model_dump(exclude=unasked) for r, b in listed.items()}
-    started = [e for e in await harness.events()
-               if win.start <= datetime.fromisoformat(e["start_at"]) < NOW]
+        r: b.model_dump(exclude=unasked) for r, b in listed.items()
+    }
+    started = [
+        e
+        for e in await harness.events()
+        if win.start <= datetime.fromisoformat(e["start_at"]) < NOW
+    ]
     stats = await harness.admin("stats")
     assert stats["requests"]["GET /api/public/v1/events/{id}/status"] == len(started)
     assert {b.event.status for b in got.values() if b.event} == {"ended", "available", None}

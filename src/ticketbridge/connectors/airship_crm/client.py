@@ -35,7 +35,10 @@ class AirshipCrmClient:
         self.account_id = cfg.account_id
         # One bucket per account, whichever sync writes to it (DESIGN guarantee 6).
         self.api = connection_client(
-            cfg, ctx, platform=PLATFORM, account=f"{PLATFORM}:{cfg.base_url}:{cfg.account_id}",
+            cfg,
+            ctx,
+            platform=PLATFORM,
+            account=f"{PLATFORM}:{cfg.base_url}:{cfg.account_id}",
             auth=bearer(cfg.token),
         )
 
@@ -96,7 +99,9 @@ class AirshipCrmClient:
             raise ValueError("give exactly one of email or mobile_number")
         key = {"email": email} if email is not None else {"mobile_number": mobile_number}
         answer = await self.api.request_json(
-            "GET", "contacts", json_body={"account_id": self.account_id, **key},
+            "GET",
+            "contacts",
+            json_body={"account_id": self.account_id, **key},
             table=_NOT_FOUND_IS_ANSWER,
         )
         found = one_of(answer)
@@ -107,7 +112,9 @@ class AirshipCrmClient:
     async def find_booking(self, reference: str) -> BookingOut | None:
         """``GET /v1/bookings?booking_reference=``; None if the account has no such booking."""
         answer = await self.api.request_json(
-            "GET", "bookings", params=self._query(booking_reference=reference),
+            "GET",
+            "bookings",
+            params=self._query(booking_reference=reference),
             table=_NOT_FOUND_IS_ANSWER,
         )
         found = one_of(answer)
@@ -116,7 +123,8 @@ class AirshipCrmClient:
     async def update_booking(self, booking_id: int, body: dict[str, Any]) -> bool:
         """``POST /v1/bookings/{id}``; False if the id no longer exists (deleted in the CRM)."""
         answer = await self.api.request_json(
-            "POST", f"bookings/{int(booking_id)}",
+            "POST",
+            f"bookings/{int(booking_id)}",
             json_body={"account_id": self.account_id, **body},
             table=_NOT_FOUND_IS_ANSWER,
         )

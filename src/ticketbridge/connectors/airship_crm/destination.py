@@ -142,9 +142,7 @@ class AirshipCrmDestination:
         _check_object(obj)
         return prepare_contact_bookings(record, _options(options))
 
-    async def write(
-        self, obj: str, changes: list[Change], options: ObjectOptions
-    ) -> list[Outcome]:
+    async def write(self, obj: str, changes: list[Change], options: ObjectOptions) -> list[Outcome]:
         _check_object(obj)
         opts = _options(options)
         return await _bounded(changes, lambda c: self._write_one(c, opts), self.cfg.concurrency)
@@ -158,8 +156,7 @@ class AirshipCrmDestination:
         except _Refused as exc:
             return Outcome(change.key, ok=False, dest_ids=dict(change.dest_ids), reason=str(exc))
         except RecordRejected as exc:
-            return Outcome(change.key, ok=False, dest_ids=dict(change.dest_ids),
-                           reason=exc.message)
+            return Outcome(change.key, ok=False, dest_ids=dict(change.dest_ids), reason=exc.message)
         return Outcome(change.key, ok=True, dest_ids=ids)
 
     # -- create / update ---------------------------------------------------------------
@@ -195,7 +192,10 @@ class AirshipCrmDestination:
         return ids
 
     async def _contact_upsert_body(
-        self, change: Change, contact: dict[str, Any], unit_id: int,
+        self,
+        change: Change,
+        contact: dict[str, Any],
+        unit_id: int,
         opts: ContactBookingsOptions,
     ) -> dict[str, Any]:
         # The identifier comes from the record itself: a policy that withholds contact fields
@@ -258,8 +258,10 @@ class AirshipCrmDestination:
     def _not_found(self, reference: str) -> str:
         # Not re-created: the booking (or its contact) may have been erased on purpose, and
         # re-creating it would mean writing the contact profile on an update.
-        return (f"booking {reference!r} not found in Airship account {self.cfg.account_id}; "
-                "an update does not re-create it")
+        return (
+            f"booking {reference!r} not found in Airship account {self.cfg.account_id}; "
+            "an update does not re-create it"
+        )
 
     @staticmethod
     def _reference(change: Change) -> str:
@@ -283,9 +285,7 @@ class AirshipCrmDestination:
             raise _Refused(f"{change.key}: no venue to file the booking under")
         unit_id = (await self._unit_index()).get(_fold(name))
         if unit_id is None:
-            raise _Refused(
-                f"venue {name!r} is not a unit of Airship account {self.cfg.account_id}"
-            )
+            raise _Refused(f"venue {name!r} is not a unit of Airship account {self.cfg.account_id}")
         return unit_id
 
     # -- checks ------------------------------------------------------------------------
@@ -297,11 +297,16 @@ class AirshipCrmDestination:
             units = await self.client.units()
         except AuthError as exc:
             if exc.status == 401:
-                return [CheckResult("token", False, "Airship refused the token (HTTP 401)"),
-                        CheckResult("account", False, "not checked: token refused")]
-            return [CheckResult("token", True, "accepted"),
-                    CheckResult("account", False,
-                                f"{account} is not readable with this token: {exc.message}")]
+                return [
+                    CheckResult("token", False, "Airship refused the token (HTTP 401)"),
+                    CheckResult("account", False, "not checked: token refused"),
+                ]
+            return [
+                CheckResult("token", True, "accepted"),
+                CheckResult(
+                    "account", False, f"{account} is not readable with this token: {exc.message}"
+                ),
+            ]
         except ConnectorError as exc:
             return [CheckResult("account", False, f"{account}: {exc.message}")]
         self._units = {_fold(u.name): u.id for u in units}
@@ -319,8 +324,12 @@ class AirshipCrmDestination:
         except ConnectorError as exc:
             return [CheckResult(f"venue {n!r}", False, exc.message) for n in names]
         return [
-            CheckResult(f"venue {n!r}", _fold(n) in index,
-                        f"unit {index[_fold(n)]}" if _fold(n) in index
-                        else f"not a unit of Airship account {self.cfg.account_id}")
+            CheckResult(
+                f"venue {n!r}",
+                _fold(n) in index,
+                f"unit {index[_fold(n)]}"
+                if _fold(n) in index
+                else f"not a unit of Airship account {self.cfg.account_id}",
+            )
             for n in names
         ]

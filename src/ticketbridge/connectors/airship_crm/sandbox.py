@@ -90,27 +90,60 @@ class _Api:
         names = {u.id: u.name for u in self.store.units}
         groups = {g.id: g.name for g in self.store.groups}
         return {
-            "id": _s(c.id), "first_name": c.first_name, "last_name": c.last_name,
-            "email": c.email, "mobile_number": c.mobile_number, "gender": c.gender or "",
-            "dob": c.dob, "allow_sms": _s(c.allow_sms), "allow_email": _s(c.allow_email),
-            "allow_call": "0", "allow_snail_mail": "0", "source": c.source_name,
+            "id": _s(c.id),
+            "first_name": c.first_name,
+            "last_name": c.last_name,
+            "email": c.email,
+            "mobile_number": c.mobile_number,
+            "gender": c.gender or "",
+            "dob": c.dob,
+            "allow_sms": _s(c.allow_sms),
+            "allow_email": _s(c.allow_email),
+            "allow_call": "0",
+            "allow_snail_mail": "0",
+            "source": c.source_name,
             "udfs": [],
-            "units": [{"id": _s(uid), "name": names[uid],
-                       "groups": [{"id": _s(g), "name": groups[g]} for g in gids]}
-                      for uid, gids in c.units.items()],
-            "created_at": c.created_at, "updated_at": c.updated_at,
+            "units": [
+                {
+                    "id": _s(uid),
+                    "name": names[uid],
+                    "groups": [{"id": _s(g), "name": groups[g]} for g in gids],
+                }
+                for uid, gids in c.units.items()
+            ],
+            "created_at": c.created_at,
+            "updated_at": c.updated_at,
             "feedback_link": f"https://feedback.sandbox.invalid/{c.id}",
         }
 
     def booking_json(self, b: Booking) -> dict[str, Any]:
-        fields = ("booking_reference", "id", "contact_id", "unit_id", "stage_value", "type_id",
-                  "source_id", "party_datetime", "party_enquirytime", "party_size",
-                  "deposit_paid", "hpbr_drink", "hpbr_food", "hpbr_entertainment",
-                  "provider_id", "updated_at")
+        fields = (
+            "booking_reference",
+            "id",
+            "contact_id",
+            "unit_id",
+            "stage_value",
+            "type_id",
+            "source_id",
+            "party_datetime",
+            "party_enquirytime",
+            "party_size",
+            "deposit_paid",
+            "hpbr_drink",
+            "hpbr_food",
+            "hpbr_entertainment",
+            "provider_id",
+            "updated_at",
+        )
         out = {name: _s(getattr(b, name)) for name in fields}
-        out.update(booking_contact_id=_s(b.id), account_id=_s(self.store.account_id),
-                   datetime=b.created_at, table_numbers=b.table_numbers, data=b.data,
-                   notes=b.notes)
+        out.update(
+            booking_contact_id=_s(b.id),
+            account_id=_s(self.store.account_id),
+            datetime=b.created_at,
+            table_numbers=b.table_numbers,
+            data=b.data,
+            notes=b.notes,
+        )
         return out
 
     # -- routes ------------------------------------------------------------------------
@@ -129,16 +162,22 @@ class _Api:
             return f"{path}?page={n}" if n is not None else None
 
         start = (page - 1) * PER_PAGE + 1
-        return JsonResponse({
-            "current_page": page,
-            "data": [{"id": _s(u.id), "name": u.name, "is_root": _s(u.is_root)} for u in chunk],
-            "first_page_url": url(1), "from": start if chunk else None,
-            "last_page": last, "last_page_url": url(last),
-            "next_page_url": url(page + 1 if page < last else None),
-            "path": path, "per_page": PER_PAGE,
-            "prev_page_url": url(page - 1 if page > 1 else None),
-            "to": start + len(chunk) - 1 if chunk else None, "total": len(units),
-        })
+        return JsonResponse(
+            {
+                "current_page": page,
+                "data": [{"id": _s(u.id), "name": u.name, "is_root": _s(u.is_root)} for u in chunk],
+                "first_page_url": url(1),
+                "from": start if chunk else None,
+                "last_page": last,
+                "last_page_url": url(last),
+                "next_page_url": url(page + 1 if page < last else None),
+                "path": path,
+                "per_page": PER_PAGE,
+                "prev_page_url": url(page - 1 if page > 1 else None),
+                "to": start + len(chunk) - 1 if chunk else None,
+                "total": len(units),
+            }
+        )
 
     async def upsert_contact(self, request: Request, body: dict[str, Any]) -> Response:
         contact, created = self.store.upsert_contact(body)
@@ -171,8 +210,9 @@ class _Api:
         elif elements:
             found = next(iter(self.store.bookings_by_elements(elements)), None)
         else:
-            raise Invalid([("booking_reference",
-                            "The booking reference or a data element is required.")])
+            raise Invalid(
+                [("booking_reference", "The booking reference or a data element is required.")]
+            )
         if found is None:
             return airship_error(404, "Booking not found.")
         return JsonResponse(self.booking_json(found))
@@ -194,10 +234,12 @@ class _Api:
         return JsonResponse([{"id": _s(k), "name": v} for k, v in TYPES.items()])
 
     async def stages(self, request: Request, body: dict[str, Any]) -> Response:
-        return JsonResponse([
-            {"id": _s(value), "name": name, "range_from": _s(lo), "range_to": _s(hi)}
-            for value, name, lo, hi in STAGES
-        ])
+        return JsonResponse(
+            [
+                {"id": _s(value), "name": name, "range_from": _s(lo), "range_to": _s(hi)}
+                for value, name, lo, hi in STAGES
+            ]
+        )
 
 
 def create_sandbox(
@@ -211,8 +253,9 @@ def create_sandbox(
     """An Airship CRM account with ``units`` (plus the root unit) and ``records`` existing
     contacts (Faker, seeded). Unit ids are ``1000 * account_id + n`` (root ``+ 0``)."""
     stats = Stats()
-    store = AirshipStore(stats=stats, seed=seed, records=records, today=today, units=units,
-                         account_id=account_id)
+    store = AirshipStore(
+        stats=stats, seed=seed, records=records, today=today, units=units, account_id=account_id
+    )
     api = _Api(store)
     g = api.guarded
     routes: list[BaseRoute] = [
@@ -226,12 +269,20 @@ def create_sandbox(
         Route("/v1/booking/stage_values", g(api.stages), methods=["GET"]),
     ]
     return SandboxApp(
-        platform=PLATFORM, store=store, routes=routes, stats=stats,
-        error_body=airship_error, credentials={"token": SANDBOX_TOKEN},
+        platform=PLATFORM,
+        store=store,
+        routes=routes,
+        stats=stats,
+        error_body=airship_error,
+        credentials={"token": SANDBOX_TOKEN},
     )
 
 
 def sandbox_config(url: str) -> dict[str, Any]:
     """Connection settings for a sandbox served at ``url`` (token as an ``${ENV}`` ref)."""
-    return {"platform": PLATFORM, "base_url": url.rstrip("/") + "/v1",
-            "token": "${AIRSHIP_TOKEN}", "account_id": 1}
+    return {
+        "platform": PLATFORM,
+        "base_url": url.rstrip("/") + "/v1",
+        "token": "${AIRSHIP_TOKEN}",
+        "account_id": 1,
+    }

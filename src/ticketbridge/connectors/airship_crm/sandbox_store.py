@@ -144,8 +144,14 @@ def _bool(value: Any) -> bool | None:
 
 class AirshipStore:
     def __init__(
-        self, *, stats: Stats, seed: int = 42, records: int = 0, today: datetime | None = None,
-        units: list[str] | None = None, account_id: int = 1,
+        self,
+        *,
+        stats: Stats,
+        seed: int = 42,
+        records: int = 0,
+        today: datetime | None = None,
+        units: list[str] | None = None,
+        account_id: int = 1,
     ) -> None:
         self.stats = stats
         self.seed = seed
@@ -196,9 +202,14 @@ class AirshipStore:
         for c in self.contacts.values():
             row = asdict(c)
             row["units"] = [
-                {"id": uid, "name": units[uid].name,
-                 "groups": [{"id": g, "name": groups[g].name,
-                             "folder_name": groups[g].folder_name} for g in gids]}
+                {
+                    "id": uid,
+                    "name": units[uid].name,
+                    "groups": [
+                        {"id": g, "name": groups[g].name, "folder_name": groups[g].folder_name}
+                        for g in gids
+                    ],
+                }
                 for uid, gids in c.units.items()
             ]
             contacts.append(row)
@@ -208,8 +219,12 @@ class AirshipStore:
             "groups": [asdict(g) for g in self.groups],
             "contacts": contacts,
             "bookings": [asdict(b) for b in self.bookings.values()],
-            "counts": {"units": len(self.units), "groups": len(self.groups),
-                       "contacts": len(self.contacts), "bookings": len(self.bookings)},
+            "counts": {
+                "units": len(self.units),
+                "groups": len(self.groups),
+                "contacts": len(self.contacts),
+                "bookings": len(self.bookings),
+            },
         }
 
     # -- helpers -----------------------------------------------------------------------
@@ -239,9 +254,14 @@ class AirshipStore:
             first, last = fake.first_name(), fake.last_name()
             local = re.sub(r"[^a-z]", "", f"{first}.{last}".lower())
             contact = Contact(
-                id=self._id("contact"), created_at=self.now(), updated_at=self.now(),
-                first_name=first, last_name=last, email=f"{local}.{i}@example.co.uk",
-                mobile_number=f"4477{i:08d}", source_name="Sandbox seed",
+                id=self._id("contact"),
+                created_at=self.now(),
+                updated_at=self.now(),
+                first_name=first,
+                last_name=last,
+                email=f"{local}.{i}@example.co.uk",
+                mobile_number=f"4477{i:08d}",
+                source_name="Sandbox seed",
                 allow_email=fake.random_element([True, False, None]),
                 allow_sms=fake.random_element([True, False, None]),
             )
@@ -274,8 +294,11 @@ class AirshipStore:
         def same(a: str | None, b: str | None) -> bool:
             return b is None or (a or "").casefold() == b.strip().casefold()
 
-        return [c for c in self.contacts.values()
-                if same(c.first_name, first) and same(c.last_name, last)]
+        return [
+            c
+            for c in self.contacts.values()
+            if same(c.first_name, first) and same(c.last_name, last)
+        ]
 
     def _index_booking(self, booking: Booking) -> None:
         if booking.booking_reference:
@@ -286,8 +309,11 @@ class AirshipStore:
         return found if found is not None and found.booking_reference == reference else None
 
     def bookings_by_elements(self, elements: dict[str, str]) -> list[Booking]:
-        return [b for b in self.bookings.values()
-                if all(b.data.get(k) == v for k, v in elements.items())]
+        return [
+            b
+            for b in self.bookings.values()
+            if all(b.data.get(k) == v for k, v in elements.items())
+        ]
 
     # -- validation --------------------------------------------------------------------
 
@@ -348,8 +374,7 @@ class AirshipStore:
             for j, g in enumerate(raw.get("groups") or []):
                 where = f"units.{i}.groups.{j}"
                 if isinstance(g, dict) and g.get("id") is not None:
-                    known = any(x.id == _int(g["id"]) and x.unit_id == unit.id
-                                for x in self.groups)
+                    known = any(x.id == _int(g["id"]) and x.unit_id == unit.id for x in self.groups)
                     if known:
                         refs.append(_int(g["id"]))
                     else:
@@ -419,9 +444,14 @@ class AirshipStore:
                 else:
                     bad(f"data.{key}", "The :f field is not allowed.")
         if isinstance(raw.get("notes"), list):
-            out["notes"] = [{"note": str(n.get("note") or n.get("text") or ""),
-                             "time": str(n.get("time") or self.now())}
-                            for n in raw["notes"] if isinstance(n, dict)]
+            out["notes"] = [
+                {
+                    "note": str(n.get("note") or n.get("text") or ""),
+                    "time": str(n.get("time") or self.now()),
+                }
+                for n in raw["notes"]
+                if isinstance(n, dict)
+            ]
         return out
 
     # -- writes ------------------------------------------------------------------------
@@ -432,15 +462,17 @@ class AirshipStore:
         for i, rule in enumerate(body.get("rules") or []):
             name = rule.get("rule_name") if isinstance(rule, dict) else None
             if name not in RULES:
-                raise Invalid([(f"rules.{i}.rule_name",
-                                f"The selected rules.{i}.rule_name is invalid.")])
+                raise Invalid(
+                    [(f"rules.{i}.rule_name", f"The selected rules.{i}.rule_name is invalid.")]
+                )
             rules.add(name)
         check = _Checker(discard="discard_invalid_data" in rules)
         fields = self._contact_fields(body, check)
         units = self._units_and_groups(body, check)
         raw_bookings = [b for b in body.get("bookings") or [] if isinstance(b, dict)]
-        bookings = [self.booking_fields(b, check, f"bookings.{i}.")
-                    for i, b in enumerate(raw_bookings)]
+        bookings = [
+            self.booking_fields(b, check, f"bookings.{i}.") for i, b in enumerate(raw_bookings)
+        ]
         found = self.by_email(fields["email"]) if "email" in fields else None
         if found is None and "mobile_number" in fields:
             found = self.by_mobile(fields["mobile_number"])
@@ -490,8 +522,13 @@ class AirshipStore:
         ref = fields.get("booking_reference")
         found = self.booking_by_reference(ref) if ref else None
         now = self.now()
-        booking = found or Booking(id=self._id("booking"), contact_id=contact.id,
-                                   created_at=now, updated_at=now, unit_id=unit)
+        booking = found or Booking(
+            id=self._id("booking"),
+            contact_id=contact.id,
+            created_at=now,
+            updated_at=now,
+            unit_id=unit,
+        )
         # [INFER] a reference seen under another contact moves to the contact sent now.
         booking.contact_id = contact.id
         self._apply(booking, fields)

@@ -45,8 +45,9 @@ class HeyloyaltyClient:
         auth = TimestampHmacBasic(cfg.api_key, cfg.api_secret, now=clock)
         account = f"{PLATFORM}:{cfg.api_key}"
         self.api = connection_client(cfg, ctx, platform=PLATFORM, account=account, auth=auth)
-        self.tracking = connection_client(cfg, ctx, platform=PLATFORM, account=account,
-                                          auth=auth, base_url=cfg.tracking_base_url)
+        self.tracking = connection_client(
+            cfg, ctx, platform=PLATFORM, account=account, auth=auth, base_url=cfg.tracking_base_url
+        )
 
     @property
     def calls(self) -> int:

@@ -20,8 +20,11 @@ from ticketbridge.connectors.ticketco.source import BOOKINGS, BookingsOptions, T
 
 def sandbox_config(url: str) -> dict[str, Any]:
     """Connection settings for a sandbox served at ``url`` (its origin, no path)."""
-    return {"platform": "ticketco", "base_url": url.rstrip("/") + BASE,
-            "token": "${TICKETCO_TOKEN}"}
+    return {
+        "platform": "ticketco",
+        "base_url": url.rstrip("/") + BASE,
+        "token": "${TICKETCO_TOKEN}",
+    }
 
 
 CONNECTOR = Connector(

@@ -29,8 +29,12 @@ class TicketcoClient:
         base_url = config.base_url.rstrip("/")
         # Keyed by base URL, not token: every sync reading one TicketCo host shares a budget.
         self.api = connection_client(
-            config, context, platform=PLATFORM, account=f"ticketco:{base_url}",
-            auth=QueryToken("token", config.token), base_url=base_url,
+            config,
+            context,
+            platform=PLATFORM,
+            account=f"ticketco:{base_url}",
+            auth=QueryToken("token", config.token),
+            base_url=base_url,
         )
 
     @property
@@ -44,8 +48,12 @@ class TicketcoClient:
         self, path: str, key: str, params: dict[str, Any] | None = None
     ) -> AsyncIterator[tuple[Items, int]]:
         return page_until_empty(
-            self.api, path, key=key, params=params,
-            size_param=self.config.page_size_param, size=self.config.page_size,
+            self.api,
+            path,
+            key=key,
+            params=params,
+            size_param=self.config.page_size_param,
+            size=self.config.page_size,
             short_is_last=self.config.short_page_is_last,
         )
 

@@ -191,12 +191,18 @@ def map_booking(
     payload, event = prepared or map_event(event_raw, ctx.zone, key)
     items = [_item(raw, n, key) for n, raw in enumerate(items_raw)]
 
-    stamps = [_time(it.transaction_datestamp, ctx.zone, key, f"items[{n}].transaction_datestamp")
-              for n, it in enumerate(items)]
-    checkins = [_time(it.checked_in_at, ctx.zone, key, f"items[{n}].checked_in_at")
-                for n, it in enumerate(items)]
-    cancels = [_time(it.cancelled_at, ctx.zone, key, f"items[{n}].cancelled_at")
-               for n, it in enumerate(items)]
+    stamps = [
+        _time(it.transaction_datestamp, ctx.zone, key, f"items[{n}].transaction_datestamp")
+        for n, it in enumerate(items)
+    ]
+    checkins = [
+        _time(it.checked_in_at, ctx.zone, key, f"items[{n}].checked_in_at")
+        for n, it in enumerate(items)
+    ]
+    cancels = [
+        _time(it.cancelled_at, ctx.zone, key, f"items[{n}].cancelled_at")
+        for n, it in enumerate(items)
+    ]
 
     active = [n for n, it in enumerate(items) if not it.cancelled]
     event_cancelled = (payload.status or "").lower() in CANCELLED_EVENT_STATES
@@ -219,9 +225,7 @@ def map_booking(
     booked_at = min((s for s in stamps if s is not None), default=None)
     seen = [t for t in (*stamps, *checkins, *cancels) if t is not None]
 
-    tickets = [
-        _ticket(it, n, ref, prices[n], checkins[n], issues) for n, it in enumerate(items)
-    ]
+    tickets = [_ticket(it, n, ref, prices[n], checkins[n], issues) for n, it in enumerate(items)]
     first_checkin = min((c for c in checkins if c is not None), default=None)
     return Booking(
         confirmation_number=ref,
@@ -310,8 +314,11 @@ def _contact(items: list[ItemGross], at: datetime | None, ctx: MappingContext) -
         state=state, source=PLATFORM, at=at if state is not ConsentState.UNKNOWN else None
     )
     return Contact.build(
-        email=email, mobile=mobile, default_region=ctx.default_region,
-        email_consent=consent, **fields,
+        email=email,
+        mobile=mobile,
+        default_region=ctx.default_region,
+        email_consent=consent,
+        **fields,
     )
 
 
@@ -327,12 +334,14 @@ def _ticket(
     if item.holder_email is not None:
         holder_email, error = _email(item.holder_email)
         if error is not None:
-            issues.append(FieldIssue(field=f"items[{n}].holder_email", value=item.holder_email,
-                                     reason=error))
+            issues.append(
+                FieldIssue(field=f"items[{n}].holder_email", value=item.holder_email, reason=error)
+            )
     holder = None
     if item.holder_first_name or item.holder_last_name or holder_email:
-        holder = Person(first_name=item.holder_first_name, last_name=item.holder_last_name,
-                        email=holder_email)
+        holder = Person(
+            first_name=item.holder_first_name, last_name=item.holder_last_name, email=holder_email
+        )
     if item.cancelled:
         status = "cancelled"
     elif checked_in_at is not None:

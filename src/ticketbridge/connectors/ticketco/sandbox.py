@@ -40,13 +40,20 @@ ZONE = ZoneInfo("Europe/Oslo")
 _M64 = (1 << 64) - 1
 _REF_BASE = 1_000_000
 _CUSTOMER_BASE = 500_000
-_ADDRESS = {"Riverside Hall": "Elvegata 12, 0150 Oslo", "Bowl Arena": "Fjordgata 3, 5003 Bergen",
-            "Harbour Stage": "Bryggen 7, 7010 Trondheim"}
+_ADDRESS = {
+    "Riverside Hall": "Elvegata 12, 0150 Oslo",
+    "Bowl Arena": "Fjordgata 3, 5003 Bergen",
+    "Harbour Stage": "Bryggen 7, 7010 Trondheim",
+}
 _CAPACITY = {"Riverside Hall": 900, "Bowl Arena": 240, "Harbour Stage": 700}
 # (title, item_type_type, price in % of the event price, cumulative weight in %)
-_TYPES = [("Standard", "TicketType", 100, 70), ("Child", "TicketType", 50, 82),
-          ("Senior", "TicketType", 70, 90), ("VIP", "TicketType", 200, 97),
-          ("Season pass", "SeasonPassShadowType", 0, 100)]
+_TYPES = [
+    ("Standard", "TicketType", 100, 70),
+    ("Child", "TicketType", 50, 82),
+    ("Senior", "TicketType", 70, 90),
+    ("VIP", "TicketType", 200, 97),
+    ("Season pass", "SeasonPassShadowType", 0, 100),
+]
 _TYPE_CUM = [t[3] for t in _TYPES]
 _CHANNELS = ["web", "app", "box_office", "reseller"]
 _ITEMS_CUM = [0.30, 0.65, 0.77, 0.90, 0.95]  # 1..6 items per booking
@@ -131,19 +138,36 @@ class TicketcoStore:
         for day in range(-60, 61):
             for _ in range(per_day):
                 tag = rng.choice(TAGS)
-                venue = ("Bowl Arena" if tag in ("Golf", "Bowling") and rng.random() < 0.8
-                         else rng.choice(SANDBOX_VENUES))
-                start = datetime.combine(self.today + timedelta(days=day),
-                                         time(rng.choice([10, 12, 14, 17, 18, 19, 20]),
-                                              rng.choice([0, 30])), ZONE)
+                venue = (
+                    "Bowl Arena"
+                    if tag in ("Golf", "Bowling") and rng.random() < 0.8
+                    else rng.choice(SANDBOX_VENUES)
+                )
+                start = datetime.combine(
+                    self.today + timedelta(days=day),
+                    time(rng.choice([10, 12, 14, 17, 18, 19, 20]), rng.choice([0, 30])),
+                    ZONE,
+                )
                 end = start + timedelta(minutes=rng.choice([90, 120, 150, 180]))
-                tags = [tag] + ([rng.choice([t for t in TAGS if t != tag])]
-                                if rng.random() < 0.25 else [])
-                title = rng.choice(_TITLES[tag]).format(f=rng.choice(self.firsts),
-                                                        l=rng.choice(self.lasts))
+                tags = [tag] + (
+                    [rng.choice([t for t in TAGS if t != tag])] if rng.random() < 0.25 else []
+                )
+                title = rng.choice(_TITLES[tag]).format(
+                    f=rng.choice(self.firsts), l=rng.choice(self.lasts)
+                )
                 location = venue + " " if venue == "Bowl Arena" and rng.random() < 0.05 else venue
-                specs.append((start, title, tags, location, venue, end,
-                              rng.choice([149, 199, 249, 299, 349, 399, 499, 599]), day))
+                specs.append(
+                    (
+                        start,
+                        title,
+                        tags,
+                        location,
+                        venue,
+                        end,
+                        rng.choice([149, 199, 249, 299, 349, 399, 499, 599]),
+                        day,
+                    )
+                )
         specs.sort(key=lambda s: s[0])
         ids = list(range(len(specs)))
         rng.shuffle(ids)  # ids follow creation order, not start order, as on the platform
@@ -152,8 +176,21 @@ class TicketcoStore:
         self.events: list[_Event] = []
         first = 0
         for k, (start, title, tags, location, venue, end, price, day) in enumerate(specs):
-            self.events.append(_Event(31001 + 2 * ids[k], title, tags, location, venue, start,
-                                      end, price, day, first, counts[k]))
+            self.events.append(
+                _Event(
+                    31001 + 2 * ids[k],
+                    title,
+                    tags,
+                    location,
+                    venue,
+                    start,
+                    end,
+                    price,
+                    day,
+                    first,
+                    counts[k],
+                )
+            )
             first += counts[k]
         self._by_id = {ev.id: ev for ev in self.events}
         self._firsts = [ev.first for ev in self.events]
@@ -171,7 +208,7 @@ class TicketcoStore:
                 lead = start_ts - now_ts + 600 if not past else 600
                 self._booked[i] = start_ts - lead - int(r() * 45 * 86400)
                 u, c = r(), r()
-                flags = (1 if u < 0.45 else 2 if u < 0.80 else 0)
+                flags = 1 if u < 0.45 else 2 if u < 0.80 else 0
                 flags |= (0 if c < 0.70 else 1 if c < 0.85 else 2 if c < 0.95 else 3) << 2
                 u = r()
                 if u < 0.05:
@@ -182,7 +219,7 @@ class TicketcoStore:
                     flags |= _CHECKED_IN
                 self._flags[i] = flags
         for ev in self.events:
-            base = sum(self._nitems[ev.first:ev.first + ev.count])
+            base = sum(self._nitems[ev.first : ev.first + ev.count])
             ev.capacity = max(_CAPACITY[ev.venue], -(-base * 115 // 100 // 50) * 50)
 
     def reset(self) -> None:
@@ -235,13 +272,22 @@ class TicketcoStore:
         first, last = self.firsts[h % 256], self.lasts[(h >> 8) % 256]
         local = f"{_ascii(first)}.{_ascii(last)}{(h >> 16) % 100 or ''}"
         domain = _DOMAINS[(h >> 24) % len(_DOMAINS)]
-        email: str | None = (f"{local.title()}@{domain.title()}" if (h >> 28) % 20 == 0
-                             else f"{local}@{domain}")
+        email: str | None = (
+            f"{local.title()}@{domain.title()}" if (h >> 28) % 20 == 0 else f"{local}@{domain}"
+        )
         num = f"{'49'[(h >> 33) & 1]}{(h >> 34) % 10_000_000:07d}"
-        phone: str | None = [f"+47 {num[:3]} {num[3:5]} {num[5:]}", num, f"0047{num}",
-                             f"+46 70 {num[1:4]} {num[4:6]} {num[6:]}"][(h >> 58) % 4]
-        bad_email = [f"{local}@", f"{local}.{domain}", f"{local}@{_ascii(last)}@online.no",
-                     f"{_ascii(first)} {_ascii(last)}@{domain}"][(h >> 60) % 4]
+        phone: str | None = [
+            f"+47 {num[:3]} {num[3:5]} {num[5:]}",
+            num,
+            f"0047{num}",
+            f"+46 70 {num[1:4]} {num[4:6]} {num[6:]}",
+        ][(h >> 58) % 4]
+        bad_email = [
+            f"{local}@",
+            f"{local}.{domain}",
+            f"{local}@{_ascii(last)}@online.no",
+            f"{_ascii(first)} {_ascii(last)}@{domain}",
+        ][(h >> 60) % 4]
         bad_phone = _BAD_PHONES[(h >> 44) % len(_BAD_PHONES)]
         cat = (h >> 48) % 1000
         if cat < 20:  # neither usable
@@ -262,43 +308,60 @@ class TicketcoStore:
             state = 2 if flags & _REFUNDED else 1
         h = _mix(self._salt ^ 0xB00C ^ i)
         stamp = datetime.fromtimestamp(added or self._booked[i], ZONE).strftime(
-            "%Y-%m-%d %H:%M:%S")  # naive local time [INFER]
+            "%Y-%m-%d %H:%M:%S"
+        )  # naive local time [INFER]
         checked = flags & _CHECKED_IN and state == 0
         out: dict[str, Any] = {
-            "id": item_id, "ref_number": self.ref(i), "event_id": ev.id, "event_name": ev.title,
+            "id": item_id,
+            "ref_number": self.ref(i),
+            "event_id": ev.id,
+            "event_name": ev.title,
             "transaction_datestamp": "31/02/2024 25:61" if i in self._bad_stamp else stamp,
-            "item_type_id": ev.id * 10 + t, "item_type_title": _TYPES[t][0],
-            "item_type_type": _TYPES[t][1], "capacity_name": "Ordinær",
+            "item_type_id": ev.id * 10 + t,
+            "item_type_title": _TYPES[t][0],
+            "item_type_type": _TYPES[t][1],
+            "capacity_name": "Ordinær",
         }
         if ev.venue == "Riverside Hall":
             out["section_name"] = "Parkett" if h % 5 else "Balkong"
             out["row_name"], out["seat_name"] = str(1 + (h >> 8) % 18), str(1 + (h >> 16) % 24 + j)
         elif ev.venue == "Bowl Arena":
             out["section_name"] = ("Simulator " if "Golf" in ev.tags else "Bane ") + str(
-                1 + (h >> 8) % 8)
+                1 + (h >> 8) % 8
+            )
         else:
             out["section_name"] = "Ståplass"
-        out.update({
-            "price": f"{price // 100}.{price % 100:02d}", "currency": "NOK",
-            "status": _STATES[state], "sales_channel": _CHANNELS[(flags >> 2) & 3],
-            "barcode": f"{_mix(self._salt ^ item_id) % 10**13:013d}",
-            "checked_in_at": (ev.start - timedelta(seconds=(h >> 24) % 2700)).isoformat()
-            if checked else None,
-            "checked_out_at": None, "check_in_user_id": 101 + (h >> 40) % 4 if checked else None,
-            "buyer_id": _CUSTOMER_BASE + self._cust[i],
-        })
+        out.update(
+            {
+                "price": f"{price // 100}.{price % 100:02d}",
+                "currency": "NOK",
+                "status": _STATES[state],
+                "sales_channel": _CHANNELS[(flags >> 2) & 3],
+                "barcode": f"{_mix(self._salt ^ item_id) % 10**13:013d}",
+                "checked_in_at": (ev.start - timedelta(seconds=(h >> 24) % 2700)).isoformat()
+                if checked
+                else None,
+                "checked_out_at": None,
+                "check_in_user_id": 101 + (h >> 40) % 4 if checked else None,
+                "buyer_id": _CUSTOMER_BASE + self._cust[i],
+            }
+        )
         if pii:
             first, last, email, phone = self.customer(self._cust[i])
-            out.update(buyer_first_name=first, buyer_last_name=last, buyer_email=email,
-                       buyer_phone=phone)
+            out.update(
+                buyer_first_name=first, buyer_last_name=last, buyer_email=email, buyer_phone=phone
+            )
             if opt := self._opt(i):
                 out["buyer_email_opt_in"] = opt == 1
             if j == 0:
                 out.update(holder_first_name=first, holder_last_name=last, holder_email=email)
             else:
                 hh = _mix(h ^ j)
-                out.update(holder_first_name=self.firsts[hh % 256],
-                           holder_last_name=self.lasts[(hh >> 8) % 256], holder_email=None)
+                out.update(
+                    holder_first_name=self.firsts[hh % 256],
+                    holder_last_name=self.lasts[(hh >> 8) % 256],
+                    holder_email=None,
+                )
         return out
 
     def _total(self, ev: _Event) -> tuple[int, int]:
@@ -311,8 +374,11 @@ class TicketcoStore:
                 n = len(found) if found is not None else self._nitems[i]
                 total += n
                 if not self._is_cancelled(i):
-                    sold += (sum(1 for it in found if it[3] == 0) if found is not None
-                             else n - (1 if self._flags[i] & _PARTIAL else 0))
+                    sold += (
+                        sum(1 for it in found if it[3] == 0)
+                        if found is not None
+                        else n - (1 if self._flags[i] & _PARTIAL else 0)
+                    )
             self._totals[ev.id] = (total, sold)
         return self._totals[ev.id]
 
@@ -340,23 +406,38 @@ class TicketcoStore:
         sold = self._total(ev)[1]
         slug = f"{ev.id}-{_ascii(ev.title.replace(' ', '-'))}"
         return {
-            "id": ev.id, "title": ev.title, "description": f"{ev.title} at {ev.venue}.",
-            "type": "Event", "status": self.status(ev), "start_at": ev.start.isoformat(),
-            "end_at": ev.end.isoformat(), "location_name": ev.location,
-            "street_address": _ADDRESS[ev.venue], "tags": ev.tags,
-            "event_minimum_price": ev.price / 2, "event_maximum_price": float(ev.price * 2),
-            "total_capacities": ev.capacity, "total_sold": sold,
+            "id": ev.id,
+            "title": ev.title,
+            "description": f"{ev.title} at {ev.venue}.",
+            "type": "Event",
+            "status": self.status(ev),
+            "start_at": ev.start.isoformat(),
+            "end_at": ev.end.isoformat(),
+            "location_name": ev.location,
+            "street_address": _ADDRESS[ev.venue],
+            "tags": ev.tags,
+            "event_minimum_price": ev.price / 2,
+            "event_maximum_price": float(ev.price * 2),
+            "total_capacities": ev.capacity,
+            "total_sold": sold,
             "total_available": max(0, ev.capacity - sold),
-            "locale_urls": {lang: f"https://ticketco.events/no/{lang}/e/{slug}"
-                            for lang in ("nb", "en", "sv")},
+            "locale_urls": {
+                lang: f"https://ticketco.events/no/{lang}/e/{slug}" for lang in ("nb", "en", "sv")
+            },
         }
 
     def customer_json(self, c: int) -> dict[str, Any]:
         first, last, email, phone = self.customer(c)
         created = self.now - timedelta(seconds=_mix(self._salt ^ c) % (700 * 86400))
-        return {"id": _CUSTOMER_BASE + c, "first_name": first, "last_name": last,
-                "email": email, "phone": phone, "created_at": created.isoformat(),
-                "updated_at": created.isoformat()}
+        return {
+            "id": _CUSTOMER_BASE + c,
+            "first_name": first,
+            "last_name": last,
+            "email": email,
+            "phone": phone,
+            "created_at": created.isoformat(),
+            "updated_at": created.isoformat(),
+        }
 
     def event_by_id(self, event_id: str) -> _Event | None:
         return self._by_id.get(int(event_id)) if event_id.isdigit() else None
@@ -370,8 +451,13 @@ class TicketcoStore:
         returned are exactly what a reader will see differently afterwards.
         """
         rng = random.Random(f"{self.seed}:{params.get('seed', 1)}")
-        future = [i for ev in self.events if ev.day >= 0
-                  for i in range(ev.first, ev.first + ev.count) if not self._is_cancelled(i)]
+        future = [
+            i
+            for ev in self.events
+            if ev.day >= 0
+            for i in range(ev.first, ev.first + ev.count)
+            if not self._is_cancelled(i)
+        ]
         changed = sorted(rng.sample(future, _count(params.get("share", 0.01), len(future))))
         for i in changed:
             self._change(i, rng)
@@ -385,22 +471,28 @@ class TicketcoStore:
             for ev in self.events:
                 if ev.day == -1 and ev.id not in self._ended:
                     self._ended.add(ev.id)
-                    no_show += [i for i in range(ev.first, ev.first + ev.count)
-                                if not self._is_cancelled(i) and not self._flags[i] & _CHECKED_IN]
+                    no_show += [
+                        i
+                        for i in range(ev.first, ev.first + ev.count)
+                        if not self._is_cancelled(i) and not self._flags[i] & _CHECKED_IN
+                    ]
         explicit = [i for i in range(self.records) if self._opt(i)]
-        flipped = sorted(rng.sample(explicit, _count(params.get("opt_in_flip_share", 0.0),
-                                                     len(explicit))))
+        flipped = sorted(
+            rng.sample(explicit, _count(params.get("opt_in_flip_share", 0.0), len(explicit)))
+        )
         for i in flipped:
             self._opt_in[i] = 3 - self._opt(i)
         rest = [i for i in future if i not in taken]
         bad = sorted(rng.sample(rest, _count(params.get("malformed_share", 0.0), len(rest))))
         self._bad_stamp.update(bad)
         self._totals.clear()
-        return {"changed": [self.ref(i) for i in changed],
-                "cancelled": [self.ref(i) for i in cancelled],
-                "no_show": [self.ref(i) for i in no_show],
-                "opt_in_flipped": [self.ref(i) for i in flipped],
-                "malformed": [self.ref(i) for i in bad]}
+        return {
+            "changed": [self.ref(i) for i in changed],
+            "cancelled": [self.ref(i) for i in cancelled],
+            "no_show": [self.ref(i) for i in no_show],
+            "opt_in_flipped": [self.ref(i) for i in flipped],
+            "malformed": [self.ref(i) for i in bad],
+        }
 
     def _change(self, i: int, rng: random.Random) -> None:
         items = list(self.items(i))
@@ -411,8 +503,9 @@ class TicketcoStore:
         kind = rng.choice(kinds or ["add"])
         if kind == "add":
             price = self._event_of(i).price * 100
-            items.append(((_REF_BASE + i) * 10 + len(items), 0, price, 0,
-                          int(self.now.timestamp())))
+            items.append(
+                ((_REF_BASE + i) * 10 + len(items), 0, price, 0, int(self.now.timestamp()))
+            )
         elif kind == "remove":
             k = active[-1]
             items[k] = (*items[k][:3], 2, items[k][4])  # refunded
@@ -426,14 +519,29 @@ class TicketcoStore:
     def dump(self) -> dict[str, Any]:
         cancelled = sum(1 for i in range(self.records) if self._is_cancelled(i))
         return {
-            "platform": "ticketco", "seed": self.seed, "today": self.today.isoformat(),
-            "counts": {"events": len(self.events), "bookings": self.records,
-                       "customers": self.n_customers, "cancelled": cancelled,
-                       "items": sum(self._total(ev)[0] for ev in self.events)},
+            "platform": "ticketco",
+            "seed": self.seed,
+            "today": self.today.isoformat(),
+            "counts": {
+                "events": len(self.events),
+                "bookings": self.records,
+                "customers": self.n_customers,
+                "cancelled": cancelled,
+                "items": sum(self._total(ev)[0] for ev in self.events),
+            },
             "venues": list(SANDBOX_VENUES),
-            "events": [{"id": ev.id, "title": ev.title, "location_name": ev.location,
-                        "start_at": ev.start.isoformat(), "status": self.status(ev),
-                        "tags": ev.tags, "bookings": ev.count} for ev in self.events],
+            "events": [
+                {
+                    "id": ev.id,
+                    "title": ev.title,
+                    "location_name": ev.location,
+                    "start_at": ev.start.isoformat(),
+                    "status": self.status(ev),
+                    "tags": ev.tags,
+                    "bookings": ev.count,
+                }
+                for ev in self.events
+            ],
         }
 
 
@@ -488,8 +596,12 @@ class _Api:
         q, store = request.query_params, self.store
         found = sorted(store.events, key=lambda ev: ev.id)
         if status := q.get("status"):
-            found = [ev for ev in found if store.status(ev) == status
-                     or (status == "active" and store.status(ev) != "ended")]
+            found = [
+                ev
+                for ev in found
+                if store.status(ev) == status
+                or (status == "active" and store.status(ev) != "ended")
+            ]
         if tags := {t.strip().casefold() for t in q.get("tags", "").split(",") if t.strip()}:
             found = [ev for ev in found if tags & {t.casefold() for t in ev.tags}]
         for param, attr in (("title", "title"), ("location", "location")):
@@ -536,11 +648,13 @@ class _Api:
         first = (page - 1) * size
         last = min(self.store.n_customers, first + size)
         return JsonResponse(
-            {"customers": [self.store.customer_json(c) for c in range(first, last)]})
+            {"customers": [self.store.customer_json(c) for c in range(first, last)]}
+        )
 
     async def not_found(self, request: Request) -> Response:
         return self._denied(request, "events") or JsonResponse(
-            {"error": "Not found"}, status_code=404)
+            {"error": "Not found"}, status_code=404
+        )
 
 
 def create_sandbox(
@@ -556,6 +670,9 @@ def create_sandbox(
         Route(f"{BASE}/customers", api.customers, methods=["GET"]),
         Route(f"{BASE}/{{rest:path}}", api.not_found),
     ]
-    return SandboxApp(platform="ticketco", store=api.store, routes=routes,
-                      credentials={"TICKETCO_TOKEN": SANDBOX_TOKEN})
-
+    return SandboxApp(
+        platform="ticketco",
+        store=api.store,
+        routes=routes,
+        credentials={"TICKETCO_TOKEN": SANDBOX_TOKEN},
+    )

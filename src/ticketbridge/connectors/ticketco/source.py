@@ -129,8 +129,10 @@ class TicketcoSource:
 
     def _context(self) -> MappingContext:
         return MappingContext(
-            now=self._now(), zone=self.config.zone,
-            default_region=self.config.default_region, currency=self.config.currency,
+            now=self._now(),
+            zone=self.config.zone,
+            default_region=self.config.default_region,
+            currency=self.config.currency,
         )
 
     # -- reading -------------------------------------------------------------------------
@@ -209,8 +211,10 @@ class TicketcoSource:
                 if wanted and venue_key(_venue_of(raw)) not in wanted:
                     continue
                 start = event_start(raw, zone)
-                if window is not None and start is not None and not (
-                    window.start <= start < window.end
+                if (
+                    window is not None
+                    and start is not None
+                    and not (window.start <= start < window.end)
                 ):
                     continue
                 # Page-number paging can repeat an event when the list shifts mid-read.
@@ -265,8 +269,12 @@ class TicketcoSource:
         Raises MappingError with the reason when it still cannot be mapped."""
         _check_stream(stream)
         event, items = raw.get("event"), raw.get("items")
-        if (not isinstance(event, dict) or not isinstance(items, list) or not items
-                or not all(isinstance(i, dict) for i in items)):
+        if (
+            not isinstance(event, dict)
+            or not isinstance(items, list)
+            or not items
+            or not all(isinstance(i, dict) for i in items)
+        ):
             raise MappingError("booking:ticketco:?", "raw payload needs 'event' and 'items'")
         try:
             return _record(map_booking(event, items, self._context()))
@@ -300,8 +308,10 @@ class TicketcoSource:
         seen_keys = {venue_key(n) for n in seen}
         missing = [v for v in wanted if venue_key(v) not in seen_keys]
         if missing:
-            detail = (f"venue(s) not found among TicketCo events: {', '.join(missing)} "
-                      f"(seen: {', '.join(seen) or 'none'})")
+            detail = (
+                f"venue(s) not found among TicketCo events: {', '.join(missing)} "
+                f"(seen: {', '.join(seen) or 'none'})"
+            )
             results.append(CheckResult("venues", False, detail))
         elif wanted:
             results.append(CheckResult("venues", True, f"all {len(wanted)} venue(s) found"))
@@ -309,19 +319,29 @@ class TicketcoSource:
             results.append(CheckResult("venues", True, f"no venue filter; seen: {', '.join(seen)}"))
 
         wanted_keys = {venue_key(v) for v in wanted}
-        probe = next((e for e in events if e.get("id") is not None and (
-            not wanted_keys or venue_key(_venue_of(e)) in wanted_keys)), None)
+        probe = next(
+            (
+                e
+                for e in events
+                if e.get("id") is not None
+                and (not wanted_keys or venue_key(_venue_of(e)) in wanted_keys)
+            ),
+            None,
+        )
         if probe is None:
             results.append(CheckResult("item_grosses", True, "skipped: no event to read"))
             return results
         try:
             await self.client.item_grosses_page(probe["id"])
         except AuthError as exc:
-            results.append(CheckResult(
-                "item_grosses", False,
-                f"item grosses refused (HTTP {exc.status}): the token lacks the Item grosses "
-                "data set",
-            ))
+            results.append(
+                CheckResult(
+                    "item_grosses",
+                    False,
+                    f"item grosses refused (HTTP {exc.status}): the token lacks the Item grosses "
+                    "data set",
+                )
+            )
         except ConnectorError as exc:
             results.append(CheckResult("item_grosses", False, exc.message))
         else:
@@ -350,13 +370,17 @@ class _EventMapper:
             if ref is None:
                 first = group[0]
                 item_id = first.get("id") if isinstance(first, dict) else None
-                out.append(Failed(orphan_key(raw_event.get("id"), item_id, self.orphans),
-                                  "ref_number missing", raw))
+                out.append(
+                    Failed(
+                        orphan_key(raw_event.get("id"), item_id, self.orphans),
+                        "ref_number missing",
+                        raw,
+                    )
+                )
                 self.orphans += 1
                 continue
             try:
-                out.append(_record(map_booking(raw_event, group, self.ctx,
-                                               prepared=self.prepared)))
+                out.append(_record(map_booking(raw_event, group, self.ctx, prepared=self.prepared)))
             except MappingError as exc:
                 out.append(Failed(exc.record_key, exc.reason, raw))
             except (ValueError, TypeError) as exc:  # a payload shape nobody foresaw
@@ -365,8 +389,11 @@ class _EventMapper:
 
 
 def _page(entries: list[Record | Failed], position: dict[str, Any] | None) -> Page:
-    return Page(records=[e for e in entries if isinstance(e, Record)],
-                failures=[e for e in entries if isinstance(e, Failed)], position=position)
+    return Page(
+        records=[e for e in entries if isinstance(e, Record)],
+        failures=[e for e in entries if isinstance(e, Failed)],
+        position=position,
+    )
 
 
 def _not_grouped(event_id: object, ref: str) -> FatalError:
@@ -380,8 +407,12 @@ def _not_grouped(event_id: object, ref: str) -> FatalError:
 
 
 def _record(booking: Any) -> Record:
-    return Record(key=booking_key(booking.confirmation_number), kind="booking", data=booking,
-                  cursor=booking.updated_at)
+    return Record(
+        key=booking_key(booking.confirmation_number),
+        kind="booking",
+        data=booking,
+        cursor=booking.updated_at,
+    )
 
 
 def _venue_of(raw: Mapping[str, Any]) -> str | None:

@@ -42,9 +42,12 @@ class TicketmasterClient:
         # the Basic credentials go in a default header that httpx masks in its reprs.
         basic = f"{config.username}:{config.password.get_secret_value()}".encode()
         self.api = connection_client(
-            config, context, platform=PLATFORM,
+            config,
+            context,
+            platform=PLATFORM,
             account=f"{PLATFORM}:{base_url}:{config.market}:{config.username}",
-            auth=QueryToken(self.paths.api_key, config.api_key), base_url=base_url,
+            auth=QueryToken(self.paths.api_key, config.api_key),
+            base_url=base_url,
             headers={
                 "Authorization": "Basic " + base64.b64encode(basic).decode("ascii"),
                 "Accept": "application/json",
