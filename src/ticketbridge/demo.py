@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ticketbridge.connectors import registry
+from ticketbridge.connectors.base import SandboxSpec
 from ticketbridge.engine.spec import RunOptions
 from ticketbridge.http.client import ApiClient
 from ticketbridge.http.context import HttpContext
@@ -151,9 +152,7 @@ def project_dict(urls: dict[str, str], supplier_port: int = 8480) -> dict[str, A
     """A project file wiring every demo integration to sandboxes at ``urls`` (by platform)."""
     connections = {}
     for platform, url in urls.items():
-        connector = registry.get(platform)
-        assert connector.sandbox_config is not None, platform
-        connections[platform] = connector.sandbox_config(url)
+        connections[platform] = _sandbox_spec(platform).config(url)
     syncs = {i.sync: i.config() for i in INTEGRATIONS if i.source in urls and i.destination in urls}
     project: dict[str, Any] = {"connections": connections, "syncs": syncs}
     if "acme" in urls:
@@ -178,7 +177,7 @@ def supplier_block(port: int, seed: int = 42) -> dict[str, Any]:
 def sandbox_env() -> dict[str, str]:
     env: dict[str, str] = {SUPPLIER_KEY_ENV: SUPPLIER_KEY}
     for platform in _platforms():
-        env.update(registry.get(platform).sandbox_env)
+        env.update(_sandbox_spec(platform).env)
     return env
 
 
@@ -202,11 +201,16 @@ def write_example_project(directory: Path, port_base: int = 8401) -> Path:
     return path
 
 
-def build_sandbox(platform: str, seed: int, records: int) -> SandboxApp:
-    connector = registry.get(platform)
-    if connector.sandbox is None:
+def _sandbox_spec(platform: str) -> SandboxSpec:
+    spec = registry.get(platform).sandbox
+    if spec is None:
         raise ValueError(f"{platform} has no sandbox")
-    sandbox: SandboxApp = connector.sandbox(seed=seed, records=records, today=datetime.now(UTC))
+    return spec
+
+
+def build_sandbox(platform: str, seed: int, records: int) -> SandboxApp:
+    create = _sandbox_spec(platform).create
+    sandbox: SandboxApp = create(seed=seed, records=records, today=datetime.now(UTC))
     return sandbox
 
 

@@ -40,10 +40,10 @@ class Stack:
         stack = cls(directory, running, syncs)
         connections = {}
         for platform, r in running.items():
-            connector = registry.get(platform)
-            assert connector.sandbox_config is not None
-            connections[platform] = connector.sandbox_config(r.url)
-            stack.env.update(connector.sandbox_env)
+            sandbox = registry.get(platform).sandbox
+            assert sandbox is not None
+            connections[platform] = sandbox.config(r.url)
+            stack.env.update(sandbox.env)
         project = {"connections": connections, "syncs": syncs, **(extra or {})}
         (directory / "ticketbridge.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
         return stack

@@ -24,12 +24,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from ticketbridge.http.context import HttpContext
 from ticketbridge.model import Booking, Contact, Ticket
+
+if TYPE_CHECKING:
+    # Only for hints: the engine imports this module and must not load the HTTP stack.
+    from ticketbridge.http.context import HttpContext
 
 RecordData = Booking | Contact | Ticket
 Mapped = dict[str, dict[str, Any]]
@@ -229,19 +232,36 @@ class SandboxFactory(Protocol):
 
 
 @dataclass(frozen=True)
+class SandboxSpec:
+    """A platform's simulator and how a project connects to it."""
+
+    create: SandboxFactory
+    config: Callable[[str], dict[str, Any]]
+    """Given a sandbox base URL, the connection settings (with fake credentials as ``${ENV}``
+    references) that ``ticketbridge init`` and the demo write."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Fake credentials the sandbox accepts, by environment variable name."""
+
+
+@dataclass(frozen=True)
 class Connector:
-    """What a connector package registers under the ``ticketbridge.connectors`` entry point."""
+    """What a connector package registers under the ``ticketbridge.connectors`` entry point.
+
+    ``streams`` and ``objects`` default to the ``STREAMS`` / ``OBJECTS`` the source and
+    destination classes declare (``connectors.kit``), so they are written once.
+    """
 
     platform: str
     title: str
     config: type[ConnectionConfig]
     source: Callable[[Any, HttpContext], Source] | None = None
     destination: Callable[[Any, HttpContext], Destination] | None = None
-    sandbox: SandboxFactory | None = None
+    sandbox: SandboxSpec | None = None
     streams: tuple[StreamSpec, ...] = ()
     objects: tuple[ObjectSpec, ...] = ()
-    sandbox_config: Callable[[str], dict[str, Any]] | None = None
-    """Given a sandbox base URL, the connection settings (with fake credentials as
-    ``${ENV}`` references) that ``ticketbridge init`` and the demo write."""
-    sandbox_env: Mapping[str, str] = field(default_factory=dict)
-    """Fake credentials the sandbox accepts, by environment variable name."""
+
+    def __post_init__(self) -> None:
+        if not self.streams:
+            object.__setattr__(self, "streams", tuple(getattr(self.source, "STREAMS", ())))
+        if not self.objects:
+            object.__setattr__(self, "objects", tuple(getattr(self.destination, "OBJECTS", ())))

@@ -43,15 +43,15 @@ NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
 def sandbox(connector: Connector, records: int = 60) -> SandboxApp:
     assert connector.sandbox is not None, f"{connector.platform} has no sandbox"
-    app: SandboxApp = connector.sandbox(seed=7, records=records, today=NOW)
+    app: SandboxApp = connector.sandbox.create(seed=7, records=records, today=NOW)
     return app
 
 
 def sandbox_config(connector: Connector, env: dict[str, str] | None = None) -> ConnectionConfig:
     """The connection settings ``init`` and the demo write, loaded like a project file."""
-    assert connector.sandbox_config is not None, f"{connector.platform}: no sandbox_config"
-    raw = connector.sandbox_config(SANDBOX_URL)
-    expanded = expand_env(raw, env if env is not None else dict(connector.sandbox_env))
+    assert connector.sandbox is not None, f"{connector.platform}: no sandbox"
+    raw = connector.sandbox.config(SANDBOX_URL)
+    expanded = expand_env(raw, env if env is not None else dict(connector.sandbox.env))
     return connector.config.model_validate(expanded)
 
 
@@ -73,11 +73,11 @@ def check_registration(connector: Connector) -> None:
     assert "platform" in connector.config.model_fields
     config = sandbox_config(connector)
     assert config.platform == connector.platform
-    for secret in connector.sandbox_env.values():
+    assert connector.sandbox is not None
+    for secret in connector.sandbox.env.values():
         assert secret not in repr(config), "secrets must be SecretStr (never in repr)"
-    assert connector.sandbox_config is not None
-    referenced = str(connector.sandbox_config(SANDBOX_URL))
-    for name, value in connector.sandbox_env.items():
+    referenced = str(connector.sandbox.config(SANDBOX_URL))
+    for name, value in connector.sandbox.env.items():
         if f"${{{name}}}" in referenced:
             assert value in config.secrets(), f"{name} must be a secret field"
 
@@ -116,9 +116,9 @@ async def check_source(connector: Connector) -> None:
 
 
 async def check_source_rejects_bad_credentials(connector: Connector) -> None:
-    if connector.source is None or not connector.sandbox_env:
+    if connector.source is None or connector.sandbox is None or not connector.sandbox.env:
         return
-    wrong = {k: "wrong-" + v for k, v in connector.sandbox_env.items()}
+    wrong = {k: "wrong-" + v for k, v in connector.sandbox.env.items()}
     source = connector.source(sandbox_config(connector, wrong), context(sandbox(connector)))
     try:
         spec = source.streams()[0]

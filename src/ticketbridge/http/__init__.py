@@ -1,8 +1,32 @@
-"""The only package that imports httpx: client, auth schemes, paginators, retries, budgets."""
+"""The only package that imports httpx: client, auth schemes, paginators, retries, budgets.
 
-from ticketbridge.http.budget import RateBudget
-from ticketbridge.http.client import ApiClient
-from ticketbridge.http.context import HttpContext
-from ticketbridge.http.retry import RetryPolicy
+Names are loaded on first use, so importing a submodule (or this package for a type hint)
+does not load httpx and aiohttp for modules that never open a connection.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ticketbridge.http.budget import RateBudget
+    from ticketbridge.http.client import ApiClient
+    from ticketbridge.http.context import HttpContext
+    from ticketbridge.http.retry import RetryPolicy
 
 __all__ = ["ApiClient", "HttpContext", "RateBudget", "RetryPolicy"]
+
+_HOMES = {
+    "ApiClient": "ticketbridge.http.client",
+    "HttpContext": "ticketbridge.http.context",
+    "RateBudget": "ticketbridge.http.budget",
+    "RetryPolicy": "ticketbridge.http.retry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'ticketbridge.http' has no attribute {name!r}")
+    return getattr(import_module(home), name)

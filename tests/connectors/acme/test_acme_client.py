@@ -41,12 +41,12 @@ def test_base_url_follows_the_environment() -> None:
 def test_connector_is_registered_with_its_sandbox_settings() -> None:
     found = registry.get("acme")
     assert found is CONNECTOR and found.source is None and found.destination is None
-    assert CONNECTOR.sandbox_env == {
+    assert CONNECTOR.sandbox is not None
+    assert CONNECTOR.sandbox.env == {
         "ACME_API_KEY": "sandbox-acme-key",
         "ACME_PASSWORD": "sandbox-acme-password",
     }
-    assert CONNECTOR.sandbox_config is not None
-    settings = CONNECTOR.sandbox_config("http://127.0.0.1:8409/")
+    settings = CONNECTOR.sandbox.config("http://127.0.0.1:8409/")
     assert settings == {
         "platform": "acme",
         "environment": "sandbox",

@@ -38,10 +38,10 @@ async def create(dest: AirshipCrmDestination, *records: Any) -> list[Any]:
 
 
 def test_connector_registration() -> None:
-    assert CONNECTOR.platform == "airship_crm" and CONNECTOR.sandbox is create_sandbox
-    assert CONNECTOR.sandbox_env == {"AIRSHIP_TOKEN": "sandbox-airship-token"}
-    assert CONNECTOR.sandbox_config is not None
-    assert CONNECTOR.sandbox_config("http://127.0.0.1:8402") == {
+    assert CONNECTOR.sandbox is not None
+    assert CONNECTOR.platform == "airship_crm" and CONNECTOR.sandbox.create is create_sandbox
+    assert CONNECTOR.sandbox.env == {"AIRSHIP_TOKEN": "sandbox-airship-token"}
+    assert CONNECTOR.sandbox.config("http://127.0.0.1:8402") == {
         "platform": "airship_crm",
         "base_url": "http://127.0.0.1:8402/v1",
         "token": "${AIRSHIP_TOKEN}",

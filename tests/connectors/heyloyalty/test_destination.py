@@ -34,10 +34,10 @@ def member_writes(stats: dict[str, Any]) -> dict[str, dict[str, int]]:
 
 
 def test_connector_registration() -> None:
-    assert CONNECTOR.platform == "heyloyalty" and CONNECTOR.sandbox is create_sandbox
-    assert CONNECTOR.sandbox_env == {"HEYLOYALTY_API_SECRET": "sandbox-hl-secret"}
-    assert CONNECTOR.sandbox_config is not None
-    assert CONNECTOR.sandbox_config("http://127.0.0.1:8404") == {
+    assert CONNECTOR.sandbox is not None
+    assert CONNECTOR.platform == "heyloyalty" and CONNECTOR.sandbox.create is create_sandbox
+    assert CONNECTOR.sandbox.env == {"HEYLOYALTY_API_SECRET": "sandbox-hl-secret"}
+    assert CONNECTOR.sandbox.config("http://127.0.0.1:8404") == {
         "platform": "heyloyalty",
         "base_url": "http://127.0.0.1:8404/loyalty/v1",
         "api_key": "sandbox-hl-key",

@@ -21,10 +21,10 @@ ROUTES = ["events", "events/{id}", "events/{id}/status", "item_grosses", "custom
 
 async def test_registered_with_sandbox_settings() -> None:
     assert get("ticketco") is CONNECTOR
-    assert CONNECTOR.sandbox is create_sandbox
-    assert CONNECTOR.sandbox_env == {"TICKETCO_TOKEN": SANDBOX_TOKEN}
-    assert CONNECTOR.sandbox_config is not None
-    assert CONNECTOR.sandbox_config("http://127.0.0.1:8401") == {
+    assert CONNECTOR.sandbox is not None
+    assert CONNECTOR.sandbox.create is create_sandbox
+    assert CONNECTOR.sandbox.env == {"TICKETCO_TOKEN": SANDBOX_TOKEN}
+    assert CONNECTOR.sandbox.config("http://127.0.0.1:8401") == {
         "platform": "ticketco",
         "base_url": "http://127.0.0.1:8401/api/public/v1",
         "token": "${TICKETCO_TOKEN}",

@@ -236,14 +236,14 @@ async def test_paths_override_is_served() -> None:
 
 
 def test_connector_registration() -> None:
-    assert CONNECTOR.platform == "ticketmaster" and CONNECTOR.sandbox is create_sandbox
-    assert CONNECTOR.sandbox_config is not None
-    cfg = CONNECTOR.sandbox_config("http://127.0.0.1:8403")
+    assert CONNECTOR.sandbox is not None
+    assert CONNECTOR.platform == "ticketmaster" and CONNECTOR.sandbox.create is create_sandbox
+    cfg = CONNECTOR.sandbox.config("http://127.0.0.1:8403")
     assert cfg["base_url"] == "http://127.0.0.1:8403" + BASE
     assert cfg["api_key"] == "${TM_API_KEY}" and cfg["market"] == "DK"
-    assert CONNECTOR.sandbox_env["TM_API_KEY"] == SANDBOX_API_KEY
-    assert CONNECTOR.sandbox_env["TM_PASSWORD"] == SANDBOX_PASSWORD
-    assert cfg["username"] == SANDBOX_USERNAME and "TM_USERNAME" not in CONNECTOR.sandbox_env
+    assert CONNECTOR.sandbox.env["TM_API_KEY"] == SANDBOX_API_KEY
+    assert CONNECTOR.sandbox.env["TM_PASSWORD"] == SANDBOX_PASSWORD
+    assert cfg["username"] == SANDBOX_USERNAME and "TM_USERNAME" not in CONNECTOR.sandbox.env
     expanded = {
         k: v.replace("${TM_API_KEY}", SANDBOX_API_KEY).replace("${TM_PASSWORD}", SANDBOX_PASSWORD)
         for k, v in cfg.items()

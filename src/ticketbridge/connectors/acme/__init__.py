@@ -14,17 +14,18 @@ from ticketbridge.connectors.acme.config import (
     AcmeConfig,
 )
 from ticketbridge.connectors.acme.sandbox import create_sandbox, sandbox_config, sandbox_mapping
-from ticketbridge.connectors.base import Connector
+from ticketbridge.connectors.base import Connector, SandboxSpec
 
+# Neither a source nor a destination: the Supplier API (ticketbridge.supplier) drives ACME.
 CONNECTOR = Connector(
     platform="acme",
     title="ACME Ticketing",
     config=AcmeConfig,
-    source=None,
-    destination=None,
-    sandbox=create_sandbox,
-    sandbox_config=sandbox_config,
-    sandbox_env={"ACME_API_KEY": SANDBOX_API_KEY, "ACME_PASSWORD": SANDBOX_PASSWORD},
+    sandbox=SandboxSpec(
+        create_sandbox,
+        sandbox_config,
+        {"ACME_API_KEY": SANDBOX_API_KEY, "ACME_PASSWORD": SANDBOX_PASSWORD},
+    ),
 )
 
 __all__ = [

@@ -28,7 +28,7 @@ from ticketbridge.connectors.acme.schemas import (
     Refund,
     Session,
 )
-from ticketbridge.connectors.support import connection_client
+from ticketbridge.connectors.kit import connection_client
 from ticketbridge.errors import AuthError, ConfigError, FatalError, RetryableError
 from ticketbridge.http import HttpContext
 from ticketbridge.http.auth import HeaderToken

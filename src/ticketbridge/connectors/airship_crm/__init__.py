@@ -16,17 +16,14 @@ from ticketbridge.connectors.airship_crm.destination import (
     AirshipCrmDestination,
 )
 from ticketbridge.connectors.airship_crm.sandbox import create_sandbox, sandbox_config
-from ticketbridge.connectors.base import Connector
+from ticketbridge.connectors.base import Connector, SandboxSpec
 
 CONNECTOR = Connector(
     platform="airship_crm",
     title="Airship CRM (airship.co.uk)",
     config=AirshipCrmConfig,
     destination=AirshipCrmDestination,
-    sandbox=create_sandbox,
-    objects=(CONTACT_BOOKINGS,),
-    sandbox_config=sandbox_config,
-    sandbox_env={"AIRSHIP_TOKEN": SANDBOX_TOKEN},
+    sandbox=SandboxSpec(create_sandbox, sandbox_config, {"AIRSHIP_TOKEN": SANDBOX_TOKEN}),
 )
 
 __all__ = [

@@ -19,7 +19,7 @@ from ticketbridge.connectors.airship_crm.schemas import (
     items_of,
     one_of,
 )
-from ticketbridge.connectors.support import connection_client
+from ticketbridge.connectors.kit import ClientKit, connection_client
 from ticketbridge.errors import FatalError
 from ticketbridge.http import HttpContext
 from ticketbridge.http.auth import bearer
@@ -30,24 +30,20 @@ from ticketbridge.http.paginate import laravel
 _NOT_FOUND_IS_ANSWER = {404: Action.OK}
 
 
-class AirshipCrmClient:
+class AirshipCrmClient(ClientKit):
     def __init__(self, cfg: AirshipCrmConfig, ctx: HttpContext) -> None:
+        super().__init__()
         self.account_id = cfg.account_id
         # One bucket per account, whichever sync writes to it (DESIGN guarantee 6).
-        self.api = connection_client(
-            cfg,
-            ctx,
-            platform=PLATFORM,
-            account=f"{PLATFORM}:{cfg.base_url}:{cfg.account_id}",
-            auth=bearer(cfg.token),
+        self.api = self.own(
+            connection_client(
+                cfg,
+                ctx,
+                platform=PLATFORM,
+                account=f"{PLATFORM}:{cfg.base_url}:{cfg.account_id}",
+                auth=bearer(cfg.token),
+            )
         )
-
-    @property
-    def calls(self) -> int:
-        return self.api.calls
-
-    async def aclose(self) -> None:
-        await self.api.aclose()
 
     def _query(self, **extra: Any) -> dict[str, Any]:
         return {"account_id": self.account_id, **extra}

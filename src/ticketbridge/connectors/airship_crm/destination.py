@@ -16,8 +16,8 @@ Invariants (the TicketCo connector's documented behaviour, and DESIGN guarantee 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from collections.abc import Mapping
+from typing import Any
 
 from ticketbridge.connectors.airship_crm.client import AirshipCrmClient
 from ticketbridge.connectors.airship_crm.config import (
@@ -43,7 +43,7 @@ from ticketbridge.connectors.base import (
     Outcome,
     Record,
 )
-from ticketbridge.connectors.support import coerce_options, expect_name
+from ticketbridge.connectors.kit import DestinationKit, run_bounded
 from ticketbridge.errors import AuthError, ConnectorError, RecordRejected
 from ticketbridge.http import HttpContext
 from ticketbridge.model import Booking
@@ -60,20 +60,9 @@ CONTACT_BOOKINGS = ObjectSpec(
     "booking_reference; a booking update never touches the contact.",
 )
 
-T = TypeVar("T")
-C = TypeVar("C")
-
 
 def _fold(name: str) -> str:
     return " ".join(name.split()).casefold()
-
-
-def _options(options: ObjectOptions) -> ContactBookingsOptions:
-    return coerce_options(options, ContactBookingsOptions)
-
-
-def _check_object(obj: str) -> None:
-    expect_name(PLATFORM, "object", obj, [OBJECT])
 
 
 def _if_empty(change: Change, entity: str) -> set[str]:
@@ -88,64 +77,37 @@ def _keep_where_empty(fields: dict[str, Any], keys: set[str], existing: dict[str
             del fields[key]
 
 
-async def _bounded(items: list[C], work: Callable[[C], Awaitable[T]], width: int) -> list[T]:
-    """``work`` on every item, at most ``width`` at once, results in input order; or the first
-    exception, with every other worker cancelled (not orphaned).
-
-    ``width`` workers share one iterator, rather than one task per item behind a semaphore:
-    the same concurrency without creating and scheduling a task per record.
-    """
-    results: list[T | None] = [None] * len(items)
-    pending = iter(enumerate(items))
-
-    async def worker() -> None:
-        for i, item in pending:
-            results[i] = await work(item)
-
-    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(width, len(items))))]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    return cast(list[T], results)
-
-
 class _Refused(Exception):
     """A per-record refusal decided here (not by Airship): becomes ``Outcome(ok=False)``."""
 
 
-class AirshipCrmDestination:
+class AirshipCrmDestination(DestinationKit[AirshipCrmConfig]):
     platform = PLATFORM
+    config_model = AirshipCrmConfig
+    OBJECTS = (CONTACT_BOOKINGS,)
+    client: AirshipCrmClient
 
-    def __init__(self, cfg: AirshipCrmConfig, ctx: HttpContext) -> None:
-        self.cfg = cfg
-        self.client = AirshipCrmClient(cfg, ctx)
+    def __init__(self, config: AirshipCrmConfig | Mapping[str, Any], context: HttpContext) -> None:
+        super().__init__(config, context)
         # Venue name (folded) -> unit id. Units change rarely; a destination lives for one
         # run, so a unit added mid-run shows up on the next run.
         self._units: dict[str, int] | None = None
         self._units_lock = asyncio.Lock()
 
-    def objects(self) -> list[ObjectSpec]:
-        return [CONTACT_BOOKINGS]
-
-    @property
-    def api_calls(self) -> int:
-        return self.client.calls
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
+    def open_client(self, config: AirshipCrmConfig, context: HttpContext) -> AirshipCrmClient:
+        return AirshipCrmClient(config, context)
 
     def prepare(self, obj: str, record: Record, options: ObjectOptions) -> Mapped:
         """Pure: see :func:`mapping.prepare_contact_bookings`. Raises RecordRejected."""
-        _check_object(obj)
-        return prepare_contact_bookings(record, _options(options))
+        return prepare_contact_bookings(
+            record, self.object_options(obj, options, ContactBookingsOptions)
+        )
 
     async def write(self, obj: str, changes: list[Change], options: ObjectOptions) -> list[Outcome]:
-        _check_object(obj)
-        opts = _options(options)
-        return await _bounded(changes, lambda c: self._write_one(c, opts), self.cfg.concurrency)
+        opts = self.object_options(obj, options, ContactBookingsOptions)
+        return await run_bounded(
+            changes, lambda c: self._write_one(c, opts), self.config.concurrency
+        )
 
     async def _write_one(self, change: Change, opts: ContactBookingsOptions) -> Outcome:
         try:
@@ -259,7 +221,7 @@ class AirshipCrmDestination:
         # Not re-created: the booking (or its contact) may have been erased on purpose, and
         # re-creating it would mean writing the contact profile on an update.
         return (
-            f"booking {reference!r} not found in Airship account {self.cfg.account_id}; "
+            f"booking {reference!r} not found in Airship account {self.config.account_id}; "
             "an update does not re-create it"
         )
 
@@ -285,14 +247,16 @@ class AirshipCrmDestination:
             raise _Refused(f"{change.key}: no venue to file the booking under")
         unit_id = (await self._unit_index()).get(_fold(name))
         if unit_id is None:
-            raise _Refused(f"venue {name!r} is not a unit of Airship account {self.cfg.account_id}")
+            raise _Refused(
+                f"venue {name!r} is not a unit of Airship account {self.config.account_id}"
+            )
         return unit_id
 
     # -- checks ------------------------------------------------------------------------
 
     async def check(self) -> list[CheckResult]:
         """Token accepted, account readable, units listed (``check_venues`` for venues)."""
-        account = f"account {self.cfg.account_id}"
+        account = f"account {self.config.account_id}"
         try:
             units = await self.client.units()
         except AuthError as exc:
@@ -329,7 +293,7 @@ class AirshipCrmDestination:
                 _fold(n) in index,
                 f"unit {index[_fold(n)]}"
                 if _fold(n) in index
-                else f"not a unit of Airship account {self.cfg.account_id}",
+                else f"not a unit of Airship account {self.config.account_id}",
             )
             for n in names
         ]

@@ -6,7 +6,7 @@ own Ticketmaster integration fills a list and its activity feed. See ``destinati
 the invariants and ``sandbox.py`` for the simulator.
 """
 
-from ticketbridge.connectors.base import Connector
+from ticketbridge.connectors.base import Connector, SandboxSpec
 from ticketbridge.connectors.heyloyalty.config import (
     SANDBOX_API_SECRET,
     HeyloyaltyConfig,
@@ -21,10 +21,9 @@ CONNECTOR = Connector(
     title="Heyloyalty",
     config=HeyloyaltyConfig,
     destination=HeyloyaltyDestination,
-    sandbox=create_sandbox,
-    objects=(MEMBERS,),
-    sandbox_config=sandbox_config,
-    sandbox_env={"HEYLOYALTY_API_SECRET": SANDBOX_API_SECRET},
+    sandbox=SandboxSpec(
+        create_sandbox, sandbox_config, {"HEYLOYALTY_API_SECRET": SANDBOX_API_SECRET}
+    ),
 )
 
 __all__ = [

@@ -21,7 +21,7 @@ from ticketbridge.connectors.heyloyalty.schemas import (
     lists_of,
     members_of,
 )
-from ticketbridge.connectors.support import connection_client
+from ticketbridge.connectors.kit import ClientKit, connection_client
 from ticketbridge.errors import FatalError
 from ticketbridge.http import HttpContext
 from ticketbridge.http.auth import TimestampHmacBasic
@@ -36,26 +36,28 @@ def _flag(value: bool) -> int:
     return 1 if value else 0
 
 
-class HeyloyaltyClient:
+class HeyloyaltyClient(ClientKit):
     def __init__(
         self, cfg: HeyloyaltyConfig, ctx: HttpContext, *, clock: Callable[[], str] | None = None
     ) -> None:
+        super().__init__()
         self.list_id = cfg.list_id
         # One bucket per account (API key), whichever sync or host (API, tracking) uses it.
         auth = TimestampHmacBasic(cfg.api_key, cfg.api_secret, now=clock)
         account = f"{PLATFORM}:{cfg.api_key}"
-        self.api = connection_client(cfg, ctx, platform=PLATFORM, account=account, auth=auth)
-        self.tracking = connection_client(
-            cfg, ctx, platform=PLATFORM, account=account, auth=auth, base_url=cfg.tracking_base_url
+        self.api = self.own(
+            connection_client(cfg, ctx, platform=PLATFORM, account=account, auth=auth)
         )
-
-    @property
-    def calls(self) -> int:
-        return self.api.calls + self.tracking.calls
-
-    async def aclose(self) -> None:
-        await self.api.aclose()
-        await self.tracking.aclose()
+        self.tracking = self.own(
+            connection_client(
+                cfg,
+                ctx,
+                platform=PLATFORM,
+                account=account,
+                auth=auth,
+                base_url=cfg.tracking_base_url,
+            )
+        )
 
     # -- lists -------------------------------------------------------------------------
 

@@ -19,8 +19,8 @@ Invariants (the Ticketmaster integration's documented behaviour, DESIGN guarante
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from ticketbridge.connectors.base import (
     Change,
@@ -46,7 +46,7 @@ from ticketbridge.connectors.heyloyalty.mapping import (
     tracking_rows,
 )
 from ticketbridge.connectors.heyloyalty.schemas import HlList, Member, MemberStatus
-from ticketbridge.connectors.support import coerce_options, expect_name
+from ticketbridge.connectors.kit import DestinationKit, coerce_options, gather_or_cancel
 from ticketbridge.errors import AuthError, ConnectorError, RecordRejected
 from ticketbridge.http import HttpContext
 
@@ -62,38 +62,19 @@ MEMBERS = ObjectSpec(
     "once each as purchase events through the Heycommerce tracking import.",
 )
 
-T = TypeVar("T")
-
-
-def _options(options: ObjectOptions) -> MembersOptions:
-    return coerce_options(options, MembersOptions)
-
-
-def _check_object(obj: str) -> None:
-    expect_name(PLATFORM, "object", obj, [OBJECT])
-
 
 def _empty(value: Any) -> bool:
     return value in (None, "", [], {})
 
 
-async def _gather_or_raise(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
-    """All results, or the first exception with every other task cancelled (not orphaned)."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    try:
-        return list(await asyncio.gather(*tasks))
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class HeyloyaltyDestination:
+class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
     platform = PLATFORM
+    config_model = HeyloyaltyConfig
+    OBJECTS = (MEMBERS,)
+    client: HeyloyaltyClient
 
-    def __init__(self, cfg: HeyloyaltyConfig, ctx: HttpContext) -> None:
-        self.cfg = cfg
-        self.client = HeyloyaltyClient(cfg, ctx)
+    def __init__(self, config: HeyloyaltyConfig | Mapping[str, Any], context: HttpContext) -> None:
+        super().__init__(config, context)
         # The list (with its fields) is read once per destination, i.e. once per run.
         self._list: HlList | None = None
         self._list_lock = asyncio.Lock()
@@ -101,24 +82,16 @@ class HeyloyaltyDestination:
         # engine (a later batch failed, a batch split) must not import them again.
         self._tracked: set[str] = set()
 
-    def objects(self) -> list[ObjectSpec]:
-        return [MEMBERS]
-
-    @property
-    def api_calls(self) -> int:
-        return self.client.calls
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
+    def open_client(self, config: HeyloyaltyConfig, context: HttpContext) -> HeyloyaltyClient:
+        return HeyloyaltyClient(config, context)
 
     def prepare(self, obj: str, record: Record, options: ObjectOptions) -> Mapped:
         """Pure: see :func:`mapping.prepare_members`. Raises RecordRejected."""
-        _check_object(obj)
-        return prepare_members(record, _options(options), self.cfg.default_region)
+        opts = self.object_options(obj, options, MembersOptions)
+        return prepare_members(record, opts, self.config.default_region)
 
     async def write(self, obj: str, changes: list[Change], options: ObjectOptions) -> list[Outcome]:
-        _check_object(obj)
-        opts = _options(options)
+        opts = self.object_options(obj, options, MembersOptions)
         outcomes: list[Outcome] = []
         members: list[Change] = []
         purchases: list[Change] = []
@@ -162,7 +135,7 @@ class HeyloyaltyDestination:
         if not changes:
             return []
         known = (await self._list_info()).field_names()
-        region = self.cfg.default_region
+        region = self.config.default_region
         outcomes: list[Outcome] = []
         ready: list[tuple[Change, dict[str, Any], str]] = []
         for change in changes:
@@ -186,7 +159,7 @@ class HeyloyaltyDestination:
                 key = match_key(opts.match, m.fields().get(opts.match), region)
                 if key is not None:
                     existing.setdefault(key, m)
-        slots = asyncio.Semaphore(self.cfg.concurrency)
+        slots = asyncio.Semaphore(self.config.concurrency)
         locks: dict[str, asyncio.Lock] = {}
 
         async def one(change: Change, member: dict[str, Any], identity: str) -> Outcome:
@@ -195,7 +168,7 @@ class HeyloyaltyDestination:
             async with locks.setdefault(key, asyncio.Lock()), slots:
                 return await self._upsert_one(change, member, key, existing, opts)
 
-        outcomes += await _gather_or_raise([one(*item) for item in ready])
+        outcomes += await gather_or_cancel([one(*item) for item in ready])
         return outcomes
 
     @staticmethod
@@ -210,7 +183,7 @@ class HeyloyaltyDestination:
         paths = opts.mapping.member_fields()
         named = ", ".join(f"{f!r} (from {paths[f]!r})" if f in paths else repr(f) for f in unknown)
         return (
-            f"list {self.cfg.list_id} has no field {named}: add the field to the list in "
+            f"list {self.config.list_id} has no field {named}: add the field to the list in "
             "Heyloyalty or remove it from mapping.fields"
         )
 
@@ -265,7 +238,7 @@ class HeyloyaltyDestination:
             )
         except RecordRejected as exc:
             return self._refuse(
-                change, f"POST /lists/{self.cfg.list_id}/members/upsert refused: {exc.message}"
+                change, f"POST /lists/{self.config.list_id}/members/upsert refused: {exc.message}"
             )
         # Later changes for the same identity in this batch now see the member.
         existing[key] = Member(id=result.member_id, status=MemberStatus(status="active"))
@@ -277,7 +250,7 @@ class HeyloyaltyDestination:
     async def _write_purchases(self, changes: list[Change], opts: MembersOptions) -> list[Outcome]:
         if not changes:
             return []
-        tracking_id = self.cfg.tracking_id
+        tracking_id = self.config.tracking_id
         if not tracking_id:
             reason = (
                 "no tracking_id on the connection: purchases are imported through a "
@@ -304,7 +277,7 @@ class HeyloyaltyDestination:
             else:
                 pending.setdefault(order_id, []).append(change)
         orders = list(pending.items())
-        size = self.cfg.tracking_batch_size
+        size = self.config.tracking_batch_size
         for start in range(0, len(orders), size):
             refused = await self._import(tracking_id, orders[start : start + size], opts)
             for order_id, group in orders[start : start + size]:
@@ -355,8 +328,8 @@ class HeyloyaltyDestination:
 
     async def check_options(self, options: ObjectOptions) -> list[CheckResult]:
         """As :meth:`check`, for the mapping of one sync's options."""
-        opts = _options(options)
-        list_name = f"list {self.cfg.list_id}"
+        opts = coerce_options(options, MembersOptions)
+        list_name = f"list {self.config.list_id}"
         try:
             await self.client.lists()
         except AuthError as exc:
@@ -393,9 +366,9 @@ class HeyloyaltyDestination:
         results.append(
             CheckResult(
                 "tracking",
-                bool(self.cfg.tracking_id),
-                f"tracking integration {self.cfg.tracking_id}"
-                if self.cfg.tracking_id
+                bool(self.config.tracking_id),
+                f"tracking integration {self.config.tracking_id}"
+                if self.config.tracking_id
                 else "no tracking_id: purchase events cannot be imported",
             )
         )

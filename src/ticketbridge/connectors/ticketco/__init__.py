@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ticketbridge.connectors.base import Connector
+from ticketbridge.connectors.base import Connector, SandboxSpec
 from ticketbridge.connectors.ticketco.config import TicketcoConfig
 from ticketbridge.connectors.ticketco.sandbox import (
     BASE,
@@ -32,10 +32,7 @@ CONNECTOR = Connector(
     title="TicketCo",
     config=TicketcoConfig,
     source=TicketcoSource,
-    sandbox=create_sandbox,
-    streams=(BOOKINGS,),
-    sandbox_config=sandbox_config,
-    sandbox_env={"TICKETCO_TOKEN": SANDBOX_TOKEN},
+    sandbox=SandboxSpec(create_sandbox, sandbox_config, {"TICKETCO_TOKEN": SANDBOX_TOKEN}),
 )
 
 __all__ = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ticketbridge.connectors.support import connection_client
+from ticketbridge.connectors.kit import ClientKit, connection_client
 from ticketbridge.connectors.ticketco.config import TicketcoConfig
 from ticketbridge.errors import FatalError
 from ticketbridge.http import HttpContext
@@ -21,28 +21,24 @@ PLATFORM = "ticketco"
 Items = list[dict[str, Any]]
 
 
-class TicketcoClient:
+class TicketcoClient(ClientKit):
     """One connection's client. ``calls`` counts HTTP attempts, retries included."""
 
     def __init__(self, config: TicketcoConfig, context: HttpContext) -> None:
+        super().__init__()
         self.config = config
         base_url = config.base_url.rstrip("/")
         # Keyed by base URL, not token: every sync reading one TicketCo host shares a budget.
-        self.api = connection_client(
-            config,
-            context,
-            platform=PLATFORM,
-            account=f"ticketco:{base_url}",
-            auth=QueryToken("token", config.token),
-            base_url=base_url,
+        self.api = self.own(
+            connection_client(
+                config,
+                context,
+                platform=PLATFORM,
+                account=f"ticketco:{base_url}",
+                auth=QueryToken("token", config.token),
+                base_url=base_url,
+            )
         )
-
-    @property
-    def calls(self) -> int:
-        return self.api.calls
-
-    async def aclose(self) -> None:
-        await self.api.aclose()
 
     def _pages(
         self, path: str, key: str, params: dict[str, Any] | None = None

@@ -10,10 +10,10 @@ event is done".
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import Field
@@ -28,7 +28,7 @@ from ticketbridge.connectors.base import (
     StreamSpec,
     Window,
 )
-from ticketbridge.connectors.support import coerce_options, expect_name
+from ticketbridge.connectors.kit import SourceKit, coerce_options
 from ticketbridge.connectors.ticketco.client import TicketcoClient
 from ticketbridge.connectors.ticketco.config import TicketcoConfig
 from ticketbridge.connectors.ticketco.mapping import (
@@ -45,8 +45,10 @@ from ticketbridge.connectors.ticketco.mapping import (
 )
 from ticketbridge.connectors.ticketco.schemas import TicketcoEvent
 from ticketbridge.errors import AuthError, ConnectorError, FatalError, MappingError
-from ticketbridge.http import HttpContext
 from ticketbridge.model import Event
+
+if TYPE_CHECKING:
+    from ticketbridge.http.context import HttpContext
 
 log = structlog.get_logger("ticketbridge.connectors.ticketco")
 
@@ -98,38 +100,20 @@ class _Selected:
         return _order(self.start, self.id)
 
 
-class TicketcoSource:
-    """Reads bookings from one TicketCo account. ``now`` is injectable for tests."""
+class TicketcoSource(SourceKit[TicketcoConfig]):
+    """Reads bookings from one TicketCo account."""
 
-    platform: str = "ticketco"
+    platform = "ticketco"
+    config_model = TicketcoConfig
+    STREAMS = (BOOKINGS,)
+    client: TicketcoClient
 
-    def __init__(
-        self,
-        config: TicketcoConfig | Mapping[str, Any],
-        context: HttpContext,
-        *,
-        now: Callable[[], datetime] | None = None,
-    ) -> None:
-        self.config = (
-            config if isinstance(config, TicketcoConfig) else TicketcoConfig.model_validate(config)
-        )
-        self.client = TicketcoClient(self.config, context)
-        self._now = now or (lambda: datetime.now(UTC))
-        self.skipped_events = 0
-
-    def streams(self) -> list[StreamSpec]:
-        return [BOOKINGS]
-
-    @property
-    def api_calls(self) -> int:
-        return self.client.calls
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
+    def open_client(self, config: TicketcoConfig, context: HttpContext) -> TicketcoClient:
+        return TicketcoClient(config, context)
 
     def _context(self) -> MappingContext:
         return MappingContext(
-            now=self._now(),
+            now=self.now(),
             zone=self.config.zone,
             default_region=self.config.default_region,
             currency=self.config.currency,
@@ -145,8 +129,7 @@ class TicketcoSource:
         resuming with that position (same window) emits every later event exactly once and
         nothing before. Unmappable groups are :class:`Failed`, never dropped or raised.
         """
-        _check_stream(request.stream)
-        options = _options(request.options)
+        options = self.stream_options(request.stream, request.options, BookingsOptions)
         window = self._aware(request.window)
         ctx = self._context()  # one clock reading per run: statuses agree across pages
         size = max(1, request.page_size or DEFAULT_PAGE_SIZE)
@@ -205,7 +188,6 @@ class TicketcoSource:
             for raw in page:
                 if not isinstance(raw, dict) or raw.get("id") in (None, ""):
                     # Without an id there is nothing to read item grosses for.
-                    self.skipped_events += 1
                     log.warning("ticketco.event_without_id")
                     continue
                 if wanted and venue_key(_venue_of(raw)) not in wanted:
@@ -267,7 +249,7 @@ class TicketcoSource:
         """Map a stored ``{"event": {...}, "items": [...]}`` payload (a ``Failed.raw``) again.
 
         Raises MappingError with the reason when it still cannot be mapped."""
-        _check_stream(stream)
+        self.stream_spec(stream)
         event, items = raw.get("event"), raw.get("items")
         if (
             not isinstance(event, dict)
@@ -300,7 +282,7 @@ class TicketcoSource:
             return [CheckResult("token", False, exc.message)]
         results.append(CheckResult("token", True, "token accepted (events readable)"))
 
-        wanted = _options(options).venues if options is not None else []
+        wanted = coerce_options(options, BookingsOptions).venues if options is not None else []
         events: list[dict[str, Any]] = []
         async for page in self.client.events():
             events.extend(e for e in page if isinstance(e, dict))
@@ -418,14 +400,6 @@ def _record(booking: Any) -> Record:
 def _venue_of(raw: Mapping[str, Any]) -> str | None:
     value = raw.get("location_name") or raw.get("location")
     return str(value) if value is not None else None
-
-
-def _check_stream(stream: str) -> None:
-    expect_name("ticketco", "stream", stream, [BOOKINGS.name])
-
-
-def _options(options: StreamOptions | None) -> BookingsOptions:
-    return coerce_options(options, BookingsOptions)
 
 
 def _same_window(stored: Any, window: Window | None, config: TicketcoConfig) -> bool:

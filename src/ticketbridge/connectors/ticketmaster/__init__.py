@@ -9,7 +9,7 @@ point as ``CONNECTOR``.
 
 from __future__ import annotations
 
-from ticketbridge.connectors.base import Connector
+from ticketbridge.connectors.base import Connector, SandboxSpec
 from ticketbridge.connectors.ticketmaster.config import (
     CUSTOMERS,
     CustomersOptions,
@@ -28,10 +28,7 @@ CONNECTOR = Connector(
     title="Ticketmaster (client data)",
     config=TicketmasterConfig,
     source=TicketmasterSource,
-    sandbox=create_sandbox,
-    streams=(CUSTOMERS,),
-    sandbox_config=sandbox_config,
-    sandbox_env=SANDBOX_ENV,
+    sandbox=SandboxSpec(create_sandbox, sandbox_config, SANDBOX_ENV),
 )
 
 __all__ = [

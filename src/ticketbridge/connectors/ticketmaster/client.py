@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ticketbridge.connectors.support import connection_client
+from ticketbridge.connectors.kit import ClientKit, connection_client
 from ticketbridge.connectors.ticketmaster.config import PLATFORM, TicketmasterConfig
 from ticketbridge.connectors.ticketmaster.paths import dig
 from ticketbridge.connectors.ticketmaster.schemas import ListPage, PageInfo, format_stamp
@@ -29,10 +29,11 @@ _NOT_FOUND_IS_ANSWER = {404: Action.OK}
 REDACTED = "[redacted]"
 
 
-class TicketmasterClient:
+class TicketmasterClient(ClientKit):
     """One connection's client. ``calls`` counts HTTP attempts, retries included."""
 
     def __init__(self, config: TicketmasterConfig, context: HttpContext) -> None:
+        super().__init__()
         self.config = config
         self.paths = config.paths
         base_url = config.base_url.rstrip("/")
@@ -41,26 +42,21 @@ class TicketmasterClient:
         # ApiClient takes one auth flow: the key goes there (it stays a SecretStr until sent),
         # the Basic credentials go in a default header that httpx masks in its reprs.
         basic = f"{config.username}:{config.password.get_secret_value()}".encode()
-        self.api = connection_client(
-            config,
-            context,
-            platform=PLATFORM,
-            account=f"{PLATFORM}:{base_url}:{config.market}:{config.username}",
-            auth=QueryToken(self.paths.api_key, config.api_key),
-            base_url=base_url,
-            headers={
-                "Authorization": "Basic " + base64.b64encode(basic).decode("ascii"),
-                "Accept": "application/json",
-            },
+        self.api = self.own(
+            connection_client(
+                config,
+                context,
+                platform=PLATFORM,
+                account=f"{PLATFORM}:{base_url}:{config.market}:{config.username}",
+                auth=QueryToken(self.paths.api_key, config.api_key),
+                base_url=base_url,
+                headers={
+                    "Authorization": "Basic " + base64.b64encode(basic).decode("ascii"),
+                    "Accept": "application/json",
+                },
+            )
         )
         self._secrets = [s for s in config.secrets() if s]
-
-    @property
-    def calls(self) -> int:
-        return self.api.calls
-
-    async def aclose(self) -> None:
-        await self.api.aclose()
 
     async def _get(self, path: str, params: dict[str, Any] | None = None, **kw: Any) -> Any:
         try:

@@ -39,9 +39,8 @@ from ticketbridge.connectors.base import (
     ReadRequest,
     Record,
     StreamOptions,
-    StreamSpec,
 )
-from ticketbridge.connectors.support import coerce_options, expect_name
+from ticketbridge.connectors.kit import SourceKit
 from ticketbridge.connectors.ticketmaster.client import TicketmasterClient
 from ticketbridge.connectors.ticketmaster.config import (
     CUSTOMERS,
@@ -90,10 +89,13 @@ class _Scan:
     boundary: set[str] = field(default_factory=set)
 
 
-class TicketmasterSource:
-    """Reads one market of one Ticketmaster account. ``now`` is injectable for tests."""
+class TicketmasterSource(SourceKit[TicketmasterConfig]):
+    """Reads one market of one Ticketmaster account."""
 
-    platform: str = PLATFORM
+    platform = PLATFORM
+    config_model = TicketmasterConfig
+    STREAMS = (CUSTOMERS,)
+    client: TicketmasterClient
 
     def __init__(
         self,
@@ -102,25 +104,12 @@ class TicketmasterSource:
         *,
         now: Callable[[], datetime] | None = None,
     ) -> None:
-        self.config = (
-            config
-            if isinstance(config, TicketmasterConfig)
-            else TicketmasterConfig.model_validate(config)
-        )
-        self.client = TicketmasterClient(self.config, context)
-        self._now = now or (lambda: datetime.now(UTC))
+        super().__init__(config, context, now=now)
         self._customers: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self.customer_lookups = 0  # GET /customers/{id} calls made for orders
 
-    def streams(self) -> list[StreamSpec]:
-        return [CUSTOMERS]
-
-    @property
-    def api_calls(self) -> int:
-        return self.client.calls
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
+    def open_client(self, config: TicketmasterConfig, context: HttpContext) -> TicketmasterClient:
+        return TicketmasterClient(config, context)
 
     def _context(self, options: CustomersOptions, now: datetime) -> MappingContext:
         return MappingContext(
@@ -142,9 +131,8 @@ class TicketmasterSource:
         A position from another range or other options is ignored: re-reading is safe,
         skipping is not.
         """
-        _check_stream(request.stream)
-        options = _options(request.options)
-        now = self._now()
+        options = self.stream_options(request.stream, request.options, CustomersOptions)
+        now = self.now()
         lo, end, hi = self._range(request, now)
         if lo is not None and hi <= lo:
             return
@@ -320,8 +308,7 @@ class TicketmasterSource:
     def remap(self, stream: str, raw: dict[str, Any], options: StreamOptions) -> Record:
         """Map a stored ``{"customer": {...}}`` or ``{"order": {...}, "customer": {...}}``
         payload (a ``Failed.raw``) again. Raises MappingError when it still cannot be."""
-        _check_stream(stream)
-        ctx = self._context(_options(options), self._now())
+        ctx = self._context(self.stream_options(stream, options, CustomersOptions), self.now())
         market = self.config.market
         try:
             if isinstance(raw.get("order"), dict):
@@ -467,11 +454,3 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def _iso(value: datetime | None) -> str | None:
     return format_stamp(value) if value is not None else None
-
-
-def _check_stream(stream: str) -> None:
-    expect_name("ticketmaster", "stream", stream, [CUSTOMERS.name])
-
-
-def _options(options: StreamOptions | None) -> CustomersOptions:
-    return coerce_options(options, CustomersOptions)
