@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     connector = registry.get(args.platform)
     assert connector.sandbox is not None
-    sandbox = connector.sandbox(seed=args.seed, records=args.records, today=datetime.now(UTC))
+    sandbox = connector.sandbox.create(
+        seed=args.seed, records=args.records, today=datetime.now(UTC)
+    )
     # Loopback only, always: the benchmark's traffic never leaves this machine.
     uvicorn.run(
         sandbox.app,

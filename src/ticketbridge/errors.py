@@ -6,6 +6,8 @@ the status and the redacted body; the full detail goes to the debug log only.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TicketbridgeError(Exception):
     """Base of every error ticketbridge raises on purpose."""
@@ -115,3 +117,24 @@ class StateError(TicketbridgeError):
 
 class LeaseLost(StateError):
     """Another holder took the sync's lease: this process must stop writing at once."""
+
+
+class LeaseBusy(StateError):
+    """Another holder has the sync's lease: the sync is running elsewhere; skip, do not wait."""
+
+    def __init__(self, sync: str) -> None:
+        self.sync = sync
+        super().__init__(f"sync {sync!r} is already running (its lease is held)")
+
+
+class SupplierError(TicketbridgeError):
+    """A Tiqets Supplier API request the spec answers with 400 and one of its error codes."""
+
+    def __init__(self, code: int, error: str, message: str) -> None:
+        self.code = code
+        self.error = error
+        self.message = message
+        super().__init__(f"{code} {error}: {message}")
+
+    def body(self) -> dict[str, Any]:
+        return {"error_code": self.code, "error": self.error, "message": self.message}

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ticketbridge.engine.leases import LeaseBusy, LeaseKeeper, default_holder
+from ticketbridge.engine.leases import LeaseKeeper, default_holder
 from ticketbridge.engine.state import Lease, LedgerRow, SqlStateStore, open_store
-from ticketbridge.errors import LeaseLost, StateError
+from ticketbridge.errors import LeaseBusy, LeaseLost, StateError
 
 SYNC = "ticketco-bookings-to-airship"
 TTL = 0.3  # renewals every 0.1 s

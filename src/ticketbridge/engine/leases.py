@@ -33,19 +33,11 @@ from types import TracebackType
 import structlog
 
 from ticketbridge.engine.state.base import Lease, StateStore
-from ticketbridge.errors import LeaseLost, StateError
+from ticketbridge.errors import LeaseBusy, LeaseLost, StateError
 
-__all__ = ["LeaseBusy", "LeaseKeeper", "default_holder", "holder_is_dead"]
+__all__ = ["LeaseKeeper", "default_holder", "holder_is_dead"]
 
 log = structlog.get_logger(__name__)
-
-
-class LeaseBusy(StateError):
-    """Another holder has the sync's lease: the sync is running elsewhere; skip, do not wait."""
-
-    def __init__(self, sync: str) -> None:
-        self.sync = sync
-        super().__init__(f"sync {sync!r} is already running (its lease is held)")
 
 
 def default_holder() -> str:

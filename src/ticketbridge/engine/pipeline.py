@@ -35,7 +35,7 @@ from ticketbridge.connectors.base import (
     Source,
     Window,
 )
-from ticketbridge.engine.leases import LeaseBusy, LeaseKeeper, default_holder
+from ticketbridge.engine.leases import LeaseKeeper, default_holder
 from ticketbridge.engine.plan import Planned, acknowledged_row, plan_record
 from ticketbridge.engine.readahead import ReadAhead
 from ticketbridge.engine.records import record_from_json, record_to_json
@@ -57,6 +57,7 @@ from ticketbridge.engine.windows import (
 )
 from ticketbridge.errors import (
     ConnectorError,
+    LeaseBusy,
     LeaseLost,
     MappingError,
     RateLimited,

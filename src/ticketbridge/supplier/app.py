@@ -26,10 +26,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ticketbridge.connectors.acme.config import AcmeConfig
 from ticketbridge.engine.state.db import create_state_engine, migrate
-from ticketbridge.errors import TicketbridgeError
+from ticketbridge.errors import SupplierError, TicketbridgeError
 from ticketbridge.http import HttpContext
 from ticketbridge.supplier.config import SupplierApiConfig
-from ticketbridge.supplier.errors import SupplierError, wrong_type
+from ticketbridge.supplier.errors import wrong_type
 from ticketbridge.supplier.requests import parse_reservation
 from ticketbridge.supplier.reservations import ReservationStore
 from ticketbridge.supplier.service import SupplierService

@@ -10,18 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-class SupplierError(Exception):
-    """One context-specific error; the app renders it as a 400 answer."""
-
-    def __init__(self, code: int, error: str, message: str) -> None:
-        self.code = code
-        self.error = error
-        self.message = message
-        super().__init__(f"{code} {error}: {message}")
-
-    def body(self) -> dict[str, Any]:
-        return {"error_code": self.code, "error": self.error, "message": self.message}
+from ticketbridge.errors import SupplierError
 
 
 def missing_argument(name: str) -> SupplierError:

@@ -3,6 +3,11 @@
 ticketbridge ships no alembic.ini: :func:`ticketbridge.engine.state.sql.migrate` builds the
 Alembic ``Config`` in code and hands over an open connection (already inside a transaction that
 serialises concurrent migrators) through ``config.attributes["connection"]``.
+
+The target metadata matters only to ``alembic revision --autogenerate``. It defaults to the
+state store's tables; a developer adding a revision for the Supplier API's reservations passes
+both (``config.attributes["target_metadata"] = [metadata, supplier.reservations.metadata]``):
+the engine never imports the supplier, which is built on top of it.
 """
 
 from __future__ import annotations
@@ -11,14 +16,13 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from ticketbridge.engine.state.tables import metadata
-from ticketbridge.supplier.reservations import metadata as reservations_metadata
 
 
 def run_migrations_online(connection: Connection) -> None:
     context.configure(
         connection=connection,
         # One database, one history: the Supplier API's reservations live beside the state.
-        target_metadata=[metadata, reservations_metadata],
+        target_metadata=context.config.attributes.get("target_metadata", metadata),
         # SQLite cannot ALTER most things in place; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
