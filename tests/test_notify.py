@@ -80,7 +80,7 @@ def test_a_run_with_failed_records_sends_one_report_listing_them(
     text = body.get_payload(decode=True).decode()  # type: ignore[union-attr]
     for letter in letters:
         assert letter.key in text
-    assert attachment.get_filename().endswith("-errors.csv")
+    assert (attachment.get_filename() or "").endswith("-errors.csv")
     csv_text = attachment.get_payload(decode=True).decode()  # type: ignore[union-attr]
     assert len(csv_text.strip().splitlines()) == len(letters) + 1
     for secret in sandbox_env().values():

@@ -49,7 +49,7 @@ def start(
     records: int = 120,
     seed: int = 4,
     extra: dict[str, Any] | None = None,
-    **changes: Any,
+    changes: dict[str, Any] | None = None,
 ) -> Stack:
     return Stack.start(
         tmp_path,
@@ -59,7 +59,7 @@ def start(
             ),
             "heyloyalty": heyloyalty_sandbox(seed=seed),
         },
-        {SYNC: block(**changes)},
+        {SYNC: block(**(changes or {}))},
         extra,
     )
 
@@ -126,7 +126,7 @@ def test_consented_customers_become_members_and_others_never_appear(stack: Stack
 
 
 def test_matching_on_mobile_works_across_formats(tmp_path: Path) -> None:
-    stack = start(tmp_path, **{"match": ["mobile"]})
+    stack = start(tmp_path, changes={"match": ["mobile"]})
     try:
         assert stack.run(SYNC)["outcome"] == "ok"
         first = stack.stats("heyloyalty")["write_totals"]
@@ -237,7 +237,7 @@ def _import_killed_in_second_chunk(stack: Stack) -> None:
 
 
 def test_mapping_adds_nested_fields_and_removed_fields_are_not_sent(tmp_path: Path) -> None:
-    stack = start(tmp_path, **{"mapping.remove": ["lastname"]})
+    stack = start(tmp_path, changes={"mapping.remove": ["lastname"]})
     try:
         stack.run(SYNC)
         people = customers(stack)
@@ -295,7 +295,7 @@ def test_a_run_with_failing_members_sends_one_error_email(tmp_path: Path) -> Non
     stack = start(
         tmp_path,
         extra={"smtp": {"host": "127.0.0.1", "port": port, "sender": "tb@venue.example"}},
-        **{"notify": {"errors_to": ["crm@venue.example"]}},
+        changes={"notify": {"errors_to": ["crm@venue.example"]}},
     )
     try:
         result = stack.run(SYNC)

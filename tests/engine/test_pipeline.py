@@ -125,7 +125,7 @@ async def test_stale_lease_holder_cannot_write(tmp_path: Path) -> None:
         source = MemorySource([booking(i) for i in range(30)], page_size=10)
         dest = MemoryDestination()
 
-        def steal(changes: list[object]) -> None:
+        def steal(changes: list[Change]) -> None:
             if dest.calls == 2:
                 # The first holder stalls past its lease; another process takes the sync.
                 clock["now"] += timedelta(minutes=10)
@@ -236,7 +236,7 @@ async def test_backfill_of_26_months_runs_in_3_chunks_and_resumes_in_its_chunk(
     chunk_of_failure = {"window": None}
     writes_in_chunk = {"n": 0}
 
-    def fail_in_second_chunk(changes: list[object]) -> None:
+    def fail_in_second_chunk(changes: list[Change]) -> None:
         if len(source.requests) == 2:
             writes_in_chunk["n"] += 1
             if writes_in_chunk["n"] == 2:  # one page of chunk 2 done, then killed

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fakes import MemoryDestination, MemorySource, booking, spec
+from ticketbridge.connectors.base import WriteMode
 from ticketbridge.engine.pipeline import run_sync
-from ticketbridge.engine.policy import Action, WriteMode, WritePolicy
+from ticketbridge.engine.policy import Action, WritePolicy
 from ticketbridge.engine.state.sql import open_store
 
 # One step = a new version of booking i: (i, party size, email opt-in, first name).
@@ -35,7 +36,9 @@ def _run_all(
             store = open_store(f"sqlite:///{Path(tmp) / 's.db'}")
             dest = MemoryDestination()
             current = {i: booking(i) for i in range(4)}
-            at_creation = {i: (True, f"Name{i}") for i in range(4)}
+            at_creation: dict[int, tuple[bool | None, str]] = {
+                i: (True, f"Name{i}") for i in range(4)
+            }
             try:
                 await run_sync(
                     store, spec(policy=policy), MemorySource(list(current.values())), dest

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,8 @@ def test_cursor_lookback_widens_the_query_but_never_lowers_the_cursor() -> None:
     stored = datetime(2026, 1, 1, 12, tzinfo=UTC)
     assert cursor_since(stored, timedelta(hours=1)) == datetime(2026, 1, 1, 11, tzinfo=UTC)
     assert advance_cursor(stored, stored - timedelta(minutes=30)) == stored
-    assert advance_cursor(stored, stored + timedelta(minutes=1)) > stored
+    advanced = advance_cursor(stored, stored + timedelta(minutes=1))
+    assert advanced is not None and advanced > stored
     assert advance_cursor(None, None) is None
 
 
@@ -55,7 +57,10 @@ def test_policy_modes_per_action() -> None:
         {"contact": "on_create"},
         {"booking": {"*": "always", "notes": "never", "stage": "if_empty"}},
     )
-    mapped = {"contact": {"email": "a@b.c"}, "booking": {"ref": "1", "notes": "x", "stage": 1}}
+    mapped: dict[str, dict[str, Any]] = {
+        "contact": {"email": "a@b.c"},
+        "booking": {"ref": "1", "notes": "x", "stage": 1},
+    }
     create, empty = p.apply("create", mapped)
     assert create == {"contact": {"email": "a@b.c"}, "booking": {"ref": "1", "stage": 1}}
     assert empty == frozenset()

@@ -34,7 +34,3 @@ def get(platform: str) -> Connector:
     if obj.platform != platform:
         raise TypeError(f"entry point {platform} registers platform {obj.platform!r}")
     return obj
-
-
-def connectors() -> dict[str, Connector]:
-    return {name: get(name) for name in names()}

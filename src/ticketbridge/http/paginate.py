@@ -60,31 +60,6 @@ async def page_until_empty(
             return
 
 
-async def page_with_totals(
-    client: ApiClient,
-    path: str,
-    *,
-    key: str | None,
-    params: Mapping[str, Any] | None = None,
-    start: int = 0,
-    page_param: str = "page",
-    size_param: str = "size",
-    size: int = 100,
-    total_pages: Callable[[Any], int | None],
-) -> AsyncIterator[tuple[Items, int]]:
-    """Page/size with a total page count in the body (Ticketmaster ``page{}`` style)."""
-    page = start
-    while True:
-        query = {**(params or {}), page_param: page, size_param: size}
-        body = await client.get_json(path, query)
-        items = _items(body, key, client.platform) if key else _items(body, None, client.platform)
-        page += 1
-        total = total_pages(body)
-        yield items, page
-        if not items or (total is not None and page - start >= total):
-            return
-
-
 async def opaque_key(
     client: ApiClient,
     path: str,

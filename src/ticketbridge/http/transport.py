@@ -5,8 +5,8 @@ the client's CPU per request is the sync's throughput once the network is fast. 
 transport (httpcore + h11 + anyio, pure Python) cost 2.3-2.6 ms of CPU per request on the
 benchmark machine; aiohttp's (C parser, asyncio streams) costs 0.4 ms, and httpx over this
 transport 0.7-0.8 ms (``bench/README.md``). Everything above the transport stays httpx:
-auth flows, request building, ``httpx.Response`` for the connectors, ``ASGITransport`` and
-respx in tests. ``TICKETBRIDGE_HTTP_TRANSPORT=httpcore`` switches back to httpx's own.
+auth flows, request building, ``httpx.Response`` for the connectors, ``ASGITransport`` in
+tests. ``TICKETBRIDGE_HTTP_TRANSPORT=httpcore`` switches back to httpx's own.
 
 What the transport keeps equal to httpx's:
 

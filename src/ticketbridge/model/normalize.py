@@ -17,8 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 def normalize_email(raw: str) -> str:
     """Trim, validate the syntax (no DNS: runs offline), lower-case the domain part.
 
-    The local part keeps its case as RFC 5321 allows case-sensitive mailboxes, but matching
-    uses :func:`email_match_key`, which lower-cases all of it as every platform here does.
+    The local part keeps its case, as RFC 5321 allows case-sensitive mailboxes.
     """
     value = raw.strip()
     if not value:
@@ -28,10 +27,6 @@ def normalize_email(raw: str) -> str:
     except EmailNotValidError as exc:
         raise ValueError(f"invalid email {value!r}: {exc}") from None
     return info.normalized
-
-
-def email_match_key(email: str) -> str:
-    return email.strip().lower()
 
 
 @lru_cache(maxsize=16384)

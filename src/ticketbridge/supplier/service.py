@@ -29,6 +29,11 @@ from typing import Any, TypeVar
 
 from ticketbridge.connectors.acme.client import AcmeClient, AcmeRefused
 from ticketbridge.connectors.acme.config import AcmeConfig
+from ticketbridge.connectors.acme.mapping import (
+    OrderLine,
+    live_quantities,
+    organization_order_body,
+)
 from ticketbridge.connectors.acme.schemas import Order
 from ticketbridge.errors import ConfigError
 from ticketbridge.http import HttpContext
@@ -293,31 +298,19 @@ class SupplierService:
 
     async def _create_order(self, held: Reservation, reference: str, test_order: bool) -> Order:
         customer = held.customer
-        items = [
-            {
-                "eventId": held.instance_id,
-                "amount": float(Decimal(t["price"])),
-                "quantity": t["quantity"],
-                "itemType": "Event",
-                "personTypeId": t["ticket_type_id"],
-            }
-            for t in held.tickets
-        ]
-        total = sum((Decimal(t["price"]) * t["quantity"] for t in held.tickets), Decimal(0))
         note = f"Tiqets order {reference}, reservation {held.id}"
-        body = {
-            "saleChannel": "reseller",
-            "paymentMethod": "invoice",
-            "chargeAmount": float(total),
-            "email": customer.get("email"),
-            "noEmail": True,
-            "ticketDelivery": "willCall",
-            "billingFirstName": customer.get("first_name"),
-            "billingLastName": customer.get("last_name"),
-            "phoneNumber": customer.get("phone"),
-            "notes": note + (" (Tiqets test order)" if test_order else ""),
-            "events": [{"eventId": held.instance_id, "items": items}],
-        }
+        body = organization_order_body(
+            held.instance_id,
+            [
+                OrderLine(t["ticket_type_id"], t["quantity"], Decimal(t["price"]))
+                for t in held.tickets
+            ],
+            first_name=customer.get("first_name"),
+            last_name=customer.get("last_name"),
+            email=customer.get("email"),
+            phone=customer.get("phone"),
+            notes=note + (" (Tiqets test order)" if test_order else ""),
+        )
         try:
             return await self.client().create_organization_order(self.mapping.organization_id, body)
         except AcmeRefused as exc:
@@ -368,7 +361,7 @@ class SupplierService:
         order = await client.order(booked.acme_order_id)
         if order is None:
             return {"method": "none", "reason": "order not found in ACME"}
-        live = {i.orderItemId: i.quantity for i in order.orderItems if i.quantity > 0}
+        live = live_quantities(order)
         if not live:  # cancelled in ACME already (or by an earlier attempt that failed after)
             return {"method": "none", "reason": "no live items left in ACME"}
         if self.config.cancellation == "refund":

@@ -20,6 +20,12 @@ from datetime import datetime
 from typing import Any
 
 from ticketbridge.connectors.acme.config import PLATFORM, AcmeConfig
+from ticketbridge.connectors.acme.mapping import (
+    order_update_body,
+    refund_body,
+    session_deadline,
+    time_param,
+)
 from ticketbridge.connectors.acme.schemas import (
     EventInstance,
     EventTemplate,
@@ -46,12 +52,6 @@ class AcmeRefused(FatalError):
     def __init__(self, message: str, *, code: str | None, status: int) -> None:
         self.code = code
         super().__init__(message, platform=PLATFORM, status=status)
-
-
-def _iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("ACME time ranges need aware datetimes")
-    return moment.isoformat()
 
 
 class AcmeClient:
@@ -104,15 +104,8 @@ class AcmeClient:
             headers["x-acme-tenantId"] = cfg.tenant_id
         _, body = await self._send("GET", "v2/b2b/customer/session", headers=headers)
         session = Session.model_validate(body)
-        now = self._clock()
-        expire = session.expireMs
-        if expire is None:
-            until = now + 15 * 60  # [INFER] no expiry given: assume a short one
-        elif expire > 10**12:
-            until = expire / 1000  # an epoch-milliseconds deadline
-        else:
-            until = now + expire / 1000  # a lifetime in milliseconds [INFER]
-        self._session, self._session_until = session, until
+        self._session = session
+        self._session_until = session_deadline(session.expireMs, self._clock())
         return session
 
     async def session(self) -> Session:
@@ -219,7 +212,7 @@ class AcmeClient:
         (ACME documents no template filter, so it is applied here)."""
         items = await self._list(
             "v2/b2b/event/instances",
-            {"startTime": _iso(start), "endTime": _iso(end)},
+            {"startTime": time_param(start), "endTime": time_param(end)},
             page_size=500,
         )
         found = [EventInstance.model_validate(i) for i in items]
@@ -273,12 +266,11 @@ class AcmeClient:
     async def update_order(self, order_id: str, quantities: Mapping[str, int]) -> Order:
         """``POST /v2/b2b/orders/update``: set item quantities. A lower quantity refunds the
         difference; 0 cancels the item. Absolute values, so a retry changes nothing."""
-        items = [{"orderItemId": k, "quantity": v} for k, v in quantities.items()]
         status, answer = await self._send(
             "POST",
             "v2/b2b/orders/update",
             session=True,
-            json_body={"orderId": order_id, "orderItems": items},
+            json_body=order_update_body(order_id, quantities),
             table=_REFUSAL_IS_ANSWER,
         )
         if status >= 400:
@@ -295,20 +287,12 @@ class AcmeClient:
     ) -> Refund:
         """``POST /v1/b2b/b2b/refunds`` (the doubled ``b2b`` is real): the given item
         quantities, or the whole order when ``quantities`` is None. Sent once."""
-        body: dict[str, Any] = {"orderId": order_id, "incidentReasonCode": reason, "noEmail": True}
-        if notes:
-            body["notes"] = notes
-        if quantities is not None:
-            body["refundItems"] = [
-                {"orderItemId": k, "quantity": v, "incidentReasonCode": reason}
-                for k, v in quantities.items()
-            ]
         status, answer = await self._send(
             "POST",
             "v1/b2b/b2b/refunds",
             session=True,
             once=True,
-            json_body=body,
+            json_body=refund_body(order_id, quantities, reason=reason, notes=notes),
             table=_REFUSAL_IS_ANSWER,
         )
         if status >= 400:

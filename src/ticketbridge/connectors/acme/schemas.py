@@ -62,14 +62,6 @@ class Session(_Payload):
     userName: str | None = None
 
 
-class Pagination(_Payload):
-    page: int = 1
-    pageSize: int = 0
-    sortField: str | None = None
-    sortDirection: str | None = None
-    count: int | None = None
-
-
 class PersonType(_Payload):
     """A ticket type (Adult, Child, OTA Adult, ...)."""
 

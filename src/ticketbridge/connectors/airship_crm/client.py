@@ -14,9 +14,7 @@ from ticketbridge.connectors.airship_crm.config import PLATFORM, AirshipCrmConfi
 from ticketbridge.connectors.airship_crm.schemas import (
     BookingOut,
     ContactOut,
-    LookupItem,
     Unit,
-    items_of,
     one_of,
 )
 from ticketbridge.connectors.kit import ClientKit, connection_client
@@ -51,7 +49,7 @@ class AirshipCrmClient(ClientKit):
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
         return await self.api.request_json("POST", path, json_body=body)
 
-    # -- units and lookup lists ---------------------------------------------------------
+    # -- units -------------------------------------------------------------------------
 
     async def units(self) -> list[Unit]:
         """Every unit (venue) of the account, all pages."""
@@ -59,19 +57,6 @@ class AirshipCrmClient(ClientKit):
         async for items, _ in laravel(self.api, "account/units", params=self._query()):
             out.extend(Unit.model_validate(item) for item in items)
         return out
-
-    async def _lookup(self, path: str) -> list[LookupItem]:
-        body = await self.api.get_json(path, self._query())
-        return [LookupItem.model_validate(item) for item in items_of(body)]
-
-    async def booking_sources(self) -> list[LookupItem]:
-        return await self._lookup("booking/sources")
-
-    async def booking_types(self) -> list[LookupItem]:
-        return await self._lookup("booking_types")
-
-    async def stage_values(self) -> list[LookupItem]:
-        return await self._lookup("booking/stage_values")
 
     # -- contacts ----------------------------------------------------------------------
 

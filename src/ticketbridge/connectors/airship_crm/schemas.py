@@ -114,22 +114,6 @@ class ContactOut(_Payload):
     bookings: list[BookingOut] = Field(default_factory=list)
 
 
-class LookupItem(_Payload):
-    """One entry of a lookup list (booking sources, types, stage values)."""
-
-    id: Int = None
-    name: Text = None
-
-
-def items_of(body: Any) -> list[dict[str, Any]]:
-    """The list inside a response that is either a bare array or ``{"data": [...]}``."""
-    if isinstance(body, dict):
-        body = body.get("data", [])
-    if not isinstance(body, list):
-        return []
-    return [item for item in body if isinstance(item, dict)]
-
-
 def one_of(body: Any) -> dict[str, Any] | None:
     """The single object of a lookup response, or None for "not found".
 

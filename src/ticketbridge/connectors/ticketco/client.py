@@ -104,8 +104,3 @@ class TicketcoClient(ClientKit):
             params["pii"] = "false"
         async for items, _next in self._pages("item_grosses", "item_grosses", params):
             yield items
-
-    async def customers(self) -> AsyncIterator[Items]:
-        """Pages of ``GET /customers`` (``{"customers": [...]}``)."""
-        async for items, _next in self._pages("customers", "customers"):
-            yield items

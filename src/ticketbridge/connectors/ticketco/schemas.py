@@ -139,18 +139,6 @@ class ItemGross(_Payload):
 CANCELLED_STATES = frozenset({"cancelled", "canceled", "refunded", "void", "voided"})
 
 
-class TicketcoCustomer(_Payload):
-    """Customer register entry; key names are [INFER] (platforms.md 1.4)."""
-
-    id: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
-
-
 def opt_in_value(value: Any) -> bool | None:
     """``True``/``False`` for an explicit answer, ``None`` when the source does not say."""
     if value is None or isinstance(value, bool):
