@@ -62,12 +62,6 @@ class ConnectorError(TicketbridgeError):
         rid = f" [request {self.request_id}]" if self.request_id else ""
         return f"{who}:{status} {self.message}{rid}"
 
-    def for_connection(self, connection: str) -> ConnectorError:
-        """Return the same error, naming the project connection that raised it."""
-        self.connection = connection
-        self.args = (self._render(),)
-        return self
-
 
 class RetryableError(ConnectorError):
     """429 / 5xx / timeout: back off and try again; the cursor is not advanced."""
@@ -91,6 +85,14 @@ class FatalError(ConnectorError):
 
 class AuthError(FatalError):
     """401 / 403: the connection needs new credentials."""
+
+
+class AcmeRefused(FatalError):
+    """ACME refused a write with a 4xx and its ``{"message","code"}`` body (e.g. capacity)."""
+
+    def __init__(self, message: str, *, code: str | None, status: int) -> None:
+        self.code = code
+        super().__init__(message, platform="acme", status=status)
 
 
 class RecordRejected(ConnectorError):

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from ticketbridge.connectors.acme.client import AcmeClient, AcmeRefused
+from ticketbridge.connectors.acme.client import AcmeClient
 from ticketbridge.connectors.acme.config import AcmeConfig
 from ticketbridge.connectors.acme.mapping import (
     OrderLine,
@@ -35,7 +35,7 @@ from ticketbridge.connectors.acme.mapping import (
     organization_order_body,
 )
 from ticketbridge.connectors.acme.schemas import Order
-from ticketbridge.errors import ConfigError
+from ticketbridge.errors import AcmeRefused, ConfigError
 from ticketbridge.http import HttpContext
 from ticketbridge.supplier import errors
 from ticketbridge.supplier.catalog import Catalog, money

@@ -14,10 +14,9 @@ from ticketbridge.connectors.acme import (
     CONNECTOR,
     AcmeClient,
     AcmeConfig,
-    AcmeRefused,
     sandbox_mapping,
 )
-from ticketbridge.errors import AuthError, RetryableError
+from ticketbridge.errors import AcmeRefused, AuthError, RetryableError
 from ticketbridge.http import HttpContext
 from ticketbridge.sandbox import SandboxApp
 

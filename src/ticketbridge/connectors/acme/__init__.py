@@ -5,7 +5,7 @@ ACME is neither a sync source nor a destination here: ticketbridge's Tiqets Supp
 ``sandbox.py`` for the simulator.
 """
 
-from ticketbridge.connectors.acme.client import AcmeClient, AcmeRefused
+from ticketbridge.connectors.acme.client import AcmeClient
 from ticketbridge.connectors.acme.config import (
     BASE_URLS,
     SANDBOX_API_KEY,
@@ -34,7 +34,6 @@ __all__ = [
     "TIQETS_PERMISSIONS",
     "AcmeClient",
     "AcmeConfig",
-    "AcmeRefused",
     "create_sandbox",
     "sandbox_config",
     "sandbox_mapping",

@@ -34,8 +34,8 @@ from ticketbridge.connectors.acme.schemas import (
     Refund,
     Session,
 )
-from ticketbridge.connectors.kit import connection_client
-from ticketbridge.errors import AuthError, ConfigError, FatalError, RetryableError
+from ticketbridge.connectors.kit import ClientKit, connection_client
+from ticketbridge.errors import AcmeRefused, AuthError, ConfigError, FatalError, RetryableError
 from ticketbridge.http import HttpContext
 from ticketbridge.http.auth import HeaderToken
 from ticketbridge.http.outcomes import Action
@@ -46,15 +46,7 @@ _NOT_FOUND_IS_ANSWER = {404: Action.OK}
 _REFUSAL_IS_ANSWER = {400: Action.OK, 404: Action.OK, 409: Action.OK, 422: Action.OK}
 
 
-class AcmeRefused(FatalError):
-    """ACME refused a write with a 4xx and its ``{"message","code"}`` body (e.g. capacity)."""
-
-    def __init__(self, message: str, *, code: str | None, status: int) -> None:
-        self.code = code
-        super().__init__(message, platform=PLATFORM, status=status)
-
-
-class AcmeClient:
+class AcmeClient(ClientKit):
     """One API user of one ACME tenant. Not shared between event loops."""
 
     def __init__(
@@ -66,6 +58,7 @@ class AcmeClient:
         max_retries: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self.cfg = cfg
         self._clock = clock
         common: dict[str, Any] = {
@@ -74,20 +67,12 @@ class AcmeClient:
             "auth": HeaderToken("x-acme-api-key", cfg.api_key),
             "timeout_s": timeout_s,
         }
-        self.api = connection_client(cfg, ctx, max_retries=max_retries, **common)
+        self.api = self.own(connection_client(cfg, ctx, max_retries=max_retries, **common))
         # Writes ACME cannot deduplicate (no idempotency key) are sent once, never retried.
-        self._once = connection_client(cfg, ctx, max_retries=0, **common)
+        self._once = self.own(connection_client(cfg, ctx, max_retries=0, **common))
         self._session: Session | None = None
         self._session_until = 0.0
         self._login_lock = asyncio.Lock()
-
-    @property
-    def calls(self) -> int:
-        return self.api.calls + self._once.calls
-
-    async def aclose(self) -> None:
-        await self.api.aclose()
-        await self._once.aclose()
 
     # -- session ---------------------------------------------------------------------------
 
@@ -300,4 +285,4 @@ class AcmeClient:
         return Refund.model_validate(answer)
 
 
-__all__ = ["AcmeClient", "AcmeRefused"]
+__all__ = ["AcmeClient"]
