@@ -239,3 +239,41 @@ def test_config_rules(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="variant ids"):
         supplier_config(mappings=bad_variant)
     assert "tiqets-shared-secret" not in repr(supplier_config())
+
+
+async def test_a_date_at_the_end_of_the_calendar_is_a_date_that_does_not_exist(
+    harness: Harness,
+) -> None:
+    """9999-12-31 once overflowed the day-after arithmetic into a 500 with a traceback."""
+    url = f"/v2/products/{TOUR}/reservation"
+    answer = await harness.http.post(url, json=_reservation("9999-12-31T00:00"))
+    _error(answer, 2002, "Invalid datetime")
+    availability = await harness.http.get(
+        f"/v2/products/{TOUR}/availability?start=9999-12-31&end=9999-12-31"
+    )
+    assert availability.status_code == 200, availability.text
+
+
+@pytest.mark.parametrize("path", [f"/v2/products/{TOUR}/reservation", "/v2/booking"])
+async def test_a_body_nested_past_the_parsers_depth_is_an_incorrect_type(
+    harness: Harness, path: str
+) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    _error(await harness.http.post(path, content=deep), 2004, "Incorrect type")
+
+
+async def test_a_booked_reservation_replayed_with_another_order_reference_is_refused(
+    harness: Harness,
+) -> None:
+    """A replay with the same order_reference is the same booking; another order's
+    reference once silently got the first order's booking back."""
+    slot, _ = await harness.open_slot(TOUR)
+    reservation = (await harness.reserve(TOUR, slot, adult=1)).json()["reservation_id"]
+    first = await harness.book(reservation, reference="111111111111")
+    assert first.status_code == 200
+    assert (await harness.book(reservation, reference="111111111111")).json() == first.json()
+    _error(
+        await harness.book(reservation, reference="222222222222"), 3002, "Incorrect reservation ID"
+    )
+    orders = harness.sandbox.store.dump()["orders"]
+    assert len(orders) == 1

@@ -233,8 +233,12 @@ async def test_cancellation_cancels_in_acme_and_a_second_one_is_3003(harness: Ha
         "error": "Already cancelled",
         "message": f"The booking with ID {booking['booking_id']} was already cancelled",
     }
+    # A cancelled booking is not booked again (issue 20.8: it answered 200 with the cancelled
+    # booking): the spec's "incorrect reservation", and ACME keeps its one order.
     rebooked = await harness.book(reservation["reservation_id"])
-    assert rebooked.json() == booking  # the reservation stays tied to its one order
+    assert rebooked.status_code == 400
+    assert rebooked.json()["error_code"] == 3002
+    assert len(_orders(harness)) == 1
 
 
 async def test_cancellation_by_refund(sqlite_url: str) -> None:

@@ -86,7 +86,8 @@ async def _json(request: Request) -> Any:
     raw = await request.body()
     try:
         return json.loads(raw) if raw.strip() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a body nested deeper than the parser goes is not a JSON object.
         raise wrong_type("body", "a JSON object", raw.decode("utf-8", "replace")) from None
 
 

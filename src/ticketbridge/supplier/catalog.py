@@ -118,7 +118,9 @@ class Catalog:
     ) -> list[EventInstance]:
         tz = await self.timezone()
         start = datetime(first.year, first.month, first.day, tzinfo=tz)
-        end = datetime(last.year, last.month, last.day, tzinfo=tz) + timedelta(days=1)
+        # The day after ``last`` ends the range; after the last day a calendar has, nothing.
+        after = last + timedelta(days=1) if last < date.max else last
+        end = datetime(after.year, after.month, after.day, tzinfo=tz)
         return await self._client().event_instances(start, end, product.event_template_id)
 
     async def slots(self, product_id: str, first: date, last: date) -> list[Slot]:

@@ -41,7 +41,7 @@ from ticketbridge.supplier import errors
 from ticketbridge.supplier.catalog import Catalog, money
 from ticketbridge.supplier.config import ProductMapping, SupplierApiConfig
 from ticketbridge.supplier.requests import ReservationRequest, parse_booking, parse_range
-from ticketbridge.supplier.reservations import HELD, Reservation, ReservationStore
+from ticketbridge.supplier.reservations import CANCELLED, HELD, Reservation, ReservationStore
 
 T = TypeVar("T")
 
@@ -274,6 +274,12 @@ class SupplierService:
         with self.store.transaction() as conn:
             found = self.store.reservation_for_update(conn, self.environment, reservation_id)
             if found is None:
+                raise errors.bad_reservation()
+            if found.status == CANCELLED or (
+                found.status != HELD and found.order_reference != reference
+            ):
+                # A cancelled booking is not booked again, and a reservation belongs to the
+                # one Tiqets order that booked it: both are the spec's "incorrect reservation".
                 raise errors.bad_reservation()
             if found.status != HELD:
                 return found  # a retried booking: the same booking id and barcodes again
