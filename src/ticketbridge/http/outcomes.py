@@ -50,6 +50,10 @@ DEFAULT_TABLE: Mapping[int, Action] = {
 def classify(status: int, table: Mapping[int, Action] = DEFAULT_TABLE) -> Action:
     if status in table:
         return table[status]
+    if 300 <= status < 400:
+        # ApiClient follows no redirects: a 3xx (a moved API, a login page) carries no answer,
+        # and taking it for an empty one would end a broken run ``ok``.
+        return Action.FAIL
     if status < 400:
         return Action.OK
     if status >= 500:
@@ -107,4 +111,9 @@ def to_error(
         return AuthError(message or "not authorised", **kw)  # type: ignore[arg-type]
     if action is Action.REJECT:
         return RecordRejected(message, **kw)  # type: ignore[arg-type]
+    if 300 <= status < 400:
+        # Only where it points, not its query: a redirect may echo a token sent in the URL.
+        location = (response.headers.get("location") or "").split("?")[0]
+        moved = f" to {location}" if location else ""
+        message = f"redirected{moved}, which is not an API answer; check base_url"
     return FatalError(message, **kw)  # type: ignore[arg-type]

@@ -15,16 +15,40 @@ from ticketbridge.http.client import ApiClient
 Items = list[dict[str, Any]]
 
 
-def _items(body: Any, key: str | None, platform: str) -> Items:
+def shape_of(value: Any) -> str:
+    """What a JSON value is, for an error message (never the value: it may hold personal data)."""
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        keys = ", ".join(sorted(map(str, value))[:8])
+        return f"an object with keys [{keys}]" if value else "an empty object"
+    return {list: "a list", str: "a string", bool: "a boolean"}.get(type(value), "a number")
+
+
+def page_items(body: Any, key: str | None, platform: str, path: str = "") -> Items:
     """The item list of a page: the body itself, or under ``key`` (dotted for nesting, as in
-    HAL's ``_embedded.events``). A missing key is an empty page."""
+    HAL's ``_embedded.events``).
+
+    A body of another shape (null, a list where an object belongs, a missing key) is an error
+    of the run, never an empty page: taking it for "no data" would end a broken run ``ok``.
+    """
     found = body
+    where = f"GET {path}: " if path else ""
     for part in key.split(".") if key else ():
-        found = found.get(part) if isinstance(found, dict) else None
-    if found is None:
-        found = []
+        if not isinstance(found, dict) or part not in found:
+            raise FatalError(
+                f"{where}the answer is not the documented shape: expected an object with "
+                f"{key!r}, got {shape_of(body)}",
+                platform=platform,
+            )
+        found = found[part]
     if not isinstance(found, list):
-        raise FatalError(f"expected a list under {key!r}", platform=platform)
+        raise FatalError(
+            f"{where}the answer is not the documented shape: expected a list"
+            + (f" under {key!r}" if key else "")
+            + f", got {shape_of(found)}",
+            platform=platform,
+        )
     return found
 
 
@@ -51,7 +75,7 @@ async def page_until_empty(
         query[page_param] = page
         if size_param and size:
             query[size_param] = size
-        items = _items(await client.get_json(path, query), key, client.platform)
+        items = page_items(await client.get_json(path, query), key, client.platform, path)
         if not items:
             return
         page += 1
@@ -81,7 +105,7 @@ async def opaque_key(
         if current:
             query[key_param] = current
         body = await client.get_json(path, query)
-        items = _items(body, key, client.platform)
+        items = page_items(body, key, client.platform, path)
         nxt = (body or {}).get(next_field) if isinstance(body, dict) else None
         yield items, (nxt or current)
         if not items or not nxt or nxt == current:
@@ -99,7 +123,7 @@ async def laravel(
     page = 1
     while True:
         body = await client.get_json(path, {**(params or {}), "page": page})
-        items = _items(body, "data", client.platform)
+        items = page_items(body, "data", client.platform, path)
         yield items, page + 1
         last = int(body.get("last_page") or page)
         if not body.get("next_page_url") or page >= last:
@@ -120,7 +144,7 @@ async def next_link(
     query: Mapping[str, Any] | None = params
     while url:
         body = await client.get_json(url, query)
-        items = _items(body, key, client.platform)
+        items = page_items(body, key, client.platform, url)
         url = link(body)
         query = None  # the link carries its own query
         yield items, url

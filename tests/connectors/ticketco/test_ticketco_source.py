@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
@@ -461,3 +462,45 @@ def test_config_rejects_unknown_zone_and_currency() -> None:
     with pytest.raises(ValidationError, match="ISO 4217"):
         TicketcoConfig(token=SecretStr("x"), currency="GPB")
     assert TicketcoConfig(token=SecretStr("x")).default_region == "NO"
+
+
+def _answering_events(harness: Harness, response: httpx.Response) -> httpx.MockTransport:
+    """The sandbox, except that page 1 of ``/events`` gets ``response``."""
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events") and request.url.params.get("page") == "1":
+            return response
+        return await harness.transport.handle_async_request(request)
+
+    return httpx.MockTransport(handle)
+
+
+BROKEN_EVENTS = {
+    "a redirect": httpx.Response(302, headers={"location": "https://login.example/?token=s3"}),
+    "a null body": httpx.Response(200, content=b"null"),
+    "a list for an object": httpx.Response(200, json=[{"id": 1}]),
+    "no events key": httpx.Response(200, json={"data": []}),
+    "events not a list": httpx.Response(200, json={"events": {"id": 1}}),
+    "entries that are not events": httpx.Response(200, json={"events": [1, "two", None]}),
+    "an event without an id": httpx.Response(200, json={"events": [{"title": "Gala"}]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_EVENTS))
+async def test_a_broken_events_answer_fails_the_read_instead_of_reading_nothing(
+    harness: Harness, case: str
+) -> None:
+    """Issue 20.3: each of these once read as "no events" and ended the run ok, read 0."""
+    src = harness.source(transport=_answering_events(harness, BROKEN_EVENTS[case]))
+    with pytest.raises(FatalError) as caught:
+        await read_pages(src)
+    message = str(caught.value)
+    assert "ticketco" in message
+    assert "s3" not in message, "a redirect's query (it may echo the token) is not shown"
+    if case == "a redirect":
+        assert "HTTP 302" in message and "https://login.example/" in message
+    else:
+        assert "documented shape" in message or "not an event" in message
+    # check() says so too, instead of "token accepted"
+    results = await src.check()
+    assert not all(r.ok for r in results)

@@ -15,7 +15,7 @@ from ticketbridge.connectors.ticketco.config import TicketcoConfig
 from ticketbridge.errors import FatalError
 from ticketbridge.http import HttpContext
 from ticketbridge.http.auth import QueryToken
-from ticketbridge.http.paginate import page_until_empty
+from ticketbridge.http.paginate import page_items, page_until_empty
 
 PLATFORM = "ticketco"
 Items = list[dict[str, Any]]
@@ -62,15 +62,13 @@ class TicketcoClient(ClientKit):
     async def events_page(self, page: int = 1) -> Items:
         """One page of ``GET /events`` (for checks: a cheap "is the token accepted")."""
         body = await self.api.get_json("events", {"page": page})
-        found = body.get("events") if isinstance(body, dict) else None
-        return found if isinstance(found, list) else []
+        return page_items(body, "events", PLATFORM, "events")
 
     async def item_grosses_page(self, event_id: str | int, page: int = 1) -> Items:
         """One page of item grosses of one event, without personal data (for checks)."""
         params = {"event_id": event_id, "page": page, "pii": "false"}
         body = await self.api.get_json("item_grosses", params)
-        found = body.get("item_grosses") if isinstance(body, dict) else None
-        return found if isinstance(found, list) else []
+        return page_items(body, "item_grosses", PLATFORM, "item_grosses")
 
     async def event(self, event_id: str | int) -> dict[str, Any]:
         """``GET /events/{id}``: a bare object, no wrapper."""

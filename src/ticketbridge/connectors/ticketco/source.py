@@ -29,7 +29,7 @@ from ticketbridge.connectors.base import (
     Window,
 )
 from ticketbridge.connectors.kit import SourceKit, coerce_options
-from ticketbridge.connectors.ticketco.client import TicketcoClient
+from ticketbridge.connectors.ticketco.client import PLATFORM, TicketcoClient
 from ticketbridge.connectors.ticketco.config import TicketcoConfig
 from ticketbridge.connectors.ticketco.mapping import (
     MappingContext,
@@ -45,6 +45,7 @@ from ticketbridge.connectors.ticketco.mapping import (
 )
 from ticketbridge.connectors.ticketco.schemas import TicketcoEvent
 from ticketbridge.errors import AuthError, ConnectorError, FatalError, MappingError
+from ticketbridge.http.paginate import shape_of
 from ticketbridge.model import Event
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class _Selected:
 class TicketcoSource(SourceKit[TicketcoConfig]):
     """Reads bookings from one TicketCo account."""
 
-    platform = "ticketco"
+    platform = PLATFORM
     config_model = TicketcoConfig
     STREAMS = (BOOKINGS,)
     client: TicketcoClient
@@ -186,10 +187,8 @@ class TicketcoSource(SourceKit[TicketcoConfig]):
         found: dict[str, _Selected] = {}
         async for page in self.client.events():
             for raw in page:
-                if not isinstance(raw, dict) or raw.get("id") in (None, ""):
-                    # Without an id there is nothing to read item grosses for.
-                    log.warning("ticketco.event_without_id")
-                    continue
+                if (broken := _not_an_event(raw)) is not None:
+                    raise broken
                 if wanted and venue_key(_venue_of(raw)) not in wanted:
                     continue
                 start = event_start(raw, zone)
@@ -285,7 +284,11 @@ class TicketcoSource(SourceKit[TicketcoConfig]):
         wanted = coerce_options(options, BookingsOptions).venues if options is not None else []
         events: list[dict[str, Any]] = []
         async for page in self.client.events():
-            events.extend(e for e in page if isinstance(e, dict))
+            for raw in page:
+                if (broken := _not_an_event(raw)) is not None:
+                    results.append(CheckResult("events", False, broken.message))
+                    return results
+                events.append(raw)
         seen = sorted({n for e in events if (n := clean_venue_name(_venue_of(e)))})
         seen_keys = {venue_key(n) for n in seen}
         missing = [v for v in wanted if venue_key(v) not in seen_keys]
@@ -368,6 +371,19 @@ class _EventMapper:
             except (ValueError, TypeError) as exc:  # a payload shape nobody foresaw
                 out.append(Failed(booking_key(ref), f"{type(exc).__name__}: {exc}", raw))
         return out
+
+
+def _not_an_event(raw: object) -> FatalError | None:
+    """The error for a ``GET /events`` entry that is not an event as TicketCo documents it.
+
+    Skipping such entries would read "no bookings" where the answer is broken, and end the run
+    ``ok``: a response that is not the documented shape is an error of the run (DESIGN 3.5).
+    """
+    if isinstance(raw, dict) and isinstance(raw.get("id"), int | str) and raw["id"] != "":
+        return None
+    return FatalError(
+        f"GET /events: an entry is {shape_of(raw)}, not an event with an id", platform=PLATFORM
+    )
 
 
 def _page(entries: list[Record | Failed], position: dict[str, Any] | None) -> Page:
