@@ -7,17 +7,32 @@
 * **diff**: an opaque pagination key handed out by the source; stored as the source gives it.
 * **backfill**: a historic range split into chunks of at most ``chunk`` each, every chunk
   checkpointed, so a killed backfill resumes in the chunk it stopped in.
+
+:class:`RunReads` turns a sync, a run's options and its checkpoint into the run's read
+requests, and says which checkpoint each read's progress moves:
+
+* A run makes one request of its strategy, resuming at the stored ``position``; the position
+  is cleared at the end of the run, so the next run reads its own window or cursor afresh.
+* A backfill makes one request per chunk and keeps its progress under ``backfill``; a chunk
+  read in full moves it to the next chunk, and a finished backfill drops it. A backfill never
+  touches the run's ``position`` or ``cursor``.
+* A retry run makes no request: it only retries the dead letters.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ticketbridge.connectors.base import Window
+from ticketbridge.connectors.base import ReadRequest, Window
+from ticketbridge.errors import TicketbridgeError
+
+if TYPE_CHECKING:
+    from ticketbridge.engine.spec import RunOptions, SyncSpec
 
 _OFFSET = re.compile(r"^\s*([+-]?)\s*(\d+)\s*([smhdwy])\s*$")
 _UNITS = {
@@ -126,3 +141,104 @@ class BackfillState:
 
     def same_range(self, other: list[Window]) -> bool:
         return [window_to_json(w) for w in self.chunks] == [window_to_json(w) for w in other]
+
+
+class RunReads:
+    """The read requests of one run, and the checkpoint each one's progress moves.
+
+    ``checkpoint`` is the run's own, loaded from the store and changed here in place; every
+    checkpoint handed out is a copy, to commit with the batch that completes it. Requests are
+    made lazily, so a bad window or backfill range ends the run only when it starts reading.
+    """
+
+    def __init__(self, spec: SyncSpec, opts: RunOptions, checkpoint: dict[str, Any]) -> None:
+        self.spec = spec
+        self.opts = opts
+        self.checkpoint = checkpoint
+        self._backfill: BackfillState | None = None
+
+    def requests(self) -> Iterator[ReadRequest]:
+        """The run's requests in order; the next is made once the last is read in full."""
+        spec, cp = self.spec, self.checkpoint
+        base = ReadRequest(
+            stream=spec.stream, options=spec.stream_options, page_size=spec.page_size
+        )
+        if self.opts.kind == "retry":
+            return
+        if self.opts.kind == "backfill":
+            yield from self._backfill_requests(base)
+            return
+        if spec.strategy == "window":
+            assert spec.window is not None
+            w = spec.window
+            window = business_window(w.field, w.start, w.end, self._today(), w.timezone)
+            yield replace(base, window=window, position=cp.get("position"))
+        elif spec.strategy == "cursor":
+            stored = cp.get("cursor")
+            since = cursor_since(datetime.fromisoformat(stored) if stored else None, spec.lookback)
+            yield replace(base, since=since, position=cp.get("position"))
+        else:
+            yield replace(base, position=cp.get("position"))
+
+    def _backfill_requests(self, base: ReadRequest) -> Iterator[ReadRequest]:
+        spec = self.spec
+        start = spec.backfill_from
+        if start is None:
+            raise TicketbridgeError(f"sync {spec.name}: backfill needs a start date (--from)")
+        end = self.opts.backfill_to or self._today()
+        field_name = spec.window.field if spec.window else "updated_at"
+        tz = spec.window.timezone if spec.window else "UTC"
+        chunks = backfill_chunks(field_name, start, end, spec.backfill_chunk, tz)
+        saved = self.checkpoint.get("backfill")
+        state = BackfillState(chunks)
+        if saved:
+            old = BackfillState.from_json(saved)
+            if old.same_range(chunks):
+                state = old
+        self._backfill = state
+        for index in range(state.index, len(chunks)):
+            if index != state.index:
+                state.index, state.position = index, None
+            self.checkpoint["backfill"] = state.to_json()
+            request = replace(base, window=chunks[index], position=state.position)
+            if spec.strategy == "cursor":
+                # A cursor source has no business-date window: the chunk bounds updated-at.
+                request.since = chunks[index].start
+            yield request
+        self.checkpoint.pop("backfill", None)
+        self._backfill = None
+
+    def at(self, position: dict[str, Any] | None) -> dict[str, Any]:
+        """The checkpoint once the current request has been read up to ``position``."""
+        if self.opts.kind == "backfill":
+            state = dict(self.checkpoint["backfill"])
+            state["position"] = position
+            self.checkpoint["backfill"] = state
+        else:
+            self.checkpoint["position"] = position
+        return dict(self.checkpoint)
+
+    def request_done(self) -> dict[str, Any] | None:
+        """The checkpoint to commit once the current request is read and committed in full:
+        a backfill's next chunk. None for a run's one request, whose end the run's last
+        commit records (:meth:`final`)."""
+        state = self._backfill
+        if state is None:
+            return None
+        state.index, state.position = state.index + 1, None
+        self.checkpoint["backfill"] = state.to_json()
+        return dict(self.checkpoint)
+
+    def final(self, max_cursor: datetime | None) -> dict[str, Any]:
+        """The checkpoint at the end of the run, given the highest cursor its records had."""
+        cp = self.checkpoint
+        if self.opts.kind != "backfill" and self.spec.strategy in ("window", "cursor", "full"):
+            cp["position"] = None
+        if self.spec.strategy == "cursor" and self.opts.kind != "backfill":
+            stored = cp.get("cursor")
+            new = advance_cursor(datetime.fromisoformat(stored) if stored else None, max_cursor)
+            cp["cursor"] = new.isoformat() if new else None
+        return dict(cp)
+
+    def _today(self) -> date:
+        return self.opts.today or datetime.now(UTC).date()
