@@ -313,6 +313,20 @@ async def test_dry_run_prints_the_plan_and_writes_nothing(store: SqlStateStore) 
     assert result.plan[0]["fields"]["booking"]["ref"] == "R00000"
 
 
+async def test_a_failed_dry_run_reports_its_error_as_text(store: SqlStateStore) -> None:
+    """Issue 20.4: a dry run handed the exception itself to the CLI, which crashed on it."""
+
+    class Down(MemorySource):
+        async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
+            raise RetryableError("down for maintenance", platform="memsource", status=503)
+            yield Page()  # pragma: no cover - makes this an async generator
+
+    result = await run_sync(store, spec(), Down([]), MemoryDestination(), RunOptions(dry_run=True))
+    assert result.outcome == "failed"
+    assert isinstance(result.error, str) and "HTTP 503 down for maintenance" in result.error
+    assert result.exit_code == 1
+
+
 async def test_consent_withdrawn_after_sending_is_still_written(store: SqlStateStore) -> None:
     dest = MemoryDestination()
     s = spec(require_consent="email", policy={"contact": "always"})

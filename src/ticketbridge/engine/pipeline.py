@@ -376,15 +376,8 @@ async def run_sync(
     if opts.dry_run:
         error = await run.run()
         outcome = "ok" if error is None else "failed"
-        return RunResult(
-            spec.name,
-            outcome,
-            run.counters,
-            None,
-            # The exception itself where a run gives its text; kept so for dry-run callers.
-            error,  # type: ignore[arg-type]
-            run.plan_sample,
-        )
+        message = str(error) if error is not None else None
+        return RunResult(spec.name, outcome, run.counters, None, message, run.plan_sample)
     keeper = LeaseKeeper(store, spec.name, opts.holder or default_holder(), ttl_s=opts.lease_ttl_s)
     try:
         async with keeper as lease:
