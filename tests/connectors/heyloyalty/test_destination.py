@@ -16,6 +16,7 @@ from ticketbridge.connectors.heyloyalty import (
     create_sandbox,
 )
 from ticketbridge.errors import AuthError
+from ticketbridge.model import ConsentState
 
 from .support import Harness, change_for, make_contact, make_order, member_by_email, options
 
@@ -91,8 +92,11 @@ async def test_upsert_on_email_creates_then_updates_the_same_member(harness: Har
     member = member_by_email(data, "jane.doe@example.com")
     assert member["fields"]["firstname"] == "Janet" and member["fields"]["mobile"] == "12345678"
     assert member["status"]["status"] == "active" and member["pending_optin"] is False
+    # Created active on both channels, the mobile channel is then turned off: the contact
+    # granted e-mail only (issue 20.11). The second write is one upsert, no status change.
+    assert member["status"]["email"] == "active" and member["status"]["mobile"] == "unsubscribed"
     key = "member:" + first.dest_ids["member"]
-    assert (await harness.stats())["writes"] == {key: {"create": 1, "update": 1}}
+    assert (await harness.stats())["writes"] == {key: {"create": 1, "update": 2}}
 
 
 async def test_upsert_on_mobile_matches_across_formats(harness: Harness) -> None:
@@ -314,3 +318,37 @@ async def test_a_cut_short_import_answer_is_not_sent_again(harness: Harness) -> 
     assert all(o.ok for o in outcomes)
     writes = (await harness.stats())["writes"]
     assert writes == {"tracking:1": {"create": 1}, "tracking:2": {"create": 1}}
+
+
+async def test_the_upsert_sends_list_fields_only_and_a_withdrawal_is_a_status_patch(
+    harness: Harness,
+) -> None:
+    """Issue 20.11: ``status`` inside the upsert's member is not documented (5.4); a server
+    that refuses it refused every member. A withdrawal goes by PATCH of the member's status."""
+    dest = harness.destination()
+    [first] = await write(dest, DEFAULT, make_contact(sms_consent=ConsentState.GRANTED))
+    assert first.ok, first.reason
+    member = member_by_email(await harness.data(), "jane.doe@example.com")
+    assert member["status"]["email"] == "active" and member["status"]["mobile"] == "active"
+    requests = (await harness.stats())["requests"]
+    assert not any("PATCH" in r for r in requests), "both channels granted: nothing to turn off"
+
+    [withdrawn] = await write(
+        dest, DEFAULT, make_contact(email_consent=ConsentState.DENIED), action="update"
+    )
+    assert withdrawn.ok, withdrawn.reason
+    member = member_by_email(await harness.data(), "jane.doe@example.com")
+    assert member["status"]["email"] == "unsubscribed"
+    assert member["status"]["mobile"] == "active", "an unknown SMS consent is left alone"
+    requests = (await harness.stats())["requests"]
+    assert sum(n for r, n in requests.items() if r.startswith("PATCH")) == 1
+
+
+async def test_an_sms_only_consent_never_becomes_an_active_email(harness: Harness) -> None:
+    dest = harness.destination()
+    record = make_contact(email_consent=ConsentState.UNKNOWN, sms_consent=ConsentState.GRANTED)
+    [outcome] = await write(dest, options(match="mobile"), record)
+    assert outcome.ok, outcome.reason
+    member = member_by_email(await harness.data(), "jane.doe@example.com")
+    assert member["status"]["mobile"] == "active"
+    assert member["status"]["email"] != "active"

@@ -136,6 +136,13 @@ class HeyloyaltyClient(ClientKit):
             raise FatalError("POST /members/upsert answered without a member_id", platform=PLATFORM)
         return UpsertResult.model_validate(answer)
 
+    async def set_member_status(self, member_id: str, status: dict[str, str]) -> None:
+        """``PATCH /lists/{id}/members/{memberId}`` with ``{"status": {channel: value}}``: the
+        documented way to change a subscription (the upsert's body holds list fields only)."""
+        await self.api.request_json(
+            "PATCH", f"lists/{self.list_id}/members/{member_id}", json_body={"status": status}
+        )
+
     # -- tracking (Heycommerce) --------------------------------------------------------
 
     async def import_transactions(

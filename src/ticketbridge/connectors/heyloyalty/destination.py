@@ -67,6 +67,32 @@ def _empty(value: Any) -> bool:
     return value in (None, "", [], {})
 
 
+def _status_to_write(
+    consent: dict[str, str], member: dict[str, Any], *, created: bool, found: Member | None
+) -> dict[str, str]:
+    """The channels to set ``unsubscribed`` after an upsert; never ``active`` (an opt-in is
+    written only by the create itself).
+
+    * A member just created is active on every channel it has an address for, so each channel
+      whose consent the source did not grant is turned off: an SMS-only consent never becomes
+      an active e-mail subscription.
+    * An existing member gets the source's withdrawals, except where Heyloyalty already shows
+      that channel unsubscribed (when the member was looked up).
+    """
+    if created:
+        return {
+            c: "unsubscribed"
+            for c in ("email", "mobile")
+            if not _empty(member.get(c)) and consent.get(c) != "active"
+        }
+    current = found.status if found is not None else None
+    return {
+        c: "unsubscribed"
+        for c, value in consent.items()
+        if value == "unsubscribed" and (current is None or getattr(current, c) != "unsubscribed")
+    }
+
+
 class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
     platform = PLATFORM
     config_model = HeyloyaltyConfig
@@ -137,24 +163,29 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
         known = (await self._list_info()).field_names()
         region = self.config.default_region
         outcomes: list[Outcome] = []
-        ready: list[tuple[Change, dict[str, Any], str]] = []
+        ready: list[tuple[Change, dict[str, Any], str, dict[str, str]]] = []
         for change in changes:
             try:
-                # The identity comes from the record itself: a policy that withholds the match
-                # field must still leave Heyloyalty able to find the member.
-                identity = self.prepare(OBJECT, change.record, opts)[MEMBER][opts.match]
+                # The identity and the consent come from the record itself: a policy that
+                # withholds them must still leave Heyloyalty able to find the member, and a
+                # withdrawal is written whatever the policy (DESIGN guarantee 4).
+                own = self.prepare(OBJECT, change.record, opts)[MEMBER]
             except RecordRejected as exc:
                 outcomes.append(self._refuse(change, exc.message))
                 continue
-            member = {**change.fields[MEMBER], opts.match: identity}
-            unknown = sorted(k for k in member if k != STATUS and k not in known)
+            identity, consent = own[opts.match], dict(own.get(STATUS) or {})
+            # The upsert's member holds list fields only (platforms.md 5.4); the status goes
+            # by PATCH after it.
+            member = {k: v for k, v in change.fields[MEMBER].items() if k != STATUS}
+            member[opts.match] = identity
+            unknown = sorted(k for k in member if k not in known)
             if unknown:
                 outcomes.append(self._refuse(change, self._unknown_fields(unknown, opts)))
                 continue
-            ready.append((change, member, identity))
+            ready.append((change, member, identity, consent))
         existing: dict[str, Member] = {}
-        if ready and self._needs_lookup(opts, [c for c, _, _ in ready]):
-            found = await self.client.find_members(opts.match, [i for _, _, i in ready])
+        if ready and self._needs_lookup(opts, [c for c, *_ in ready]):
+            found = await self.client.find_members(opts.match, [i for _, _, i, _ in ready])
             for m in found:
                 key = match_key(opts.match, m.fields().get(opts.match), region)
                 if key is not None:
@@ -162,11 +193,13 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
         slots = asyncio.Semaphore(self.config.concurrency)
         locks: dict[str, asyncio.Lock] = {}
 
-        async def one(change: Change, member: dict[str, Any], identity: str) -> Outcome:
+        async def one(
+            change: Change, member: dict[str, Any], identity: str, consent: dict[str, str]
+        ) -> Outcome:
             key = match_key(opts.match, identity, region) or identity
             # Same identity: one after the other, and without holding a slot while waiting.
             async with locks.setdefault(key, asyncio.Lock()), slots:
-                return await self._upsert_one(change, member, key, existing, opts)
+                return await self._upsert_one(change, member, consent, key, existing, opts)
 
         outcomes += await gather_or_cancel([one(*item) for item in ready])
         return outcomes
@@ -191,6 +224,7 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
         self,
         change: Change,
         member: dict[str, Any],
+        consent: dict[str, str],
         key: str,
         existing: dict[str, Member],
         opts: MembersOptions,
@@ -240,9 +274,22 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
             return self._refuse(
                 change, f"POST /lists/{self.config.list_id}/members/upsert refused: {exc.message}"
             )
-        # Later changes for the same identity in this batch now see the member.
-        existing[key] = Member(id=result.member_id, status=MemberStatus(status="active"))
         ids["member"] = result.member_id
+        created = result.type == "create"
+        withdrawn = _status_to_write(consent, member, created=created, found=found)
+        if withdrawn:
+            try:
+                await self.client.set_member_status(result.member_id, withdrawn)
+            except RecordRejected as exc:
+                # Retried as a whole next run: the upsert again (idempotent), then the status.
+                return self._refuse(
+                    change,
+                    f"PATCH /lists/{self.config.list_id}/members/{result.member_id} "
+                    f"status {withdrawn} refused: {exc.message}",
+                )
+        # Later changes for the same identity in this batch now see the member.
+        status = MemberStatus(status="active", **withdrawn)
+        existing[key] = Member(id=result.member_id, status=status)
         return Outcome(change.key, ok=True, dest_ids=ids)
 
     # -- purchases -----------------------------------------------------------------------

@@ -418,6 +418,10 @@ class HeyloyaltyStore:
         values = body.get("member")
         if not isinstance(values, dict) or values.get(unique) in (None, ""):
             raise Invalid({f"member.{unique}": [f"The member.{unique} field is required."]})
+        if "status" in values:
+            # platforms.md 5.4 documents list fields only in the upsert's member; the status
+            # changes by PATCH of the member.
+            raise Invalid({"member.status": [f"The field status does not exist on list {lst.id}."]})
         flags = {
             "automations": truthy(body.get("trigger_autoresponder")),
             "webhooks": truthy(body.get("trigger_webhooks")),
