@@ -5,8 +5,8 @@ what all sandboxes share (DESIGN section 6):
 
 * ``GET  /_sandbox/stats``  requests per route and status, writes per record key;
 * ``POST /_sandbox/mutate`` change or cancel a share of the records (platform-specific);
-* ``GET|POST /_sandbox/faults`` read or set latency, 429 / 5xx / timeout / malformed rates and
-  a real request-rate limit;
+* ``GET|POST /_sandbox/faults`` read or set latency, 429 / 5xx / timeout / malformed rates, a
+  real request-rate limit, and a deterministic "the next N requests fail" fault;
 * ``POST /_sandbox/reset``  back to the seeded state;
 * ``GET  /_sandbox/data``   read back what the sandbox holds (for tests and the demo).
 
@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import orjson
 import uvicorn
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -54,6 +54,11 @@ class Faults(BaseModel):
     rate_limit_per_s: float | None = None  # a real limit: above it, 429 with Retry-After
     only_methods: list[str] | None = None  # e.g. ["POST"] to fault writes only
     seed: int = 0
+    # Deterministic, unlike the rates: the next ``fail_next`` requests (of ``only_methods``,
+    # if set) answer ``fail_status`` (a 429 with Retry-After ``retry_after_s``). Counts down;
+    # GET /_sandbox/faults shows how many are left.
+    fail_next: int = Field(default=0, ge=0)
+    fail_status: int = Field(default=429, ge=400, le=599)
 
 
 class Stats:
@@ -223,6 +228,9 @@ class _FaultsAndStats:
             return "rate_limit"
         if f.only_methods is not None and method not in f.only_methods:
             return None
+        if f.fail_next > 0:
+            f.fail_next -= 1
+            return "fail_next"
         roll = self.rng.random()
         for name, rate in (
             ("429", f.rate_429),
@@ -237,7 +245,10 @@ class _FaultsAndStats:
 
     async def _inject(self, fault: str, scope: Scope, receive: Receive, send: Any) -> None:
         sb = self.sandbox
-        if fault in ("429", "rate_limit"):
+        if fault == "fail_next" and sb.faults.fail_status != 429:
+            code = sb.faults.fail_status
+            response = sb.error_body(code, "Service Unavailable" if code >= 500 else "Refused")
+        elif fault in ("429", "rate_limit", "fail_next"):
             retry = sb.faults.retry_after_s
             if fault == "rate_limit":
                 retry = max(0.0, 1.0 - (time.monotonic() - self._window_start))

@@ -1,14 +1,17 @@
 """What every API client of one process shares: transports, rate budgets, the clock.
 
-Tests put an ``httpx.ASGITransport`` per base URL here, so connectors built from an ordinary
-project file talk to in-process sandboxes over real HTTP semantics with no sockets.
+Tests put an ``httpx.ASGITransport`` per base URL here (:meth:`HttpContext.mount_app`), so
+connectors built from an ordinary project file talk to in-process sandboxes over real HTTP
+semantics with no sockets, and code outside ``http/`` never needs httpx to do it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,10 +29,17 @@ class HttpContext:
     transports: dict[str, httpx.AsyncBaseTransport] = field(default_factory=dict)
     budgets: dict[str, RateBudget] = field(default_factory=dict)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # The clock rate budgets measure with; tests pair it with ``sleep`` as one virtual time.
+    monotonic: Callable[[], float] = time.monotonic
 
     def mount(self, base_url: str, transport: httpx.AsyncBaseTransport) -> None:
         """Route every request to ``base_url``'s origin through ``transport``."""
         self.transports[_origin(base_url)] = transport
+
+    def mount_app(self, base_url: str, app: Any) -> None:
+        """Route every request to ``base_url``'s origin to the ASGI ``app`` (a sandbox), in
+        process."""
+        self.mount(base_url, httpx.ASGITransport(app=app))
 
     def transport_for(self, base_url: str) -> httpx.AsyncBaseTransport | None:
         return self.transports.get(_origin(base_url))
@@ -46,7 +56,11 @@ class HttpContext:
         found = self.budgets.get(account)
         if found is None:
             found = RateBudget(
-                rate_per_second=rate_per_second, burst=burst, max_calls=max_calls, sleep=self.sleep
+                rate_per_second=rate_per_second,
+                burst=burst,
+                max_calls=max_calls,
+                sleep=self.sleep,
+                monotonic=self.monotonic,
             )
             self.budgets[account] = found
         return found
