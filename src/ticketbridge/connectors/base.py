@@ -105,6 +105,10 @@ class ObjectSpec:
     entities: tuple[str, ...] = ()
     default_policy: Mapping[str, WriteMode] = field(default_factory=dict)
     description: str = ""
+    at_least_once: Mapping[str, str] = field(default_factory=dict)
+    """Entities the platform cannot deduplicate (no idempotency key, nothing to look up), each
+    with the reason. The ledger sends them once; only a run killed between their write and its
+    commit may write them again. Every other entity is an idempotent upsert."""
 
 
 @dataclass(frozen=True)

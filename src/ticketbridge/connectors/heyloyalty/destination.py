@@ -58,6 +58,10 @@ MEMBERS = ObjectSpec(
     entities=(MEMBER, PURCHASE),
     default_policy={MEMBER: "always", PURCHASE: "on_create"},
     options=MembersOptions,
+    at_least_once={
+        PURCHASE: "the Heycommerce tracking import has no idempotency key and no look-up "
+        "(platforms.md 5.6): a run killed between an import and its commit imports it again"
+    },
     description="Contacts upserted as list members (matched on email or mobile); orders sent "
     "once each as purchase events through the Heycommerce tracking import.",
 )
