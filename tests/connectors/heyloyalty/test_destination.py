@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import httpx
 import pytest
 
 from ticketbridge.connectors.base import Change, Destination
@@ -15,10 +16,18 @@ from ticketbridge.connectors.heyloyalty import (
     MembersOptions,
     create_sandbox,
 )
-from ticketbridge.errors import AuthError
+from ticketbridge.errors import AuthError, FatalError
 from ticketbridge.model import ConsentState
 
-from .support import Harness, change_for, make_contact, make_order, member_by_email, options
+from .support import (
+    BASE,
+    Harness,
+    change_for,
+    make_contact,
+    make_order,
+    member_by_email,
+    options,
+)
 
 DEFAULT = options()
 
@@ -352,3 +361,40 @@ async def test_an_sms_only_consent_never_becomes_an_active_email(harness: Harnes
     member = member_by_email(await harness.data(), "jane.doe@example.com")
     assert member["status"]["mobile"] == "active"
     assert member["status"]["email"] != "active"
+
+
+def _members_lookup(harness: Harness, answer: Any) -> None:
+    """Make the sandbox answer every multi-value (``logic=or``) member look-up with
+    ``answer(params)``, as a server that does not honour ``logic=or`` would."""
+    inner = harness.transport
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.params.get("logic") == "or":
+            return httpx.Response(200, json=answer(request.url.params))
+        return await inner.handle_async_request(request)
+
+    harness.ctx.mount(BASE, httpx.MockTransport(handle))
+
+
+async def test_an_empty_answer_to_the_or_lookup_never_resubscribes(harness: Harness) -> None:
+    """Issue 20.13: the guard read "no member" from an empty multi-value answer, and the
+    upserts re-activated 4 of 4 unsubscribed members."""
+    emails = [f"guest{i}@example.com" for i in range(4)]
+    records = [make_contact(str(i), email=e, mobile=None) for i, e in enumerate(emails)]
+    await write(harness.destination(), DEFAULT, *records)
+    await harness.admin("POST", "mutate", {"unsubscribe": emails})
+    _members_lookup(harness, lambda params: {"members": []})
+    opts = options(resubscribe_unsubscribed=False)
+    outcomes = await write(harness.destination(), opts, *records, action="update")
+    assert [o.skipped for o in outcomes] == ["unsubscribed; not re-subscribed"] * 4
+    data = await harness.data()
+    assert [member_by_email(data, e)["status"]["status"] for e in emails] == ["unsubscribed"] * 4
+
+
+async def test_a_lookup_answer_that_ignores_the_filter_stops_the_write(harness: Harness) -> None:
+    """Members that match none of the values asked for: the filter was not applied, so the
+    answer cannot tell who unsubscribed; the write stops rather than guess."""
+    records = [make_contact(str(i), email=f"guest{i}@example.com") for i in range(2)]
+    _members_lookup(harness, lambda params: {"members": [{"id": "x", "email": "other@x.dk"}]})
+    with pytest.raises(FatalError, match="filter was not applied"):
+        await write(harness.destination(), options(resubscribe_unsubscribed=False), *records)

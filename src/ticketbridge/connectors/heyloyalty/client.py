@@ -42,6 +42,7 @@ class HeyloyaltyClient(ClientKit):
     ) -> None:
         super().__init__()
         self.list_id = cfg.list_id
+        self._or_verified = False  # an answer has matched several values of one look-up
         # One bucket per account (API key), whichever sync or host (API, tracking) uses it.
         auth = TimestampHmacBasic(cfg.api_key, cfg.api_secret, now=clock)
         account = f"{PLATFORM}:{cfg.api_key}"
@@ -79,30 +80,63 @@ class HeyloyaltyClient(ClientKit):
 
     # -- members -----------------------------------------------------------------------
 
-    async def find_members(self, field: str, values: Sequence[str]) -> list[Member]:
+    async def find_members(
+        self, field: str, values: Sequence[str], same: Callable[[Any, str], bool] | None = None
+    ) -> list[Member]:
         """Members whose ``field`` equals any of ``values``, all pages.
 
         One ``filter[field][eq][]`` per value with ``logic=or`` (the documented way to ask for
         "John or Jane"), so a whole write batch costs one call per ``LOOKUP_CHUNK`` values.
+
+        The answer decides whether an unsubscribed member is re-activated, so it must fail
+        closed: a member that matches none of the values means the filter was ignored (an
+        error), and until one answer has shown ``logic=or`` honoured (members for two values
+        or more), each value it did not find is asked for again on its own. ``same(stored,
+        asked)`` compares values (e.g. mobile numbers in any format); default: equal text.
         """
+        match = same or (lambda stored, asked: str(stored).casefold() == asked.casefold())
         found: list[Member] = []
         unique = list(dict.fromkeys(v for v in values if v))
         for start in range(0, len(unique), LOOKUP_CHUNK):
             chunk = unique[start : start + LOOKUP_CHUNK]
-            page = 1
-            while True:
-                params: dict[str, Any] = {
-                    f"filter[{field}][eq][]": chunk,
-                    "logic": "or",
-                    "page": page,
-                    "perpage": MAX_PER_PAGE,
-                }
-                batch = members_of(await self.api.get_json(f"lists/{self.list_id}/members", params))
-                found.extend(batch)
-                if len(batch) < MAX_PER_PAGE:
-                    break
-                page += 1
+            batch = await self._lookup(field, chunk, match)
+            hit = {v for v in chunk if any(match(m.fields().get(field), v) for m in batch)}
+            if len(hit) >= 2:
+                self._or_verified = True
+            if not self._or_verified and len(chunk) > 1:
+                for value in chunk:
+                    if value not in hit:
+                        batch.extend(await self._lookup(field, [value], match))
+            found.extend(batch)
         return found
+
+    async def _lookup(
+        self, field: str, chunk: list[str], match: Callable[[Any, str], bool]
+    ) -> list[Member]:
+        found: list[Member] = []
+        page = 1
+        while True:
+            params: dict[str, Any] = {
+                f"filter[{field}][eq][]": chunk,
+                "page": page,
+                "perpage": MAX_PER_PAGE,
+            }
+            if len(chunk) > 1:
+                params["logic"] = "or"
+            body = await self.api.get_json(f"lists/{self.list_id}/members", params)
+            batch = members_of(body)
+            stray = [m.id for m in batch if not any(match(m.fields().get(field), v) for v in chunk)]
+            if stray:
+                raise FatalError(
+                    f"GET /lists/{self.list_id}/members answered members whose {field} is none "
+                    f"of the values asked for ({len(stray)} of {len(batch)}): the filter was "
+                    "not applied, so unsubscribed members cannot be told apart",
+                    platform=PLATFORM,
+                )
+            found.extend(batch)
+            if len(batch) < MAX_PER_PAGE:
+                return found
+            page += 1
 
     async def upsert_member(
         self,

@@ -189,7 +189,13 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
             ready.append((change, member, identity, consent))
         existing: dict[str, Member] = {}
         if ready and self._needs_lookup(opts, [c for c, *_ in ready]):
-            found = await self.client.find_members(opts.match, [i for _, _, i, _ in ready])
+            found = await self.client.find_members(
+                opts.match,
+                [i for _, _, i, _ in ready],
+                lambda stored, asked: (
+                    match_key(opts.match, stored, region) == match_key(opts.match, asked, region)
+                ),
+            )
             for m in found:
                 key = match_key(opts.match, m.fields().get(opts.match), region)
                 if key is not None:
