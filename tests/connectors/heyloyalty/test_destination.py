@@ -398,3 +398,23 @@ async def test_a_lookup_answer_that_ignores_the_filter_stops_the_write(harness: 
     _members_lookup(harness, lambda params: {"members": [{"id": "x", "email": "other@x.dk"}]})
     with pytest.raises(FatalError, match="filter was not applied"):
         await write(harness.destination(), options(resubscribe_unsubscribed=False), *records)
+
+
+async def test_a_404_from_the_tracking_host_leaves_the_members_written(harness: Harness) -> None:
+    """Issue 20.14: a wrong tracking_id once failed the whole write, members included."""
+    dest = harness.destination(tracking_id="no-such-integration")
+    contact, order = make_contact(), make_order()
+    outcomes = {o.key: o for o in await write(dest, DEFAULT, contact, order)}
+    assert outcomes[contact.key].ok, outcomes[contact.key].reason
+    refused = outcomes[order.key]
+    assert not refused.ok and refused.reason is not None
+    assert "HTTP 404" in refused.reason and "tracking_id" in refused.reason
+    assert member_by_email(await harness.data(), "jane.doe@example.com")
+
+
+async def test_check_names_a_missing_api_not_the_signature(harness: Harness) -> None:
+    dest = harness.destination(base_url=BASE + "/not/the/api")
+    results = {r.name: r for r in await dest.check()}
+    assert "signature" not in results
+    assert not results["api"].ok and "404" in results["api"].detail
+    assert "base_url" in results["api"].detail

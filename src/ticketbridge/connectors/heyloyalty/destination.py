@@ -47,7 +47,7 @@ from ticketbridge.connectors.heyloyalty.mapping import (
 )
 from ticketbridge.connectors.heyloyalty.schemas import HlList, Member, MemberStatus
 from ticketbridge.connectors.kit import DestinationKit, coerce_options, gather_or_cancel
-from ticketbridge.errors import AuthError, ConnectorError, RecordRejected
+from ticketbridge.errors import AuthError, ConnectorError, FatalError, RecordRejected
 from ticketbridge.http import HttpContext
 
 OBJECT = "members"
@@ -363,6 +363,18 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
         rows = [row for _, group in orders for row in tracking_rows(group[0].fields[PURCHASE])]
         try:
             await self.client.import_transactions(tracking_id, rows, errors_to=opts.errors_to)
+        except AuthError:
+            raise
+        except FatalError as exc:
+            # Not found or not allowed at the tracking host (a wrong tracking_id or URL): the
+            # purchases wait as dead letters; the members of this batch are written all the
+            # same, instead of the whole run stopping.
+            reason = (
+                f"tracking import at {self.config.tracking_base_url} refused the call "
+                f"(HTTP {exc.status}: {exc.message.strip() or 'no reason given'}): check "
+                "tracking_id and tracking_base_url"
+            )
+            return {order_id: reason for order_id, _ in orders}
         except RecordRejected as exc:
             if len(orders) == 1:
                 return {
@@ -400,7 +412,11 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
                 CheckResult("list", False, "not checked: signature refused"),
             ]
         except ConnectorError as exc:
-            return [CheckResult("signature", False, exc.message)]
+            # Not a signature problem: the API did not answer as Heyloyalty (a wrong base_url
+            # gives 404 here).
+            status = f" (HTTP {exc.status})" if exc.status is not None else ""
+            detail = f"GET /lists failed{status}: {exc.message}; check base_url"
+            return [CheckResult("api", False, detail)]
         results = [CheckResult("signature", True, "accepted")]
         try:
             found = await self.client.get_list()
