@@ -16,6 +16,7 @@ from ticketbridge.connectors.base import (
 )
 from ticketbridge.connectors.testing.harness import (
     Harness,
+    assert_check_passes,
     assert_check_refuses,
     assert_no_secret,
     assert_waited,
@@ -96,12 +97,7 @@ async def check_destination_check(connector: Connector) -> None:
     """``check()`` passes, every result of it, with the sandbox credentials."""
     need_destination(connector)
     async with Harness.create(connector).destination() as destination:
-        results = await destination.check()
-        assert results, f"{connector.platform}: check() reported nothing"
-        failed = [r for r in results if not r.ok]
-        assert not failed, (
-            f"{connector.platform}: check() failed with sandbox credentials: {failed}"
-        )
+        await assert_check_passes(connector.platform, destination.check)
 
 
 async def check_destination_prepare(connector: Connector) -> None:

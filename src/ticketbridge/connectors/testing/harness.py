@@ -219,6 +219,16 @@ def assert_no_secret(text: str, secrets: Sequence[str]) -> None:
     assert not leaked, f"a secret is shown: {text}"
 
 
+async def assert_check_passes(
+    platform: str, check: Callable[[], Awaitable[list[CheckResult]]]
+) -> None:
+    """``check()`` reports something, and every result is ok with the sandbox credentials."""
+    results = await check()
+    assert results, f"{platform}: check() reported nothing"
+    failed = [r for r in results if not r.ok]
+    assert not failed, f"{platform}: check() failed with sandbox credentials: {failed}"
+
+
 async def assert_check_refuses(
     platform: str, check: Callable[[], Awaitable[list[CheckResult]]], secrets: Sequence[str]
 ) -> None:

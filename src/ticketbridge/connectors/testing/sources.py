@@ -8,6 +8,7 @@ from ticketbridge.connectors.base import Connector, Record, Source, StreamSpec
 from ticketbridge.connectors.testing.harness import (
     Harness,
     NotApplicable,
+    assert_check_passes,
     assert_check_refuses,
     assert_no_secret,
     assert_waited,
@@ -40,12 +41,7 @@ async def check_source_check(connector: Connector) -> None:
     """``check()`` passes, every result of it, with the sandbox credentials."""
     need_source(connector)
     async with Harness.create(connector).source() as source:
-        results = await source.check()
-        assert results, f"{connector.platform}: check() reported nothing"
-        failed = [r for r in results if not r.ok]
-        assert not failed, (
-            f"{connector.platform}: check() failed with sandbox credentials: {failed}"
-        )
+        await assert_check_passes(connector.platform, source.check)
 
 
 async def check_source_read(connector: Connector) -> None:
