@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ticketbridge import logs
+from ticketbridge.engine.leases import holder_is_dead
 from ticketbridge.engine.spec import RunOptions, RunResult
 from ticketbridge.engine.state.base import RunCounters, RunRow
 from ticketbridge.errors import ConfigError, TicketbridgeError
@@ -327,6 +328,8 @@ def runs(
     project = _load(config)
     runtime = Runtime.open(project)
     try:
+        # A killed run cannot say so itself: close the ones whose lease is gone first.
+        runtime.store.close_abandoned_runs(is_dead=holder_is_dead)
         rows = runtime.store.list_runs(sync, limit)
     finally:
         runtime.close()

@@ -225,9 +225,14 @@ def test_sigkill_mid_run_then_rerun_has_no_duplicate_and_no_loss(
             time.sleep(0.1)
         partial = len(stack.data("airship_crm")["bookings"])
         assert 0 < partial < len(expected), f"killed too early or too late ({partial})"
+        # Issue 20.5: the killed run once stayed "running" for ever; its holder is dead.
+        [killed] = json.loads(stack.cli("runs", SYNC, "--json").stdout)
+        assert killed["outcome"] == "crashed", killed
         stack.admin("airship_crm", "faults", {})
         result = stack.run(SYNC)
         assert result["outcome"] == "ok", result
+        outcomes = [r["outcome"] for r in json.loads(stack.cli("runs", SYNC, "--json").stdout)]
+        assert outcomes == ["ok", "crashed"]
         rejected = set(dead_letters(stack))
         data = stack.data("airship_crm")
         refs = [b["booking_reference"] for b in data["bookings"]]

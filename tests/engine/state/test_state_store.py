@@ -46,6 +46,32 @@ def run_id(store: SqlStateStore, lease: Lease) -> int:
 # --- runs ------------------------------------------------------------------------------------
 
 
+def test_a_run_left_running_is_crashed_when_the_next_run_takes_the_lease(
+    store: SqlStateStore, clock: FakeClock, run_id: int
+) -> None:
+    """Issue 20.5: a killed run stayed ``running`` forever."""
+    clock.advance(TTL + 1)  # the killed holder stops renewing; its lease expires
+    assert store.acquire_lease(SYNC, "worker-b", TTL) is not None
+    [killed] = store.list_runs(SYNC)
+    assert killed.id == run_id and killed.outcome == "crashed"
+    assert killed.finished_at is not None and "ended before it finished" in (killed.error or "")
+
+
+def test_close_abandoned_runs_closes_only_runs_whose_lease_is_gone(
+    store: SqlStateStore, clock: FakeClock, run_id: int
+) -> None:
+    other = store.acquire_lease("other-sync", "worker-c", TTL * 10)
+    assert other is not None
+    alive = store.start_run("other-sync", "run", other)
+    assert store.close_abandoned_runs() == 0, "both leases held: nothing is abandoned"
+    assert store.close_abandoned_runs(is_dead=lambda holder: holder == "worker-a") == 1
+    outcomes = {r.id: r.outcome for r in store.list_runs()}
+    assert outcomes == {run_id: "crashed", alive: "running"}
+    clock.advance(TTL * 10 + 1)
+    assert store.close_abandoned_runs() == 1
+    assert store.list_runs("other-sync")[0].outcome == "crashed"
+
+
 def test_start_run_records_a_running_run(
     store: SqlStateStore, lease: Lease, clock: FakeClock
 ) -> None:

@@ -13,12 +13,12 @@ Invariants every implementation keeps (the contract suite in tests/engine/state 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-RunOutcome = Literal["running", "ok", "partial", "failed", "skipped"]
+RunOutcome = Literal["running", "ok", "partial", "failed", "skipped", "crashed"]
 RunKind = Literal["run", "backfill", "retry", "dry-run"]
 LedgerOutcome = Literal["ok", "rejected", "skipped"]
 
@@ -143,6 +143,11 @@ class StateStore(Protocol):
     ) -> None: ...
 
     def list_runs(self, sync: str | None = None, limit: int = 20) -> list[RunRow]: ...
+
+    def close_abandoned_runs(self, is_dead: Callable[[str], bool] | None = None) -> int:
+        """Close as ``crashed`` every ``running`` run whose sync's lease is no longer held
+        (expired, released, or its holder ``is_dead``): its process ended without finishing
+        it. Returns how many. Taking a sync's lease closes that sync's own in passing."""
 
     def get_run(self, run_id: int) -> RunRow | None: ...
 

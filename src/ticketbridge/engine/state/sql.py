@@ -184,6 +184,10 @@ class SqlStateStore:
                     .on_conflict_do_nothing(index_elements=[t.leases.c.sync])
                     .returning(t.leases.c.token)
                 ).scalar_one_or_none()
+            if token is not None:
+                # Whoever held the lease before is gone: a run it left ``running`` was
+                # killed, and says so from now on (single flight: none can still be alive).
+                self._close_runs(conn, [sync], now)
         if token is None:
             return None
         return Lease(sync=sync, holder=holder, token=int(token), acquired_until=until)
@@ -293,6 +297,40 @@ class SqlStateStore:
                 self._fence(conn, lease, now)
             if conn.execute(update(t.runs).where(*where).values(**values)).rowcount != 1:
                 raise StateError(f"no run {run_id}" + (f" of sync {lease.sync!r}" if lease else ""))
+
+    def close_abandoned_runs(self, is_dead: Callable[[str], bool] | None = None) -> int:
+        now = self._now()
+        with self._tx(write=True) as conn:
+            running = conn.execute(
+                select(t.runs.c.sync).where(t.runs.c.outcome == "running").distinct()
+            ).scalars()
+            syncs = list(running)
+            if not syncs:
+                return 0
+            held = {
+                row.sync: row.holder
+                for row in conn.execute(
+                    select(t.leases.c.sync, t.leases.c.holder).where(
+                        t.leases.c.sync.in_(syncs), t.leases.c.acquired_until > now
+                    )
+                )
+            }
+            gone = [s for s in syncs if s not in held or (is_dead is not None and is_dead(held[s]))]
+            return self._close_runs(conn, gone, now) if gone else 0
+
+    @staticmethod
+    def _close_runs(conn: Connection, syncs: list[str], now: datetime) -> int:
+        result = conn.execute(
+            update(t.runs)
+            .where(t.runs.c.sync.in_(syncs), t.runs.c.outcome == "running")
+            .values(
+                outcome="crashed",
+                finished_at=now,
+                error="the run's process ended before it finished (killed or lost); the next "
+                "run resumes from its last committed batch",
+            )
+        )
+        return int(result.rowcount or 0)
 
     def list_runs(self, sync: str | None = None, limit: int = 20) -> list[RunRow]:
         """Newest first."""
