@@ -237,3 +237,14 @@ async def test_check_reports_credentials_project_and_templates(harness: Harness)
     assert [(r.name, r.ok) for r in results][-1] == ("template 4040", False)
     results = await harness.destination(project_id=99).check()
     assert [(r.name, r.ok) for r in results] == [("credentials", True), ("project", False)]
+
+
+async def test_a_record_without_event_is_refused_alone(harness: Harness) -> None:
+    dest = harness.destination()
+    good = change_for(dest, make_ticket("T1"))
+    orphan = make_ticket("T2", no_event=True)
+    bad = Change(key=orphan.key, action="create", record=orphan, fields=dict(good.fields))
+    outcomes = {o.key: o for o in await write(dest, [good, bad])}
+    assert outcomes["ticket:test:T1"].ok
+    assert not outcomes["ticket:test:T2"].ok
+    assert "ticket:test:T2: ticket has no event" in str(outcomes["ticket:test:T2"].reason)

@@ -98,13 +98,23 @@ class AirshipWalletDestination(DestinationKit[AirshipWalletConfig]):
         opts = self.object_options(obj, options, EventTicketsOptions)
         failed: dict[str, str] = {}
         ids: dict[str, dict[str, str]] = {c.key: dict(c.dest_ids) for c in changes}
-        new = [c for c in changes if c.action == "create" or "link" not in c.dest_ids]
-        old = [c for c in changes if c not in new]
+        # Event ids first: a record the mapping cannot place is refused alone, not the batch.
+        events: dict[str, str] = {}
+        for change in changes:
+            try:
+                events[change.key] = event_external_id(change.record, opts)
+            except RecordRejected as exc:
+                failed[change.key] = exc.message
+        placed = [c for c in changes if c.key in events]
+        # An update the ledger holds no link for (ids lost) is sent as a create: links upsert
+        # on their external id, so that re-sends the same link.
+        new = [c for c in placed if c.action == "create" or "link" not in c.dest_ids]
+        old = [c for c in placed if c.action == "update" and "link" in c.dest_ids]
         # Events whose shared fields must be pushed to their pass group, with the fields.
         group_updates: dict[str, tuple[dict[str, Any], list[Change]]] = {}
 
         for change in old:
-            ext = event_external_id(change.record, opts)
+            ext = events[change.key]
             if change.dest_ids.get("event", ext) != ext:
                 failed[change.key] = (
                     f"{change.key}: ticket moved from event {change.dest_ids['event']!r} to "
@@ -116,9 +126,12 @@ class AirshipWalletDestination(DestinationKit[AirshipWalletConfig]):
 
         by_event: dict[str, list[Change]] = defaultdict(list)
         for change in new:
-            by_event[event_external_id(change.record, opts)].append(change)
-        for ext, members in by_event.items():
-            await self._create_links(ext, members, opts, ids, failed, group_updates)
+            by_event[events[change.key]].append(change)
+        await run_bounded(
+            list(by_event.items()),
+            lambda item: self._create_links(item[0], item[1], opts, ids, failed, group_updates),
+            self.config.concurrency,
+        )
 
         await run_bounded(
             list(group_updates.items()),

@@ -34,7 +34,10 @@ from ticketbridge.connectors.airship_wallet.config import (
 )
 from ticketbridge.connectors.airship_wallet.sandbox_store import (
     Deliver,
+    Link,
+    Pass,
     WalletError,
+    WalletEvent,
     WalletStore,
     basic_parts,
 )
@@ -79,8 +82,9 @@ def http_deliverer(context: HttpContext) -> Deliver:
 
 
 class _Api:
-    def __init__(self, store: WalletStore) -> None:
+    def __init__(self, store: WalletStore, links_response: str) -> None:
         self.store = store
+        self.links_response = links_response
 
     def guarded(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """Api-Revision, credentials, JSON body and project id: what every route shares."""
@@ -107,6 +111,39 @@ class _Api:
                 return wallet_error(exc.status, exc.description, exc.details)
 
         return endpoint
+
+    def link_json(self, link: Link, event: WalletEvent) -> dict[str, Any]:
+        base = f"https://wallet.sandbox.invalid/v1/pass/adaptive/{link.id}"
+        out: dict[str, Any] = {
+            "adaptiveLinkId": link.id,
+            "adaptiveLinkExternalId": link.external_id,
+            "eventId": event.id,
+            "eventExternalId": event.external_id,
+            "url": base,
+            "createdAt": link.created_at,
+            "updatedAt": link.updated_at,
+            "isPersonalized": "false",
+            "availablePasses": 1000000,
+            "status": 200,
+        }
+        for template, pass_link in link.pass_link_ids.items():
+            side = "ios" if self.store.templates[template] == "apple" else "android"
+            out[f"{side}TemplateId"] = template
+            out[f"{side}Url"] = f"{base}/{side}"
+            out[f"{side}PassLinkId"] = pass_link
+        return out
+
+    def pass_json(self, p: Pass) -> dict[str, Any]:
+        return {
+            "id": p.id,
+            "templateId": p.template_id,
+            "externalId": p.external_id,
+            "serialNumber": p.serial_number,
+            "url": f"https://wallet.sandbox.invalid/v1/pass/{p.id}/download",
+            "status": p.status,
+            "createdAt": p.created_at,
+            "updatedAt": p.updated_at,
+        }
 
     async def token(self, request: Request) -> Response:
         """OAuth 2.0 client credentials: client auth as Basic or in the form body."""
@@ -139,9 +176,10 @@ class _Api:
 
     async def passes(self, request: Request, body: dict[str, Any]) -> Response:
         template = self.store.check_template(request.path_params["template_id"])
-        return JsonResponse(self.store.list_passes(template, dict(request.query_params)))
+        page = self.store.list_passes(template, dict(request.query_params))
+        return JsonResponse({**page, "passes": [self.pass_json(p) for p in page["passes"]]})
 
-    def event_json(self, event: Any) -> dict[str, Any]:
+    def event_json(self, event: WalletEvent) -> dict[str, Any]:
         return {
             "eventId": event.id,
             "eventExternalId": event.external_id,
@@ -184,20 +222,25 @@ class _Api:
         return JsonResponse({"passGroup": group, "events": events})
 
     async def links(self, request: Request, body: dict[str, Any]) -> Response:
-        return JsonResponse(self.store.create_links(body))
+        out = [
+            item if isinstance(item, dict) else self.link_json(*item)
+            for item in self.store.create_links(body)
+        ]
+        # The schema page shows a bare array; platforms.md {"links": [...]} [INFER].
+        return JsonResponse(out if self.links_response == "array" else {"links": out})
 
     async def pass_by_external(self, request: Request, body: dict[str, Any]) -> Response:
         template = self.store.check_template(request.path_params["template_id"])
         found = self.store.pass_by(template, request.path_params["external_id"])
         if request.method == "PUT":
             return JsonResponse(self.store.update_pass(found, body))
-        return JsonResponse({**self.store.pass_json(found), "fields": found.fields})
+        return JsonResponse({**self.pass_json(found), "fields": found.fields})
 
     async def pass_by_id(self, request: Request, body: dict[str, Any]) -> Response:
         found = self.store.pass_by_id(request.path_params["pass_id"])
         if request.method == "PUT":
             return JsonResponse(self.store.update_pass(found, body))
-        return JsonResponse({**self.store.pass_json(found), "fields": found.fields})
+        return JsonResponse({**self.pass_json(found), "fields": found.fields})
 
     async def callback(self, request: Request, body: dict[str, Any]) -> Response:
         if request.method == "GET":
@@ -238,9 +281,8 @@ def create_sandbox(
         token_ttl_s=token_ttl_s,
         clock=clock,
         deliver=http_deliverer(callback_context or HttpContext()),
-        links_response=links_response,
     )
-    api = _Api(store)
+    api = _Api(store, links_response)
     g = api.guarded
     events = "/v1/events/project/{project_id}"
     routes: list[BaseRoute] = [

@@ -90,6 +90,9 @@ class Pass:
         return f"pass:{self.template_id}:{self.external_id or self.id}"
 
 
+LinkResult = tuple[Link, WalletEvent] | dict[str, Any]
+
+
 class WalletStore:
     def __init__(
         self,
@@ -107,7 +110,6 @@ class WalletStore:
         token_ttl_s: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
         deliver: Deliver | None = None,
-        links_response: str = "array",
         api_revision: str = "1.2",
     ) -> None:
         self.stats = stats
@@ -123,7 +125,6 @@ class WalletStore:
         self.default_ttl_s = token_ttl_s
         self.clock = clock
         self.deliver = deliver
-        self.links_response = links_response  # "array" (schema page) or "object" ({"links"})
         self.api_revision = api_revision
         self.reset()
 
@@ -266,7 +267,9 @@ class WalletStore:
 
     # -- links and passes ---------------------------------------------------------------
 
-    def create_links(self, body: dict[str, Any]) -> Any:
+    def create_links(self, body: dict[str, Any]) -> list[LinkResult]:
+        """One result per attendee: its link and event, or an error item (per-attendee
+        status, as the documented response carries)."""
         templates = [
             t for t in (body.get("iosTemplateId"), body.get("androidTemplateId")) if t is not None
         ]
@@ -279,7 +282,7 @@ class WalletStore:
             groups = [g for g in payload["events"] if isinstance(g, dict)]
         else:
             groups = [body]
-        out: list[dict[str, Any]] = []
+        out: list[LinkResult] = []
         for group in groups:
             event = self._link_event(group)
             attendees = group.get("attendees")
@@ -287,7 +290,7 @@ class WalletStore:
                 raise WalletError(400, "Bad Request", "attendees is required.")
             for item in attendees:
                 out.append(self._link(event, item, [int(t) for t in templates]))
-        return out if self.links_response == "array" else {"links": out}
+        return out
 
     def _link_event(self, group: dict[str, Any]) -> WalletEvent:
         nested = group.get("event")
@@ -302,7 +305,7 @@ class WalletStore:
             return self._make_event(None if ext is None else str(ext), inline)
         raise WalletError(404, "Not Found", f"No event {ext}.")
 
-    def _link(self, event: WalletEvent, item: Any, templates: list[int]) -> dict[str, Any]:
+    def _link(self, event: WalletEvent, item: Any, templates: list[int]) -> LinkResult:
         if not isinstance(item, dict) or not isinstance(item.get("fields", {}), dict):
             return {"status": 400, "description": "attendee must be an object with fields"}
         ext = item.get("adaptiveLinkExternalId")
@@ -331,7 +334,7 @@ class WalletStore:
             self.stats.record_write(f"link:{ext or link.id}", "create")
             for template in templates:
                 self._issue_pass(link, template, event)
-        return self._link_json(link, event)
+        return link, event
 
     def _issue_pass(self, link: Link, template: int, event: WalletEvent) -> Pass:
         now = self.now()
@@ -350,27 +353,6 @@ class WalletStore:
         link.pass_link_ids[template] = f"{self.rng.getrandbits(64):016x}"
         self.stats.record_write(made.write_key, "create")
         return made
-
-    def _link_json(self, link: Link, event: WalletEvent) -> dict[str, Any]:
-        base = f"https://wallet.sandbox.invalid/v1/pass/adaptive/{link.id}"
-        out: dict[str, Any] = {
-            "adaptiveLinkId": link.id,
-            "adaptiveLinkExternalId": link.external_id,
-            "eventId": event.id,
-            "eventExternalId": event.external_id,
-            "url": base,
-            "createdAt": link.created_at,
-            "updatedAt": link.updated_at,
-            "isPersonalized": "false",
-            "availablePasses": 1000000,
-            "status": 200,
-        }
-        for template, pass_link in link.pass_link_ids.items():
-            side = "ios" if self.templates[template] == "apple" else "android"
-            out[f"{side}TemplateId"] = template
-            out[f"{side}Url"] = f"{base}/{side}"
-            out[f"{side}PassLinkId"] = pass_link
-        return out
 
     def pass_by(self, template: int, external_id: str) -> Pass:
         found = next(
@@ -412,19 +394,9 @@ class WalletStore:
         found.updated_at = self.now()
         self.stats.record_write(found.write_key, "update")
 
-    def pass_json(self, p: Pass) -> dict[str, Any]:
-        return {
-            "id": p.id,
-            "templateId": p.template_id,
-            "externalId": p.external_id,
-            "serialNumber": p.serial_number,
-            "url": f"https://wallet.sandbox.invalid/v1/pass/{p.id}/download",
-            "status": p.status,
-            "createdAt": p.created_at,
-            "updatedAt": p.updated_at,
-        }
-
     def list_passes(self, template: int, query: dict[str, str]) -> dict[str, Any]:
+        """One page: ``count``, the ``passes`` (objects, rendered by the route) and
+        ``pagination``."""
         try:
             page = int(query.get("page", "1"))
             size = int(query.get("pageSize", "10"))
@@ -445,7 +417,7 @@ class WalletStore:
         start = (page - 1) * size
         return {
             "count": len(chosen),
-            "passes": [self.pass_json(p) for p in chosen[start : start + size]],
+            "passes": chosen[start : start + size],
             "pagination": {
                 "order": order,
                 "page": page,
