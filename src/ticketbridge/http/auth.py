@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Generator
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from email.utils import formatdate
 from typing import cast
 
@@ -114,3 +116,84 @@ class TimestampHmacBasic(httpx.Auth):
         request.headers[self.header] = stamp
         request.headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
         yield request
+
+
+TokenFetch = Callable[[], Awaitable[tuple[SecretStr, float]]]
+"""Obtains a fresh access token: ``(token, lifetime in seconds)``."""
+
+
+class RefreshingBearer(httpx.Auth):
+    """A Bearer token that expires, shared by every request of one connection (OAuth 2.0
+    client credentials and the like; ``fetch`` does the grant).
+
+    Invariants:
+
+    * at most one ``fetch`` is in flight: N concurrent requests without a valid token wait
+      for the same fetch instead of each starting one;
+    * a token is renewed ``margin_s`` before it expires (at most a tenth of its lifetime, so
+      short-lived tokens are still used), never after a request has been refused for it;
+    * a 401 renews the token once (unless another request already did) and resends the
+      request once; a second 401 is returned to the caller (an ``AuthError`` there).
+
+    The token is a ``SecretStr`` from fetch to header, so it never shows in a repr or log.
+    """
+
+    def __init__(
+        self,
+        fetch: TokenFetch,
+        *,
+        margin_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._margin_s = margin_s
+        self._clock = clock
+        self._token: SecretStr | None = None
+        self._renew_at = 0.0
+        self._lock = asyncio.Lock()
+        self.fetches = 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(fetches={self.fetches})"
+
+    def _valid(self) -> SecretStr | None:
+        if self._token is not None and self._clock() < self._renew_at:
+            return self._token
+        return None
+
+    async def token(self) -> SecretStr:
+        """The current token, fetched (once, for every waiter) when missing or due."""
+        found = self._valid()
+        if found is not None:
+            return found
+        async with self._lock:
+            found = self._valid()
+            if found is not None:  # another request fetched it while this one waited
+                return found
+            token, lifetime = await self._fetch()
+            self.fetches += 1
+            self._token = token
+            self._renew_at = self._clock() + lifetime - min(self._margin_s, lifetime / 10)
+            return token
+
+    async def renew(self, refused: SecretStr) -> SecretStr:
+        """A new token after ``refused`` got a 401; the same fetch serves every request
+        refused with that token."""
+        async with self._lock:
+            if self._token is refused:
+                self._token = None
+        return await self.token()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("RefreshingBearer fetches tokens asynchronously; use an async client")
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await self.token()
+        request.headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+        response = yield request
+        if response.status_code == 401:
+            fresh = await self.renew(token)
+            request.headers["Authorization"] = f"Bearer {fresh.get_secret_value()}"
+            yield request

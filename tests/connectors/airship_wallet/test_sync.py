@@ -1,0 +1,111 @@
+"""Whole syncs through the engine into the Wallet sandbox: the ledger's dest_ids and the
+plan's ``Change.changed`` drive pass and pass-group updates; unchanged tickets cost nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ticketbridge.connectors.airship_wallet import EVENT_TICKETS, EventTicketsOptions
+from ticketbridge.connectors.base import (
+    CheckResult,
+    Page,
+    ReadRequest,
+    Record,
+    StreamOptions,
+    StreamSpec,
+)
+from ticketbridge.engine.pipeline import run_sync
+from ticketbridge.engine.policy import WritePolicy
+from ticketbridge.engine.spec import SyncSpec
+from ticketbridge.engine.state.sql import SqlStateStore, open_store
+
+from .support import STARTS, Harness, make_event, make_ticket
+
+GROUP_PUT = "PUT /v1/events/project/{project_id}/passGroups/{group}"
+PASS_PUT = "PUT /v1/pass/template/{template_id}/id/{external_id}"
+
+
+class TicketSource:
+    """A source of the tickets a test sets (one page)."""
+
+    platform = "memtickets"
+
+    def __init__(self, records: list[Record]) -> None:
+        self.records = records
+
+    def streams(self) -> list[StreamSpec]:
+        return [StreamSpec("tickets", "ticket", ("window", "cursor", "diff"))]
+
+    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
+        yield Page(records=list(self.records), position={"next": len(self.records)})
+
+    def remap(self, stream: str, raw: dict[str, Any], options: StreamOptions) -> Record:
+        raise NotImplementedError
+
+    async def check(self) -> list[CheckResult]:
+        return []
+
+    @property
+    def api_calls(self) -> int:
+        return 0
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqlStateStore]:
+    s = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    yield s
+    s.close()
+
+
+def sync() -> SyncSpec:
+    return SyncSpec(
+        name="wallet",
+        stream="tickets",
+        stream_options=StreamOptions(),
+        obj="event_tickets",
+        object_options=EventTicketsOptions(),
+        policy=WritePolicy.build(dict(EVENT_TICKETS.default_policy), None),
+        batch_size=50,
+    )
+
+
+async def test_syncs_follow_ticket_and_event_changes(
+    store: SqlStateStore, harness: Harness
+) -> None:
+    event = make_event("E1")
+    tickets = [make_ticket(f"T{i:02d}", event=event) for i in range(30)]
+    source = TicketSource(tickets)
+    first = await run_sync(store, sync(), source, harness.destination())
+    assert first.outcome == "ok" and first.counters.created == 30
+    assert len((await harness.data())["links"]) == 30
+
+    before = (await harness.stats())["total_requests"]
+    unchanged = await run_sync(store, sync(), source, harness.destination())
+    assert unchanged.counters.unchanged == 30
+    assert (await harness.stats())["total_requests"] == before, "unchanged tickets cost nothing"
+
+    source.records = [
+        make_ticket("T03", event=event, seat="Z9") if r.key.endswith("T03") else r for r in tickets
+    ]
+    seat = await run_sync(store, sync(), source, harness.destination())
+    assert seat.counters.updated == 1
+    requests = (await harness.stats())["requests"]
+    assert requests[PASS_PUT] == 2 and GROUP_PUT not in requests  # its two passes only
+
+    later = make_event("E1", starts=STARTS.replace(hour=21))
+    source.records = [make_ticket(r.data.number, event=later) for r in tickets]  # type: ignore[union-attr]
+    moved = await run_sync(store, sync(), source, harness.destination())
+    assert moved.outcome == "ok" and moved.counters.updated == 30
+    requests = (await harness.stats())["requests"]
+    assert requests[GROUP_PUT] == 1
+    # The seat of T03 went back to A12 with this run: one more pass update, not 30.
+    assert requests[PASS_PUT] == 4
+    data = await harness.data()
+    assert {p["fields"]["startTime"]["value"] for p in data["passes"]} == {"2026-12-31T21:30:00Z"}
