@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -53,7 +54,8 @@ async def test_wrong_credentials_raise_auth_error_without_the_secret(
 ) -> None:
     wrong = "wrong-" + (SECRET if auth == "basic" else CLIENT_SECRET)
     field = "project_secret" if auth == "basic" else "client_secret"
-    dest = harness.destination(auth, **{field: wrong})
+    overrides: dict[str, Any] = {field: wrong}
+    dest = harness.destination(auth, **overrides)
     with pytest.raises(AuthError) as caught:
         await client_of(dest).get_project()
     assert caught.value.platform == "airship_wallet" and caught.value.status == 401

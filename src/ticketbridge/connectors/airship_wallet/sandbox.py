@@ -282,6 +282,8 @@ def create_sandbox(
         clock=clock,
         deliver=http_deliverer(callback_context or HttpContext()),
     )
+    # The seeded events are what the project held before: not writes anybody made to it.
+    stats.reset()
     api = _Api(store, links_response)
     g = api.guarded
     events = "/v1/events/project/{project_id}"
@@ -333,6 +335,9 @@ def sandbox_config(url: str) -> dict[str, Any]:
         "auth": "basic",
         "project_key": SANDBOX_PROJECT_KEY,
         "project_secret": "${AIRSHIP_WALLET_SECRET}",
+        # For ``auth: oauth`` (client credentials at token_url) instead of Basic.
+        "client_id": SANDBOX_CLIENT_ID,
+        "client_secret": "${AIRSHIP_WALLET_CLIENT_SECRET}",
         "token_url": url.rstrip("/") + "/token",
         "ios_template_id": SANDBOX_IOS_TEMPLATE,
         "android_template_id": SANDBOX_ANDROID_TEMPLATE,
