@@ -140,3 +140,8 @@ class SupplierError(TicketbridgeError):
 
     def body(self) -> dict[str, Any]:
         return {"error_code": self.code, "error": self.error, "message": self.message}
+
+
+class CallbackRefused(TicketbridgeError):
+    """An inbound platform callback without the registered secret, or with a body that is not
+    one: answer 401 / 400 and act on nothing."""

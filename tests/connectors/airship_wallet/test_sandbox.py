@@ -10,7 +10,7 @@ import pytest
 
 from ticketbridge.connectors.airship_wallet import verify_callback
 from ticketbridge.connectors.airship_wallet.client import AirshipWalletClient
-from ticketbridge.connectors.airship_wallet.schemas import CallbackRefused
+from ticketbridge.errors import CallbackRefused
 
 from .support import BASE, HOOKS, IOS, PROJECT, SECRET, Harness, make_ticket
 from .test_destination import create

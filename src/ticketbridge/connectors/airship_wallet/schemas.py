@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from ticketbridge.errors import TicketbridgeError
+from ticketbridge.errors import CallbackRefused
 
 
 class _Payload(BaseModel):
@@ -123,10 +123,6 @@ class CallbackEvent(_Payload):
     platform: str | None = None
     created_at: str | None = Field(default=None, validation_alias="createdAt")
     updated_at: str | None = Field(default=None, validation_alias="updatedAt")
-
-
-class CallbackRefused(TicketbridgeError):
-    """A callback request without the registered secret, or with a body that is not one."""
 
 
 def verify_callback(

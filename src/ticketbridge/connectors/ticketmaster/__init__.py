@@ -13,9 +13,9 @@ from ticketbridge.connectors.base import Connector, SandboxSpec
 from ticketbridge.connectors.ticketmaster.config import (
     CUSTOMERS,
     CustomersOptions,
+    Paths,
     TicketmasterConfig,
 )
-from ticketbridge.connectors.ticketmaster.paths import Paths
 from ticketbridge.connectors.ticketmaster.sandbox import (
     SANDBOX_ENV,
     create_sandbox,

@@ -17,8 +17,7 @@ from pydantic import ValidationError
 
 from ticketbridge.connectors.kit import ClientKit, connection_client
 from ticketbridge.connectors.ticketmaster.config import PLATFORM, TicketmasterConfig
-from ticketbridge.connectors.ticketmaster.paths import dig
-from ticketbridge.connectors.ticketmaster.schemas import ListPage, PageInfo, format_stamp
+from ticketbridge.connectors.ticketmaster.schemas import ListPage, PageInfo, dig, format_stamp
 from ticketbridge.errors import ConnectorError, FatalError
 from ticketbridge.http import HttpContext
 from ticketbridge.http.auth import QueryToken

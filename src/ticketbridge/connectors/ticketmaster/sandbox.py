@@ -30,8 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ticketbridge.connectors.ticketmaster.config import DEEP_PAGING_LIMIT, PLATFORM
-from ticketbridge.connectors.ticketmaster.paths import Paths
+from ticketbridge.connectors.ticketmaster.config import DEEP_PAGING_LIMIT, PLATFORM, Paths
 from ticketbridge.connectors.ticketmaster.sandbox_store import TicketmasterStore
 from ticketbridge.sandbox import SandboxApp, Stats
 

@@ -17,8 +17,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ticketbridge.connectors.ticketmaster.paths import dig
-
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n"}
 
@@ -170,3 +168,13 @@ class ListPage:
 
     items: list[dict[str, Any]]
     page: PageInfo
+
+
+def dig(body: Any, dotted: str) -> Any:
+    """The value at ``a.b.c`` inside nested dicts, or None when any step is missing."""
+    found = body
+    for part in dotted.split("."):
+        if not isinstance(found, dict):
+            return None
+        found = found.get(part)
+    return found
