@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -476,6 +478,7 @@ def test_a_stale_holder_is_fenced_out_and_writes_nothing(
     newer = store.acquire_lease(SYNC, "worker-b", TTL)  # ... and worker-b takes over
     assert newer is not None and newer.token > lease.token
     runs_before = store.list_runs()
+    assert [r.outcome for r in runs_before] == ["crashed"]
 
     with pytest.raises(LeaseLost):
         store.commit_batch(
@@ -503,7 +506,8 @@ def test_a_stale_holder_is_fenced_out_and_writes_nothing(
     assert store.list_runs() == runs_before
     run = store.get_run(run_id)
     assert run is not None
-    assert run.outcome == "running"
+    # Closed by worker-b's takeover (issue 20.5), not by the stale holder's fenced writes.
+    assert run.outcome == "crashed"
     assert run.counters == RunCounters(read=1, created=1)
     assert store.acquire_lease(SYNC, "worker-c", TTL) is None
 
@@ -554,3 +558,31 @@ def test_get_lease_reports_the_current_holder_and_token(
     assert second is not None
     seen = store.get_lease("sync-a")
     assert seen is not None and (seen.holder, seen.token) == ("host-2:2:b", first.token + 1)
+
+
+# --- the state file ----------------------------------------------------------------------
+
+
+def test_only_a_missing_state_file_is_created(tmp_path: Path) -> None:
+    """Issue 20.7: a file truncated to 0 bytes was taken as new, and every record re-sent."""
+    path = tmp_path / "ticketbridge.db"
+    url = f"sqlite:///{path}"
+    store = open_store(url)  # missing: created
+    store.record_skipped_run(SYNC, "running")
+    store.close()
+    reopened = open_store(url)  # ours: opened as it is
+    assert len(reopened.list_runs(SYNC)) == 1
+    reopened.close()
+
+    path.write_bytes(b"")
+    with pytest.raises(StateError, match="is empty \\(0 bytes\\)"):
+        open_store(url)
+    path.write_text("runs: []\n")
+    with pytest.raises(StateError, match="is not a SQLite database"):
+        open_store(url)
+    path.unlink()
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(StateError, match=r"another application's database.*invoices"):
+        open_store(url)
+    assert path.stat().st_size > 0, "a refused file is left as it was"

@@ -57,6 +57,65 @@ def _json_dumps(value: Any) -> str:
         raise StateError(f"state values must be plain JSON: {error}") from error
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_NEW_FILE_GRACE_S = 3.0
+_OURS = {"runs", "ledger", "checkpoints", "leases", "dead_letters", "alembic_version"}
+
+
+def refuse_foreign_sqlite_file(url: str) -> None:
+    """Only a missing SQLite file is created: an existing one must be a ticketbridge state
+    database (or one that is still empty of tables, as SQLite leaves a file it just made).
+
+    A file truncated to 0 bytes, another file, or another application's database would
+    otherwise be taken as new: history, ledger, dead letters and checkpoints gone, and every
+    record sent again without a word.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    if not path.exists():
+        return
+    advice = (
+        "restore it from a backup, or move it away to start a new state (every record is "
+        "then sent again)"
+    )
+    head = _header(path)
+    deadline = time.monotonic() + _NEW_FILE_GRACE_S
+    while not head and time.monotonic() < deadline:
+        # Another process may have just created it (SQLite makes the file empty, then writes
+        # its first page at once): a file that stays empty was truncated.
+        time.sleep(0.05)
+        head = _header(path)
+    if not head:
+        raise StateError(f"state file {path} is empty (0 bytes), not a state database: {advice}")
+    if head != _SQLITE_HEADER:
+        raise StateError(f"state file {path} is not a SQLite database: {advice}")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+    except sqlite3.DatabaseError as exc:
+        raise StateError(
+            f"state file {path} is not a readable SQLite database ({exc}): {advice}"
+        ) from None
+    if tables and not tables & _OURS:
+        shown = ", ".join(sorted(tables)[:5])
+        raise StateError(
+            f"state file {path} is another application's database (tables: {shown}): point "
+            "TICKETBRIDGE_DATABASE_URL elsewhere, or move the file away"
+        )
+
+
+def _header(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise StateError(f"state file {path} cannot be read: {exc.strerror or exc}") from None
+
+
 def create_state_engine(url: str) -> Engine:
     """An engine configured for the state store: SQLite pragmas and BEGIN IMMEDIATE, or psycopg.
 

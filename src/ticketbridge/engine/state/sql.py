@@ -46,7 +46,13 @@ from ticketbridge.engine.state.base import (
     RunOutcome,
     RunRow,
 )
-from ticketbridge.engine.state.db import WRITE, create_state_engine, describe_error, migrate
+from ticketbridge.engine.state.db import (
+    WRITE,
+    create_state_engine,
+    describe_error,
+    migrate,
+    refuse_foreign_sqlite_file,
+)
 from ticketbridge.errors import LeaseLost, StateError
 
 __all__ = ["CHUNK", "SqlStateStore", "open_store"]
@@ -72,6 +78,7 @@ def _unique(keys: Iterable[str]) -> list[str]:
 
 def open_store(url: str, *, clock: Callable[[], datetime] | None = None) -> SqlStateStore:
     """Open the state store at ``url``, creating or upgrading its schema to head first."""
+    refuse_foreign_sqlite_file(url)
     store = SqlStateStore(url, clock=clock)
     try:
         migrate(store.engine)
