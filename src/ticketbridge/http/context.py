@@ -26,6 +26,10 @@ class HttpContext:
     transports: dict[str, httpx.AsyncBaseTransport] = field(default_factory=dict)
     budgets: dict[str, RateBudget] = field(default_factory=dict)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # Retries of a request whose server is not there at all (connection refused, host not
+    # found): a few in a run (a server restarting), none in ``check``, which should say so
+    # at once.
+    unreachable_retries: int = 2
 
     def mount(self, base_url: str, transport: httpx.AsyncBaseTransport) -> None:
         """Route every request to ``base_url``'s origin through ``transport``."""
