@@ -733,10 +733,12 @@ def init(
     serve_cmd = "ticketbridge sandbox serve" + (
         f" --port-base {port_base}" if port_base != 8401 else ""
     )
-    cd = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
+    here = directory.resolve() == Path.cwd().resolve()
     out.print(f"wrote {target} and {directory / '.env'}", highlight=False)
     out.print(
-        f"next: {cd}{serve_cmd} &   then, in {directory}: ticketbridge check",
+        "next: "
+        + ("" if here else f"`cd {directory}`, then ")
+        + f"`{serve_cmd} &` (the sandboxes) and `ticketbridge check`",
         highlight=False,
     )
 
