@@ -110,6 +110,23 @@ def test_check_against_closed_ports_fails_at_once_naming_the_url(closed: tuple[P
     assert "valid (5 connections, 2 syncs)" in proc.stdout.splitlines()[0]
 
 
+@pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
+def test_check_of_a_host_that_does_not_resolve_fails_at_once(
+    closed: tuple[Path, int], transport: str
+) -> None:
+    project, base = closed
+    path = project / "ticketbridge.yaml"
+    path.write_text(path.read_text().replace(f"127.0.0.1:{base}/", f"nosuch.invalid:{base}/"))
+    started = time.monotonic()
+    proc = tb("check", cwd=project, env={"TICKETBRIDGE_HTTP_TRANSPORT": transport})
+    assert time.monotonic() - started < 5.0
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    line = next(line for line in proc.stdout.splitlines() if "ticketco: token" in line)
+    assert f"GET http://nosuch.invalid:{base}/api/public/v1/events" in line
+    assert "host 'nosuch.invalid' not found (DNS lookup failed; is base_url right?)" in line
+    assert "http.retry" not in proc.stderr
+
+
 def test_run_against_a_closed_port_names_the_url_and_the_cause(closed: tuple[Path, int]) -> None:
     project, base = closed
     proc = tb("run", SYNC, cwd=project)
@@ -169,6 +186,8 @@ def test_check_ends_with_a_verdict_and_prints_each_check_once(served: Path) -> N
         (("run", SYNC, "--today", "tomorrow"), "'--today'"),
         (("backfill", SYNC, "--from", "2026-13-01"), "'--from'"),
         (("backfill", SYNC, "--from", "2026-01-01", "--to", "soon"), "'--to'"),
+        (("backfill", SYNC, "--from", "2026-01-01", "--chunk", "a year"), "'--chunk'"),
+        (("checkpoint", SYNC, "--set", "{nope"), "'--set'"),
     ],
 )
 def test_a_bad_option_is_one_line_exit_2(
