@@ -1,6 +1,7 @@
 """The ``ticketbridge`` command line (DESIGN section 7).
 
-Exit codes: 0 ok (also "skipped: running"), 1 run failed, 2 usage or config error, 3 partial.
+Exit codes: 0 ok (also "skipped: running"), 1 run failed (and ``check`` when a check failed),
+2 usage or config error (a bad option, an unknown sync, a busy sandbox port), 3 partial.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import sys
 import time
 from datetime import date
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,55 +21,168 @@ import typer
 import yaml
 from rich.console import Console
 from rich.table import Table
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from ticketbridge import logs
 from ticketbridge.engine.leases import holder_is_dead
 from ticketbridge.engine.spec import RunOptions, RunResult
 from ticketbridge.engine.state.base import RunCounters, RunRow
-from ticketbridge.errors import ConfigError, TicketbridgeError
+from ticketbridge.errors import ConfigError, StateError, TicketbridgeError
 from ticketbridge.http.context import HttpContext
-from ticketbridge.project import Project, load_project
-from ticketbridge.runtime import Runtime, check_project
+from ticketbridge.project import ConfigProblems, Project, load_project
+from ticketbridge.runtime import NOT_CHECKED, Runtime, check_project
 
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
     help="Sync live-event ticketing data between platforms.",
 )
 sandbox_app = typer.Typer(no_args_is_help=True, help="Run the platform sandboxes.")
 app.add_typer(sandbox_app, name="sandbox")
 
-out = Console()
-err = Console(stderr=True)
+
+def _console(stderr: bool = False) -> Console:
+    """A terminal gets Rich's layout; a pipe or a file gets lines as long as they are (no
+    hard wrap at 80 columns, which breaks grep and CI logs)."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, soft_wrap=True, width=100_000)
+
+
+out = _console()
+err = _console(stderr=True)
 
 ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", help="Project file.", envvar="TICKETBRIDGE_CONFIG")
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Project file (default ./ticketbridge.yaml).", show_default=False
+    ),
 ]
 DEFAULT_CONFIG = Path("ticketbridge.yaml")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 
 
 class _State:
     log_level = "INFO"
+    log_json = False
+    config: Path | None = None
+
+
+def _version() -> str:
+    try:
+        return version("ticketbridge")
+    except PackageNotFoundError:
+        return "dev"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(f"ticketbridge {_version()}", highlight=False)
+        raise typer.Exit(0)
+
+
+def _log_level(value: str) -> str:
+    if value.upper() not in LOG_LEVELS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(LOG_LEVELS)}")
+    return value.upper()
+
+
+def _log_format(value: str) -> str:
+    if value.lower() not in LOG_FORMATS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(LOG_FORMATS)}")
+    return value.lower()
+
+
+def _day(value: str) -> date:
+    """A YYYY-MM-DD option; a bad one is a usage error naming the option (exit 2)."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        why = "" if "isoformat" in str(exc) else f": {exc}"
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD){why}") from None
+
+
+DayOpt = Annotated[
+    date | None, typer.Option(parser=_day, metavar="YYYY-MM-DD", help="Run as if on this date.")
+]
 
 
 @app.callback()
 def _main(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Project file (default ./ticketbridge.yaml); also accepted after the command.",
+            envvar="TICKETBRIDGE_CONFIG",
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[
-        str, typer.Option(help="DEBUG, INFO, WARNING.", envvar="TICKETBRIDGE_LOG_LEVEL")
+        str,
+        typer.Option(
+            help="DEBUG, INFO, WARNING or ERROR.",
+            envvar="TICKETBRIDGE_LOG_LEVEL",
+            callback=_log_level,
+        ),
     ] = "INFO",
+    log_format: Annotated[
+        str,
+        typer.Option(
+            help="Log lines on stderr as text or json (one JSON object a line).",
+            envvar="TICKETBRIDGE_LOG_FORMAT",
+            callback=_log_format,
+        ),
+    ] = "text",
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_show_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
+    _State.config = config
     _State.log_level = log_level
-    logs.configure(log_level)
+    _State.log_json = log_format == "json"
+    logs.configure(log_level, json=_State.log_json)
 
 
-def _load(config: Path) -> Project:
-    try:
-        project = load_project(config)
-    except ConfigError as exc:
+def _config_path(config: Path | None) -> Path:
+    """The command's ``--config``, else the global one (or TICKETBRIDGE_CONFIG), else the
+    default."""
+    return config or _State.config or DEFAULT_CONFIG
+
+
+def _print_config_error(exc: ConfigError) -> None:
+    problems = getattr(exc, "problems", None) if isinstance(exc, ConfigProblems) else None
+    if problems:
+        err.print(f"[red]config error:[/red] {len(problems)} problems", highlight=False)
+        for problem in problems:
+            err.print(f"  {problem}", highlight=False)
+    else:
         err.print(f"[red]config error:[/red] {exc}", highlight=False)
+
+
+def _load(config: Path | None, secrets: bool = True) -> Project:
+    """Load the project file. ``secrets=False`` for commands that open no connection: an
+    unset ``${VAR}`` is then not an error."""
+    try:
+        project = load_project(_config_path(config), secrets=secrets)
+    except ConfigError as exc:
+        _print_config_error(exc)
         raise typer.Exit(2) from None
-    logs.configure(_State.log_level, project.secrets())
+    logs.configure(_State.log_level, project.secrets(), json=_State.log_json)
     return project
+
+
+def _known_sync(project: Project, sync: str) -> None:
+    """An unknown sync is a usage error (exit 2) in every command."""
+    try:
+        project.get_sync(sync)
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
 
 
 def _fail_config(exc: TicketbridgeError) -> typer.Exit:
@@ -75,12 +190,31 @@ def _fail_config(exc: TicketbridgeError) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _reason(outcome: str, reason: str | None) -> str | None:
+    """The reason without the outcome repeated ("skipped: running" -> "running")."""
+    if reason and reason.startswith(f"{outcome}: "):
+        return reason[len(outcome) + 2 :]
+    return reason
+
+
+def _duration(r: RunRow) -> float | None:
+    if r.finished_at is None:
+        return None
+    return round((r.finished_at - r.started_at).total_seconds(), 1)
+
+
 def run_lines(r: RunRow) -> list[str]:
     c = r.counters
-    reason = (r.detail or {}).get("reason") or r.error
+    reason = _reason(r.outcome, (r.detail or {}).get("reason") or r.error)
     outcome = r.outcome + (f" ({reason})" if reason else "")
+    took = _duration(r)
+    timing = (
+        "still running"
+        if r.finished_at is None
+        else f"{took:g} s, finished {r.finished_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
     return [
-        f"#{r.id}  {r.started_at:%Y-%m-%d %H:%M} UTC  {r.sync}  {r.kind}: {outcome}",
+        f"#{r.id}  {r.started_at:%Y-%m-%d %H:%M} UTC  {r.sync}  {r.kind}: {outcome}  ({timing})",
         f"    read {c.read}, created {c.created}, updated {c.updated}, unchanged "
         f"{c.unchanged}, rejected {c.rejected}, skipped {c.skipped_policy + c.skipped_filter}"
         f"; API calls {c.source_calls} source / {c.destination_calls} destination",
@@ -155,16 +289,24 @@ def _print_result(result: RunResult, as_json: bool) -> None:
     for line in summary_lines(result):
         out.print(line, highlight=False, soft_wrap=True)
     if result.error:
-        err.print(f"[yellow]{result.outcome}:[/yellow] {result.error}", highlight=False)
+        message = _reason(result.outcome, result.error)
+        err.print(f"[yellow]{result.outcome}:[/yellow] {message}", highlight=False)
 
 
-def _run(config: Path, sync: str, opts: RunOptions, as_json: bool) -> None:
-    project = _load(config)
+def _open(project: Project) -> Runtime:
+    """The runtime of a command that opens connections: every ``${VAR}`` must be set."""
     try:
-        project.get_sync(sync)
+        project.require_env()
     except ConfigError as exc:
-        raise _fail_config(exc) from None
-    runtime = Runtime.open(project)
+        _print_config_error(exc)
+        raise typer.Exit(2) from None
+    return Runtime.open(project)
+
+
+def _run(config: Path | None, sync: str, opts: RunOptions, as_json: bool) -> None:
+    project = _load(config)
+    _known_sync(project, sync)
+    runtime = _open(project)
     try:
         with Progress(sync) as progress:
             opts.on_progress = progress
@@ -185,13 +327,12 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
     ] = False,
-    today: Annotated[str | None, typer.Option(help="Run as if on this date (YYYY-MM-DD).")] = None,
+    today: DayOpt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
-    config: ConfigOpt = DEFAULT_CONFIG,
+    config: ConfigOpt = None,
 ) -> None:
     """Run one sync once."""
-    opts = RunOptions(dry_run=dry_run, today=date.fromisoformat(today) if today else None)
-    _run(config, sync, opts, as_json)
+    _run(config, sync, RunOptions(dry_run=dry_run, today=today), as_json)
 
 
 def _pairs(values: list[str] | None, flag: str) -> dict[str, Any]:
@@ -207,9 +348,12 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, Any]:
 @app.command()
 def backfill(
     sync: str,
-    from_: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD).")],
+    from_: Annotated[
+        date, typer.Option("--from", parser=_day, metavar="YYYY-MM-DD", help="First day.")
+    ],
     to: Annotated[
-        str | None, typer.Option("--to", help="Day after the last (default today).")
+        date | None,
+        typer.Option(parser=_day, metavar="YYYY-MM-DD", help="Day after the last (default today)."),
     ] = None,
     chunk: Annotated[str | None, typer.Option(help="Largest chunk, e.g. 365d, 30d.")] = None,
     members: Annotated[
@@ -243,7 +387,7 @@ def backfill(
         typer.Option("--set-destination", help="Override a destination setting: KEY=VALUE."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
-    config: ConfigOpt = DEFAULT_CONFIG,
+    config: ConfigOpt = None,
 ) -> None:
     """Historic / manual import in bounded chunks; resumes in the chunk it stopped in.
 
@@ -253,6 +397,7 @@ def backfill(
     from ticketbridge.engine.windows import parse_duration
 
     project = _load(config)
+    _known_sync(project, sync)
     source = {k: v for k, v in (("members", members), ("orders", orders)) if v is not None}
     source.update(_pairs(set_source, "--set-source"))
     destination = {
@@ -268,15 +413,18 @@ def backfill(
     opts = RunOptions(kind="backfill", source_overrides=source, destination_overrides=destination)
     try:
         spec = project.get_sync(sync)
-        spec.backfill_from = date.fromisoformat(from_)
+        spec.backfill_from = from_
         if chunk:
-            spec.backfill_chunk = parse_duration(chunk)
-        opts.backfill_to = date.fromisoformat(to) if to else None
+            try:
+                spec.backfill_chunk = parse_duration(chunk)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="'--chunk'") from None
+        opts.backfill_to = to
         spec.with_overrides(opts)  # reject a bad switch before anything runs
     except (ConfigError, ValueError) as exc:
         err.print(f"[red]error:[/red] {sync}: {exc}", highlight=False)
         raise typer.Exit(2) from None
-    runtime = Runtime.open(project)
+    runtime = _open(project)
     try:
         with Progress(sync) as progress:
             opts.on_progress = progress
@@ -290,7 +438,7 @@ def backfill(
 @app.command()
 def retry(
     sync: str,
-    config: ConfigOpt = DEFAULT_CONFIG,
+    config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Retry the sync's dead letters now, without reading the source."""
@@ -298,23 +446,79 @@ def retry(
 
 
 @app.command()
-def check(config: ConfigOpt = DEFAULT_CONFIG) -> None:
-    """Validate the project file, reach every connection, check permissions and ids."""
+def check(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Validate the project file, reach every connection, check permissions and ids.
+
+    Ends with one summary line; exits 1 when a check failed (2 when the file is invalid).
+    A connection that cannot be reached fails at once, without retries.
+    """
     project = _load(config)
-    out.print(
-        f"[green]ok[/green] {config}: {len(project.connections)} connections, "
-        f"{len(project.syncs)} syncs"
-    )
-    results = asyncio.run(check_project(project, HttpContext()))
-    failed = False
-    for name, checks in results.items():
-        for c in checks:
-            mark = "[green]ok[/green]  " if c.ok else "[red]FAIL[/red]"
-            failed |= not c.ok
-            out.print(
-                f"{mark} {name}: {c.name}" + (f" — {c.detail}" if c.detail else ""), highlight=False
+    try:
+        project.require_env()
+    except ConfigError as exc:
+        _print_config_error(exc)
+        raise typer.Exit(2) from None
+    path = _config_path(config)
+    if not as_json:
+        out.print(
+            f"{path}: valid ({len(project.connections)} connections, {len(project.syncs)} syncs)",
+            highlight=False,
+        )
+    # No retries for a server that is not there: say so now, not after a minute of back-off.
+    results = asyncio.run(check_project(project, HttpContext(unreachable_retries=0)))
+    rows = [(name, c) for name, checks in results.items() for c in checks]
+    passed = [f"{n}: {c.name}" for n, c in rows if c.ok]
+    failed = [
+        f"{n}: {c.name}" for n, c in rows if not c.ok and not c.detail.startswith(NOT_CHECKED)
+    ]
+    skipped = [f"{n}: {c.name}" for n, c in rows if not c.ok and c.detail.startswith(NOT_CHECKED)]
+    code = 1 if failed or skipped else 0
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "config": str(path),
+                    "ok": not code,
+                    "passed": len(passed),
+                    "failed": failed,
+                    "not_checked": skipped,
+                    "checks": [
+                        {
+                            "group": n,
+                            "check": c.name,
+                            "ok": c.ok,
+                            "checked": c.ok or not c.detail.startswith(NOT_CHECKED),
+                            "detail": c.detail,
+                        }
+                        for n, c in rows
+                    ],
+                }
             )
-    raise typer.Exit(1 if failed else 0)
+        )
+        raise typer.Exit(code)
+    for name, c in rows:
+        mark = "[green]ok[/green]  " if c.ok else "[red]FAIL[/red]"
+        if not c.ok and c.detail.startswith(NOT_CHECKED):
+            mark = "[yellow]skip[/yellow]"
+        out.print(
+            f"{mark} {name}: {c.name}" + (f" — {c.detail}" if c.detail else ""), highlight=False
+        )
+    summary = f"check: {len(passed)} ok, {len(failed)} failed"
+    if failed:
+        summary += f" ({', '.join(failed)})"
+    if skipped:
+        summary += f", {len(skipped)} not checked ({', '.join(skipped)})"
+    out.print(summary, highlight=False)
+    if any("connection refused by 127.0.0.1:" in c.detail for _, c in rows):
+        out.print(
+            "hint: nothing answers on 127.0.0.1; are the sandboxes running? "
+            "(`ticketbridge sandbox serve`)",
+            highlight=False,
+        )
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -322,10 +526,12 @@ def runs(
     sync: Annotated[str | None, typer.Argument()] = None,
     limit: int = 20,
     as_json: Annotated[bool, typer.Option("--json")] = False,
-    config: ConfigOpt = DEFAULT_CONFIG,
+    config: ConfigOpt = None,
 ) -> None:
-    """List recent runs with their counters and outcome."""
-    project = _load(config)
+    """List recent runs with their counters, outcome, finish time and duration."""
+    project = _load(config, secrets=False)
+    if sync is not None:
+        _known_sync(project, sync)
     runtime = Runtime.open(project)
     try:
         # A killed run cannot say so itself: close the ones whose lease is gone first.
@@ -343,6 +549,8 @@ def runs(
                         "kind": r.kind,
                         "outcome": r.outcome,
                         "started_at": r.started_at.isoformat(),
+                        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+                        "duration_s": _duration(r),
                         "error": r.error,
                         **r.counters.as_dict(),
                     }
@@ -352,7 +560,7 @@ def runs(
         )
         return
     if not rows:
-        out.print("no runs yet")
+        out.print("no runs yet" + (f" of {sync}" if sync else ""), highlight=False)
     for row in rows:
         for line in run_lines(row):
             out.print(line, highlight=False, soft_wrap=True)
@@ -362,46 +570,62 @@ def runs(
 def errors(
     sync: str,
     csv_path: Annotated[
-        Path | None, typer.Option("--csv", help="Write them to this CSV file.")
+        str | None,
+        typer.Option("--csv", metavar="FILE", help="Write them to this CSV file (- for stdout)."),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include resolved ones.")] = False,
-    config: ConfigOpt = DEFAULT_CONFIG,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    config: ConfigOpt = None,
 ) -> None:
     """List the sync's dead letters (records that could not be sent) with their reasons."""
-    project = _load(config)
-    try:
-        project.get_sync(sync)
-    except ConfigError as exc:
-        raise _fail_config(exc) from None
+    project = _load(config, secrets=False)
+    _known_sync(project, sync)
     runtime = Runtime.open(project)
     try:
         letters = runtime.store.list_dead_letters(sync, include_resolved=all_)
     finally:
         runtime.close()
     fields = ["key", "stage", "reason", "attempts", "first_seen", "last_seen", "resolved_at"]
+    values = [
+        [
+            d.key,
+            d.stage,
+            d.reason,
+            d.attempts,
+            d.first_seen.isoformat(),
+            d.last_seen.isoformat(),
+            d.resolved_at.isoformat() if d.resolved_at else "",
+        ]
+        for d in letters
+    ]
+    if as_json:
+        out.print_json(json.dumps([dict(zip(fields, v, strict=True)) for v in values]))
+        return
     if csv_path is not None:
-        with csv_path.open("w", newline="", encoding="utf-8") as fh:
+        if csv_path == "-":
+            writer = csv.writer(sys.stdout)
+            writer.writerow(fields)
+            writer.writerows(values)
+            return
+        with Path(csv_path).open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(fields)
-            for d in letters:
-                writer.writerow(
-                    [
-                        d.key,
-                        d.stage,
-                        d.reason,
-                        d.attempts,
-                        d.first_seen.isoformat(),
-                        d.last_seen.isoformat(),
-                        d.resolved_at.isoformat() if d.resolved_at else "",
-                    ]
-                )
-        out.print(f"{len(letters)} dead letters written to {csv_path}")
+            writer.writerows(values)
+        out.print(f"{len(letters)} dead letters written to {csv_path}", highlight=False)
+        return
+    if not letters:
+        out.print(f"no dead letters of {sync}", highlight=False)
         return
     table = Table(title=f"dead letters of {sync}", title_justify="left")
-    for f in ("key", "stage", "reason", "attempts", "last_seen"):
-        table.add_column(f)
+    # The key is what you look a record up by: never cut; the reason wraps instead.
+    table.add_column("key", no_wrap=True, min_width=max(len(d.key) for d in letters))
+    table.add_column("stage", no_wrap=True)
+    table.add_column("reason", ratio=1, overflow="fold")
+    table.add_column("attempts", no_wrap=True)
+    table.add_column("last_seen", no_wrap=True)
     for d in letters:
-        table.add_row(d.key, d.stage, d.reason, str(d.attempts), f"{d.last_seen:%Y-%m-%d %H:%M}")
+        reason = d.reason.removeprefix(f"{d.key}: ")  # the key is in its own column
+        table.add_row(d.key, d.stage, reason, str(d.attempts), f"{d.last_seen:%Y-%m-%d %H:%M}")
     out.print(table)
 
 
@@ -415,15 +639,15 @@ def checkpoint(
             help="Replace it with this JSON. Do not touch unless you know what you are doing.",
         ),
     ] = None,
-    config: ConfigOpt = DEFAULT_CONFIG,
+    config: ConfigOpt = None,
 ) -> None:
     """Show (or, as an operator, set) the sync's checkpoint, e.g. a pagination key."""
-    project = _load(config)
+    project = _load(config, secrets=False)
+    _known_sync(project, sync)
     try:
-        project.get_sync(sync)
         value = json.loads(set_json) if set_json is not None else None
-    except (ConfigError, json.JSONDecodeError) as exc:
-        raise _fail_config(TicketbridgeError(str(exc))) from None
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint="'--set'") from None
     runtime = Runtime.open(project)
     try:
         if set_json is not None:
@@ -434,7 +658,7 @@ def checkpoint(
 
 
 @app.command()
-def serve(config: ConfigOpt = DEFAULT_CONFIG) -> None:
+def serve(config: ConfigOpt = None) -> None:
     """Run every scheduled sync on its schedule (overlapping runs are skipped), and the Tiqets
     Supplier API when the project has a supplier_api block."""
     from ticketbridge.engine.scheduler import parse_schedule, run_schedules
@@ -450,7 +674,7 @@ def serve(config: ConfigOpt = DEFAULT_CONFIG) -> None:
     if not schedules and supplier is None:
         err.print("nothing to serve: no sync has a schedule and there is no supplier_api")
         raise typer.Exit(2)
-    runtime = Runtime.open(project)
+    runtime = _open(project)
 
     async def start(name: str) -> object:
         result = await runtime.run(name, RunOptions())
@@ -509,9 +733,16 @@ def init(
         err.print(f"{target} exists (use --force to overwrite)")
         raise typer.Exit(2)
     write_example_project(directory, port_base)
+    serve_cmd = "ticketbridge sandbox serve" + (
+        f" --port-base {port_base}" if port_base != 8401 else ""
+    )
+    here = directory.resolve() == Path.cwd().resolve()
+    out.print(f"wrote {target} and {directory / '.env'}", highlight=False)
     out.print(
-        f"wrote {target} and {directory / '.env'}; start the sandboxes with "
-        "`ticketbridge sandbox serve` and try `ticketbridge check`"
+        "next: "
+        + ("" if here else f"`cd {directory}`, then ")
+        + f"`{serve_cmd} &` (the sandboxes) and `ticketbridge check`",
+        highlight=False,
     )
 
 
@@ -541,8 +772,11 @@ def sandbox_serve(
     records: int = 300,
     host: str = "127.0.0.1",
 ) -> None:
-    """Serve platform sandboxes under uvicorn on loopback (ports from --port-base)."""
+    """Serve platform sandboxes under uvicorn on loopback (ports from --port-base).
+
+    Exits 2 when a platform is unknown or a port is in use."""
     from ticketbridge.demo import serve_sandboxes
+    from ticketbridge.sandbox import PortInUse
 
     try:
         asyncio.run(
@@ -557,8 +791,8 @@ def sandbox_serve(
         )
     except KeyboardInterrupt:
         pass
-    except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+    except (ValueError, PortInUse) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -575,5 +809,29 @@ def _tune_gc() -> None:
 
 
 def main() -> None:
+    """Run the CLI. A usage error (bad option or value, unknown command) is one line on
+    stderr naming the option, exit 2; never a traceback."""
     _tune_gc()
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "ticketbridge"
+        err.print(
+            f"[red]error:[/red] {exc.format_message()} (see `{command} --help`)", highlight=False
+        )
+        sys.exit(2)
+    except ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except StateError as exc:
+        # The state database could not be opened or is not one (a truncated or foreign
+        # file): nothing ran, and the message says which file and what to do.
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -31,6 +31,7 @@ from ticketbridge.runtime import Runtime
 from ticketbridge.sandbox import (
     RunningSandbox,
     SandboxApp,
+    check_port_free,
     free_port,
     serve_asgi,
     serve_forever,
@@ -62,6 +63,11 @@ class DemoIntegration:
     destination: str  # platform
     config: Callable[[], dict[str, Any]]  # the sync block, connections named by platform
     mutate: dict[str, Any]  # body of POST /_sandbox/mutate on the source between runs
+    # How a record the mutation names is keyed in the ledger, when the mutation names
+    # records the first run may have read: the mutation touches the whole source (every
+    # venue, every date), the sync reads only its window and venues, so the report counts
+    # which changes the sync can see.
+    ledger_key: str | None = None
 
 
 def _ticketco_airship() -> dict[str, Any]:
@@ -117,6 +123,7 @@ INTEGRATIONS: list[DemoIntegration] = [
         destination="airship_crm",
         config=_ticketco_airship,
         mutate={"share": 0.05, "cancel_share": 0.02, "no_shows": True, "seed": 7},
+        ledger_key="booking:ticketco:{}",
     ),
     DemoIntegration(
         sync="ticketmaster-customers-to-heyloyalty",
@@ -258,12 +265,19 @@ async def _demo_integration(
 ) -> dict[str, Any]:
     runs = []
     counts: dict[str, int] = {}
+    seen: dict[str, int] | None = None
     for attempt in (1, 2):
         if attempt == 2:
             changed = await _admin(urls[integ.source], "/_sandbox/mutate", integ.mutate)
-            counts = {k: len(v) for k, v in (changed or {}).items() if isinstance(v, list)}
+            lists = {k: v for k, v in (changed or {}).items() if isinstance(v, list)}
+            counts = {k: len(v) for k, v in lists.items()}
+            if integ.ledger_key is not None:
+                seen = {k: _seen(runtime, integ, k, refs) for k, refs in lists.items()}
             if progress:
-                progress.print(f"{integ.title}: changed the source: {counts}", highlight=False)
+                progress.print(
+                    f"{integ.title}: changed the source: {_changes(counts, seen)}",
+                    highlight=False,
+                )
         if progress:
             progress.print(f"{integ.title}: run {attempt}…", highlight=False)
         result = await runtime.run(integ.sync, RunOptions())
@@ -274,7 +288,41 @@ async def _demo_integration(
         if result.error:
             row["error"] = result.error
         runs.append(row)
-    return {"name": integ.sync, "title": integ.title, "runs": runs, "source_changes": counts}
+    report: dict[str, Any] = {
+        "name": integ.sync,
+        "title": integ.title,
+        "runs": runs,
+        "source_changes": counts,
+    }
+    if seen is not None:
+        report["source_changes_in_scope"] = seen
+    return report
+
+
+def _seen(runtime: Runtime, integ: DemoIntegration, kind: str, refs: list[str]) -> int:
+    """How many of the records a mutation of this kind touched the sync will update: it wrote
+    them in run 1 (in its ledger, acknowledged; a rejected record stays rejected) and did not
+    already hold them in that state.
+    (A booking of yesterday's event that nobody checked in to is a no-show for the reader as
+    soon as the event's end time has passed, before the sandbox marks the event ended.)"""
+    assert integ.ledger_key is not None
+    rows = runtime.store.get_ledger(integ.sync, [integ.ledger_key.format(r) for r in refs])
+    return sum(1 for row in rows.values() if row.last_outcome == "ok" and row.status != kind)
+
+
+def _changes(counts: dict[str, int], seen: dict[str, int] | None) -> str:
+    """``changed 1, cancelled 1`` and, when known, how many of them the sync reads."""
+    text = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in counts.items() if n) or "nothing"
+    if seen is not None and any(counts.values()):
+        total = sum(seen.values())
+        scoped = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in seen.items() if n)
+        text += " across the source (every venue and date); "
+        text += (
+            f"{total} of them to records this sync has sent ({scoped}): run 2's updates"
+            if total
+            else "none to records this sync has sent, so run 2 updates nothing"
+        )
+    return text
 
 
 SHORT = {"source_calls": "src", "destination_calls": "dst"}
@@ -350,6 +398,12 @@ def print_demo(report: dict[str, Any], console: Console) -> None:
         for i, run in enumerate(sync["runs"], 1):
             table.add_row(str(i), *(str(run[f]) for f in REPORT_FIELDS), run["outcome"])
         console.print(table)
+        if sync.get("source_changes"):
+            console.print(
+                "  before run 2 the source changed: "
+                + _changes(sync["source_changes"], sync.get("source_changes_in_scope")),
+                highlight=False,
+            )
         for run in sync["runs"]:
             if run.get("error"):
                 console.print(f"  error: {run['error']}", highlight=False)
@@ -364,8 +418,9 @@ async def serve_sandboxes(
     pairs = []
     for p in chosen:
         if p not in registry.names():
-            raise ValueError(f"unknown platform {p!r}")
+            raise ValueError(f"unknown platform {p!r} (platforms: {', '.join(_platforms())})")
         port = port_of(p, port_base)
+        check_port_free(host, port, p)  # before printing it as served
         pairs.append((build_sandbox(p, seed, records), port))
         console.print(f"{p}: http://{host}:{port}")
     await serve_forever(pairs, host)

@@ -7,18 +7,24 @@ names the file, the line and the field.
 
 Secrets are never written here: the file holds ``${VAR}`` references, expanded from the
 environment (and from a ``.env`` file beside the project file, which never overrides the real
-environment) into ``SecretStr`` fields.
+environment) into ``SecretStr`` fields. Commands that open no connection (``runs``, ``errors``,
+``checkpoint``) load with ``secrets=False``: an unset variable is then an error only when the
+value it feeds is needed (:meth:`Project.require_env`).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import types
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -143,6 +149,13 @@ class Project:
     syncs: dict[str, SyncSpec]
     env: dict[str, str]
     supplier_api: SupplierApiConfig | None = None
+    # ``${VAR}`` references left unset (loaded with ``secrets=False``): see require_env.
+    missing_env: list[ConfigError] = field(default_factory=list)
+
+    def require_env(self) -> None:
+        """Raise for the ``${VAR}`` references that are not set: before opening a connection."""
+        if self.missing_env:
+            raise ConfigProblems(self.missing_env)
 
     def connector(self, connection: str) -> Connector:
         return registry.get(self.connections[connection].platform)
@@ -167,6 +180,60 @@ class Project:
             raise ConfigError(
                 f"no sync named {name!r} (syncs: {known})", file=str(self.path)
             ) from None
+
+
+class ConfigProblems(ConfigError):
+    """Several problems of one project file, all reported at once (the first one's file, line
+    and field are this error's; its text has one line per problem)."""
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        first = problems[0]
+        super().__init__(first.message, file=first.file, line=first.line, field=first.field)
+        self.problems = [p for e in problems for p in getattr(e, "problems", [e])]
+        self.args = ("\n".join(str(p) for p in self.problems),)
+
+
+def _raise_all(problems: list[ConfigError]) -> None:
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigProblems(problems)
+
+
+def _unwrap(tp: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else None
+    return tp
+
+
+def _keys_at(model: type[BaseModel] | None, loc: Loc) -> list[str]:
+    """The keys the model allows at ``loc`` (for "did you mean"); [] when unknown."""
+    tp: Any = model
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            found = next((f for n, f in tp.model_fields.items() if part in (n, f.alias)), None)
+            tp = found.annotation if found is not None else None
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        elif typing.get_origin(tp) is list:
+            tp = typing.get_args(tp)[0]
+        else:
+            return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [f.alias or n for n, f in tp.model_fields.items()]
+    return []
+
+
+def _url_problem(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return None
+    hint = f" (did you mean 'http://{value}'?)" if "://" not in value and value else ""
+    return f"not an http:// or https:// URL: {value!r}{hint}"
 
 
 # --- YAML with line numbers ---------------------------------------------------------------
@@ -212,11 +279,14 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 class _Loader:
-    def __init__(self, path: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, path: Path, env: Mapping[str, str], secrets: bool = True) -> None:
         self.path = path
         self.file = str(path)
         self.env = env
         self.lines: dict[Loc, int] = {}
+        # secrets=False: an unset ${VAR} becomes "" and is remembered, not raised.
+        self.secrets = secrets
+        self.missing: list[ConfigError] = []
 
     def error(self, message: str, loc: Loc) -> ConfigError:
         return ConfigError(
@@ -232,7 +302,11 @@ class _Loader:
                     return self.env[name]
                 if default is not None:
                     return default
-                raise self.error(f"environment variable {name} is not set", loc)
+                error = self.error(f"environment variable {name} is not set", loc)
+                if self.secrets:
+                    raise error
+                self.missing.append(error)
+                return ""
 
             return _ENV.sub(sub, value)
         if isinstance(value, dict):
@@ -241,18 +315,35 @@ class _Loader:
             return [self.expand(v, (*loc, i)) for i, v in enumerate(value)]
         return value
 
-    def validation(self, exc: ValidationError, prefix: Loc) -> ConfigError:
-        first = exc.errors()[0]
-        loc: Loc = (*prefix, *first["loc"])
-        message = first["msg"]
-        if first["type"] == "extra_forbidden":
-            message = f"unknown key {loc[-1]!r}"
-        elif first["type"] == "missing":
-            message = f"missing required key {loc[-1]!r}"
-        more = len(exc.errors()) - 1
-        if more:
-            message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        return self.error(message, loc)
+    def validation(
+        self,
+        exc: ValidationError,
+        prefix: Loc,
+        model: type[BaseModel] | None = None,
+        extra_keys: tuple[str, ...] = (),
+    ) -> ConfigError:
+        """Every problem pydantic found, unknown keys first, each with its line; an unknown key
+        close to a known one gets "did you mean"."""
+        missing_env = [e for e in self.missing if e.field and e.field.startswith(_dotted(prefix))]
+        if missing_env:  # an unset ${VAR} left "" behind: that is the problem to name
+            return missing_env[0] if len(missing_env) == 1 else ConfigProblems(missing_env)
+        found = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        problems = []
+        for error in found:
+            loc: Loc = (*prefix, *error["loc"])
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = f"unknown key {loc[-1]!r}"
+                known = _keys_at(model, tuple(error["loc"][:-1]))
+                if len(error["loc"]) == 1:
+                    known += extra_keys
+                close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+                if close:
+                    message += f" (did you mean {close[0]!r}?)"
+            elif error["type"] == "missing":
+                message = f"missing required key {loc[-1]!r}"
+            problems.append(self.error(message, loc))
+        return problems[0] if len(problems) == 1 else ConfigProblems(problems)
 
     def parse(self, text: str) -> dict[str, Any]:
         try:
@@ -277,16 +368,36 @@ class _Loader:
         try:
             pf = ProjectFile.model_validate(data)
         except ValidationError as exc:
-            raise self.validation(exc, ()) from None
-        connections = {name: self.connection(name, raw) for name, raw in pf.connections.items()}
-        syncs = {name: self.sync(name, cfg, connections) for name, cfg in pf.syncs.items()}
+            raise self.validation(exc, (), ProjectFile) from None
+        problems: list[ConfigError] = []
+        connections: dict[str, ConnectionConfig] = {}
+        failed: set[str] = set()
+        for name, raw in pf.connections.items():
+            try:
+                connections[name] = self.connection(name, raw)
+            except ConfigError as exc:
+                problems.append(exc)
+                failed.add(name)
+        syncs: dict[str, SyncSpec] = {}
         for name, cfg in pf.syncs.items():
+            if {cfg.source.connection, cfg.destination.connection} & failed:
+                continue  # its connection's problem is reported already
+            try:
+                syncs[name] = self.sync(name, cfg, connections)
+            except ConfigError as exc:
+                problems.append(exc)
             if cfg.notify is not None and pf.smtp is None:
-                raise self.error(
-                    "notify needs an smtp: block in the project file", ("syncs", name, "notify")
+                problems.append(
+                    self.error(
+                        "notify needs an smtp: block in the project file",
+                        ("syncs", name, "notify"),
+                    )
                 )
+        _raise_all(problems)
         supplier = self.supplier(pf.supplier_api, connections)
-        return Project(self.path, pf, connections, syncs, dict(self.env), supplier)
+        return Project(
+            self.path, pf, connections, syncs, dict(self.env), supplier, list(self.missing)
+        )
 
     def supplier(
         self, raw: dict[str, Any] | None, conns: dict[str, ConnectionConfig]
@@ -297,7 +408,7 @@ class _Loader:
         try:
             config = SupplierApiConfig.model_validate(self.expand(raw, loc))
         except ValidationError as exc:
-            raise self.validation(exc, loc) from None
+            raise self.validation(exc, loc, SupplierApiConfig) from None
         connection = conns.get(config.connection)
         if connection is None:
             known = ", ".join(sorted(conns)) or "none"
@@ -323,9 +434,18 @@ class _Loader:
             raise self.error(exc.message, (*loc, "platform")) from None
         expanded = self.expand(raw, loc)
         try:
-            return connector.config.model_validate(expanded)
+            config = connector.config.model_validate(expanded)
         except ValidationError as exc:
-            raise self.validation(exc, loc) from None
+            raise self.validation(exc, loc, connector.config) from None
+        problems = []
+        for key in type(config).model_fields:
+            value = getattr(config, key)
+            if key.endswith("base_url") and isinstance(value, str):
+                problem = _url_problem(value)
+                if problem is not None:
+                    problems.append(self.error(problem, (*loc, key)))
+        _raise_all(problems)
+        return config
 
     def sync(self, name: str, cfg: SyncConfig, conns: dict[str, ConnectionConfig]) -> SyncSpec:
         loc: Loc = ("syncs", name)
@@ -367,11 +487,15 @@ class _Loader:
         try:
             stream_options = stream.options.model_validate(self.expand(extra_src, loc))
         except ValidationError as exc:
-            raise self.validation(exc, (*loc, "source")) from None
+            raise self.validation(
+                exc, (*loc, "source"), stream.options, ("connection", "stream")
+            ) from None
         try:
             object_options = obj.options.model_validate(self.expand(extra_dst, loc))
         except ValidationError as exc:
-            raise self.validation(exc, (*loc, "destination")) from None
+            raise self.validation(
+                exc, (*loc, "destination"), obj.options, ("connection", "object")
+            ) from None
         strategy = self._strategy(cfg, stream.strategies, loc)
         window = None
         if cfg.window is not None:
@@ -442,15 +566,19 @@ class _Loader:
         return strategy
 
 
-def load_project(path: str | Path, env: Mapping[str, str] | None = None) -> Project:
-    """Load and validate a project file. Raises ConfigError naming file, line and field."""
+def load_project(
+    path: str | Path, env: Mapping[str, str] | None = None, *, secrets: bool = True
+) -> Project:
+    """Load and validate a project file. Raises ConfigError naming file, line and field.
+
+    ``secrets=False``: unset ``${VAR}`` references are not errors yet (``require_env``)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(
             "project file not found (create one with `ticketbridge init`)", file=str(p)
         )
     merged = {**read_env_file(p.parent / ".env"), **(os.environ if env is None else env)}
-    return _Loader(p, merged).load(p.read_text(encoding="utf-8"))
+    return _Loader(p, merged, secrets).load(p.read_text(encoding="utf-8"))
 
 
 def load_project_text(

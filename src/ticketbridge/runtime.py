@@ -150,9 +150,17 @@ async def _run_check(label: str, pending: Awaitable[list[CheckResult]]) -> list[
         return [CheckResult(label, False, str(exc))]
 
 
+NOT_CHECKED = "not checked: "
+
+
 async def check_project(project: Project, http: HttpContext) -> dict[str, list[CheckResult]]:
     """Reach every connection and run its own checks (credentials, permissions, ids), then
-    each sync's checks that need its settings (e.g. its venues exist on both sides)."""
+    each sync's checks that need its settings (e.g. its venues exist on both sides).
+
+    Each result is reported once: a sync's check that repeats its connection's (same name,
+    same answer) is left out, and a sync whose connection failed is not checked (one result
+    saying so). Results whose detail starts with :data:`NOT_CHECKED` were not run.
+    """
     results: dict[str, list[CheckResult]] = {}
     for name in project.connections:
         checks: list[CheckResult] = []
@@ -166,8 +174,24 @@ async def check_project(project: Project, http: HttpContext) -> dict[str, list[C
                 await endpoint.aclose()
             break  # one endpoint per connection is enough to test its credentials
         results[name] = checks
+    failed = {name for name, checks in results.items() if any(not c.ok for c in checks)}
     for sync, spec in project.syncs.items():
         cfg = project.sync_config(sync)
+        blocked = [
+            c
+            for c in dict.fromkeys((cfg.source.connection, cfg.destination.connection))
+            if c in failed
+        ]
+        if blocked:
+            results[f"sync {sync}"] = [
+                CheckResult(
+                    "settings",
+                    False,
+                    f"{NOT_CHECKED}connection{'s' if len(blocked) > 1 else ''} "
+                    f"{' and '.join(blocked)} failed",
+                )
+            ]
+            continue
         checks = []
         source = _endpoint(project, http, cfg.source.connection, "source")
         destination = _endpoint(project, http, cfg.destination.connection, "destination")
@@ -188,6 +212,11 @@ async def check_project(project: Project, http: HttpContext) -> dict[str, list[C
             for endpoint in (source, destination):
                 if endpoint is not None:
                     await endpoint.aclose()
+        seen = {
+            (c.name, c.ok, c.detail)
+            for c in results[cfg.source.connection] + results[cfg.destination.connection]
+        }
+        checks = [c for c in checks if (c.name, c.ok, c.detail) not in seen]
         if checks:
             results[f"sync {sync}"] = checks
     if project.supplier_api is not None:

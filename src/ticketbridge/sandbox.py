@@ -348,8 +348,29 @@ def serving(sandboxes: list[SandboxApp], host: str = "127.0.0.1") -> Iterator[li
             r.stop()
 
 
+class PortInUse(RuntimeError):
+    """A sandbox's port is taken (``sandbox serve`` exits 2 on it, not uvicorn's 3)."""
+
+
+def check_port_free(host: str, port: int, name: str) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(
+                f"{name}: port {port} on {host} is in use ({exc.strerror}); is "
+                "`ticketbridge sandbox serve` running already? Choose other ports with "
+                "--port-base"
+            ) from None
+
+
 async def serve_forever(sandboxes: list[tuple[SandboxApp, int]], host: str = "127.0.0.1") -> None:
-    """Serve several sandboxes in this event loop until cancelled (``sandbox serve``)."""
+    """Serve several sandboxes in this event loop until cancelled (``sandbox serve``).
+
+    Raises PortInUse before serving any if one of the ports is taken."""
+    for sb, port in sandboxes:
+        check_port_free(host, port, sb.platform)
     servers = [
         uvicorn.Server(
             uvicorn.Config(

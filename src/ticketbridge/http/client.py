@@ -26,7 +26,12 @@ from ticketbridge.http.budget import RateBudget
 from ticketbridge.http.context import HttpContext
 from ticketbridge.http.outcomes import DEFAULT_TABLE, Action, classify, to_error
 from ticketbridge.http.retry import RetryPolicy
-from ticketbridge.http.transport import AiohttpTransport, aiohttp_timeout, network_transport
+from ticketbridge.http.transport import (
+    AiohttpTransport,
+    aiohttp_timeout,
+    network_transport,
+    unreachable,
+)
 from ticketbridge.logs import debug_enabled
 
 
@@ -125,6 +130,7 @@ class ApiClient:
         self.table = {**DEFAULT_TABLE, **(table or {})}
         self.request_id_header = request_id_header
         self._sleep = context.sleep
+        self._unreachable_retries = context.unreachable_retries
         self._rng = random.Random(seed)
         self.calls = 0
         self.statuses: Counter[int] = Counter()
@@ -280,11 +286,16 @@ class ApiClient:
                 )
                 self.statuses[0] += 1
             except httpx.TransportError as exc:
+                reason = unreachable(exc)
                 error = RetryableError(
-                    f"{method} /{rel} could not connect: {type(exc).__name__}",
+                    self._transport_message(method, rel, exc, reason),
                     platform=self.platform,
                 )
                 self.statuses[0] += 1
+                if reason is not None and attempt >= min(
+                    self._unreachable_retries, self.retry.max_retries
+                ):
+                    raise error from None
             else:
                 self.statuses[response.status_code] += 1
                 if debug_enabled():
@@ -319,12 +330,35 @@ class ApiClient:
                 platform=self.platform,
                 path=rel,
                 status=error.status,
+                **({} if error.status is not None else {"error": error.message}),
                 attempt=attempt + 1,
                 delay_s=round(delay, 3),
             )
             self.retries += 1
             attempt += 1
             await self._sleep(delay)
+
+    def _transport_message(
+        self, method: str, rel: str, exc: httpx.TransportError, reason: str | None
+    ) -> str:
+        """What went wrong, with the URL (never its query: it may hold a key) and what to do."""
+        url = _parsed(rel if "://" in rel else f"{self.base_url}/{rel}")
+        where = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+        target = f"{method} {where}{url.path}"
+        hostport = f"{url.host}:{url.port}" if url.port else url.host
+        if reason == "connection refused":
+            return (
+                f"{target}: could not connect: connection refused by {hostport} "
+                "(is the service running? is base_url right?)"
+            )
+        if reason == "host not found":
+            return (
+                f"{target}: could not connect: host {url.host!r} not found "
+                "(DNS lookup failed; is base_url right?)"
+            )
+        detail = str(exc).strip()
+        cause = type(exc).__name__ + (f" ({detail})" if detail else "")
+        return f"{target}: could not connect to {hostport}: {cause}"
 
     async def request_json(self, method: str, path: str, **kw: Any) -> Any:
         """Like :meth:`request` and decode JSON; a malformed body is retried like a 5xx."""

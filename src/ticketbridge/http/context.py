@@ -31,6 +31,10 @@ class HttpContext:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     # The clock rate budgets measure with; tests pair it with ``sleep`` as one virtual time.
     monotonic: Callable[[], float] = time.monotonic
+    # Retries of a request whose server is not there at all (connection refused, host not
+    # found): a few in a run (a server restarting), none in ``check``, which should say so
+    # at once.
+    unreachable_retries: int = 2
 
     def mount(self, base_url: str, transport: httpx.AsyncBaseTransport) -> None:
         """Route every request to ``base_url``'s origin through ``transport``."""

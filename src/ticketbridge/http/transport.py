@@ -22,6 +22,7 @@ What the transport keeps equal to httpx's:
 from __future__ import annotations
 
 import os
+import socket
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
@@ -73,6 +74,42 @@ def _translate(exc: BaseException, request: httpx.Request | None) -> httpx.Trans
     if isinstance(exc, aiohttp.InvalidURL):
         return httpx.UnsupportedProtocol(text, request=request)
     return httpx.ReadError(text, request=request)
+
+
+_REFUSED = ("connection refused", "errno 111", "connect call failed")
+_NO_HOST = (
+    "name or service not known",
+    "nodename nor servname",
+    "temporary failure in name resolution",
+    "no address associated with hostname",
+    "getaddrinfo failed",
+)
+
+
+def unreachable(exc: BaseException) -> str | None:
+    """Why no connection could be made, when the server plainly is not there: "connection
+    refused" (nothing listens on that port) or "host not found" (DNS). A retry a moment
+    later will not help, so ``check`` fails at once on these. None for anything else
+    (timeouts, resets, protocol errors), which may be transient.
+
+    Works for both transports: aiohttp's errors are chained under httpx's (``_translate``),
+    httpcore's carry the OS error in their chain or their text.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, socket.gaierror | aiohttp.ClientConnectorDNSError):
+            return "host not found"
+        current = current.__cause__ or current.__context__
+    text = str(exc).lower()
+    if any(marker in text for marker in _REFUSED):
+        return "connection refused"
+    if any(marker in text for marker in _NO_HOST):
+        return "host not found"
+    return None
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):

@@ -274,11 +274,13 @@ class AirshipCrmDestination(DestinationKit[AirshipCrmConfig]):
         except ConnectorError as exc:
             return [CheckResult("account", False, f"{account}: {exc.message}")]
         self._units = {_fold(u.name): u.id for u in units}
-        names = ", ".join(sorted(u.name for u in units if not u.is_root)) or "none"
+        venues = sorted(u.name for u in units if not u.is_root)
         return [
             CheckResult("token", True, "accepted"),
             CheckResult("account", True, f"{account} readable"),
-            CheckResult("units", bool(units), f"{len(units)} units: {names}"),
+            CheckResult(
+                "units", bool(units), f"{len(venues)} units: {', '.join(venues) or 'none'}"
+            ),
         ]
 
     async def check_venues(self, names: list[str]) -> list[CheckResult]:
