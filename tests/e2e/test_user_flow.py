@@ -51,12 +51,15 @@ def test_init_serve_check_run(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
+        # Generous: five sandboxes seeding their data on a loaded two-core machine.
+        deadline = time.monotonic() + 90
         while True:
             try:
                 httpx.get(f"http://127.0.0.1:{base + 1}/_sandbox/stats", timeout=1)
                 break
             except httpx.TransportError:
+                if server.poll() is not None:
+                    raise AssertionError(f"sandbox serve exited: {server.communicate()}") from None
                 assert time.monotonic() < deadline, "sandboxes did not start"
                 time.sleep(0.2)
         check = tb("check", cwd=project)
