@@ -232,11 +232,48 @@ def summary_lines(result: RunResult) -> list[str]:
         f"dead letters retried {c.retried}",
         f"  API calls: source {c.source_calls}, destination {c.destination_calls}",
     ]
-    if c.rejected:
+    if c.rejected and result.dry_run:
+        lines.append(f"  {c.rejected} record(s) would be refused (reasons above)")
+    elif c.rejected:
         lines.append(
             f"  {c.rejected} record(s) could not be sent: ticketbridge errors {result.sync}"
         )
+    if result.dry_run:
+        lines.append("  dry run: nothing was written and no state was stored")
     return lines
+
+
+def _plan_detail(entry: dict[str, Any]) -> str:
+    if entry["action"] == "reject":
+        return str(entry.get("reason") or "")
+    fields: dict[str, Any] = entry.get("fields") or {}
+    if entry["action"] == "skipped_policy":
+        return "changed " + ", ".join(entry.get("changed") or []) + "; the write policy sends none"
+    if entry["action"] == "update":
+        # What changed since the last acknowledged write, by entity: the fields it would send.
+        return "; ".join(f"{e}: {', '.join(sorted(f))}" for e, f in sorted(fields.items()))
+    return "; ".join(f"{e} ({len(f)} fields)" for e, f in sorted(fields.items()))
+
+
+def _print_plan(result: RunResult) -> None:
+    """A dry run's plan as a table: every create, update and refusal, then the counts."""
+    c = result.counters
+    table = Table(title=f"plan of {result.sync}", title_justify="left")
+    for column in ("action", "record", "what"):
+        table.add_column(column, overflow="fold")
+    for entry in result.plan:
+        table.add_row(entry["action"], entry["key"], _plan_detail(entry))
+    if result.plan:
+        out.print(table)
+    if result.plan_omitted:
+        out.print(f"(and {result.plan_omitted} more planned changes not listed)")
+    out.print(
+        f"plan: {c.created} to create, {c.updated} to update, {c.unchanged} unchanged, "
+        f"{c.rejected} refused, {c.skipped_policy} held back by the write policy, "
+        f"{c.skipped_filter} filtered out",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 class Progress:
@@ -282,7 +319,9 @@ def _print_result(result: RunResult, as_json: bool) -> None:
                     "error": result.error,
                     **result.counters.as_dict(),
                     "plan": result.plan,
-                }
+                    "plan_omitted": result.plan_omitted,
+                },
+                default=str,
             )
         )
         return
@@ -316,7 +355,7 @@ def _run(config: Path | None, sync: str, opts: RunOptions, as_json: bool) -> Non
     finally:
         runtime.close()
     if opts.dry_run and not as_json:
-        out.print_json(json.dumps(result.plan, default=str))
+        _print_plan(result)
     _print_result(result, as_json)
     raise typer.Exit(result.exit_code)
 

@@ -428,3 +428,45 @@ def test_a_state_file_that_is_not_one_is_refused_not_replaced(
         assert "Traceback" not in result.stderr
         assert str(state) in result.stderr and "backup" in result.stderr
         assert state.read_bytes() == content
+
+
+# --- 4. the dry-run plan ---------------------------------------------------------------------
+
+
+def test_a_dry_run_prints_its_plan_as_a_table_and_points_at_no_stored_state(
+    tmp_path: Path,
+) -> None:
+    """Item 4: a dry run printed an unlabelled JSON sample of 22 of 66 records, then "3
+    record(s) could not be sent: ticketbridge errors …" although it stores no dead letters."""
+    base = closed_port_base()
+    sandboxes = {p: build_sandbox(p, 42, 300) for p in PLATFORMS}
+    running = [serve_in_thread(sb, port=port_of(p, base)) for p, sb in sandboxes.items()]
+    try:
+        assert tb("init", "venue", "--port-base", str(base), cwd=tmp_path).returncode == 0
+        project = tmp_path / "venue"
+        assert tb("run", SYNC, cwd=project).returncode == 0
+        sandboxes["ticketco"].store.mutate({"share": 0.2, "seed": 3})
+        dry = tb("run", SYNC, "--dry-run", cwd=project)
+        assert dry.returncode == 0, dry.stderr
+        text = dry.stdout
+        assert "plan of " + SYNC in text
+        assert re.search(r"│ update\s+│ booking:ticketco:\S+\s+│ booking: ", text), text
+        assert re.search(r"│ reject\s+│", text), "refused records are listed with their reason"
+        counts = re.search(
+            r"plan: (\d+) to create, (\d+) to update, (\d+) unchanged, (\d+) refused", text
+        )
+        assert counts is not None, text
+        assert int(counts[2]) > 0 and int(counts[3]) > 0 and int(counts[4]) > 0
+        assert "ticketbridge errors" not in text + dry.stderr
+        assert "nothing was written" in text
+
+        whole = json.loads(tb("run", SYNC, "--dry-run", "--json", cwd=project).stdout)
+        actions = [e["action"] for e in whole["plan"]]
+        assert actions.count("update") == whole["updated"] == int(counts[2])
+        assert actions.count("reject") == whole["rejected"] == int(counts[4])
+        assert whole["plan_omitted"] == 0
+        runs = json.loads(tb("runs", SYNC, "--json", cwd=project).stdout)
+        assert len(runs) == 1, "a dry run records no run"
+    finally:
+        for r in running:
+            r.stop()

@@ -107,6 +107,7 @@ class _Run:
         self.run_id = 0
         self.max_cursor: datetime | None = None
         self.plan_sample: list[dict[str, Any]] = []
+        self.plan_omitted = 0
         self._calls0 = (source.api_calls, destination.api_calls)
 
     async def run(self) -> TicketbridgeError | None:
@@ -227,16 +228,24 @@ class _Run:
         return planned
 
     def _sample(self, planned: list[Planned]) -> None:
+        """Every planned create and update (and what the policy kept back) of a dry run, with
+        the fields it would send; unchanged records are only counted."""
         for p in planned:
-            if len(self.plan_sample) >= self.opts.dry_run_sample:
-                return
             if p.decision == "unchanged":
                 continue
             entry: dict[str, Any] = {"key": p.record.key, "action": p.decision}
             if p.change is not None:
                 entry["fields"] = p.change.fields
             entry["changed"] = sorted(p.changed)
+            self._plan_entry(entry)
+
+    def _plan_entry(self, entry: dict[str, Any]) -> None:
+        # Bounded: a dry run of a huge load must not hold its whole plan; the counters
+        # still count every record.
+        if len(self.plan_sample) < self.opts.dry_run_sample:
             self.plan_sample.append(entry)
+        else:
+            self.plan_omitted += 1
 
     # --- write -------------------------------------------------------------------------------
     async def _write(self, changes: list[Change]) -> list[Outcome]:
@@ -276,6 +285,8 @@ class _Run:
     # --- dead letters ------------------------------------------------------------------------
     def _dead_mapping(self, rows: BatchRows, key: str, reason: str, raw: dict[str, Any]) -> None:
         self.counters.rejected += 1
+        if self.opts.dry_run:
+            self._plan_entry({"key": key, "action": "reject", "reason": reason})
         rows.dead.append(DeadLetterIn(key=key, stage="mapping", reason=reason, raw=raw))
         rows.ledger.append(LedgerRow(key=key, last_outcome="rejected"))
 
@@ -289,7 +300,7 @@ class _Run:
     ) -> None:
         self.counters.rejected += 1
         if self.opts.dry_run:
-            self.plan_sample.append({"key": record.key, "action": "reject", "reason": reason})
+            self._plan_entry({"key": record.key, "action": "reject", "reason": reason})
             return
         rows.dead.append(
             DeadLetterIn(
@@ -377,7 +388,16 @@ async def run_sync(
         error = await run.run()
         outcome = "ok" if error is None else "failed"
         message = str(error) if error is not None else None
-        return RunResult(spec.name, outcome, run.counters, None, message, run.plan_sample)
+        return RunResult(
+            spec.name,
+            outcome,
+            run.counters,
+            None,
+            message,
+            run.plan_sample,
+            dry_run=True,
+            plan_omitted=run.plan_omitted,
+        )
     keeper = LeaseKeeper(store, spec.name, opts.holder or default_holder(), ttl_s=opts.lease_ttl_s)
     try:
         async with keeper as lease:

@@ -103,7 +103,7 @@ class RunOptions:
     # page that is waiting (pipeline.py, readahead.py).
     read_ahead: int | None = None
     on_progress: Callable[[RunCounters], None] | None = None
-    dry_run_sample: int = 20
+    dry_run_sample: int = 10_000  # plan entries a dry run keeps (the rest only counted)
     # Per-run overrides of the sync's source / destination options (a manual import's
     # choices); validated against the options models before the run starts.
     source_overrides: dict[str, Any] = field(default_factory=dict)
@@ -118,6 +118,8 @@ class RunResult:
     run_id: int | None = None
     error: str | None = None
     plan: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = False
+    plan_omitted: int = 0  # planned changes of a dry run beyond ``RunOptions.dry_run_sample``
 
     @property
     def exit_code(self) -> int:
