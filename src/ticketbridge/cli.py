@@ -26,6 +26,7 @@ from ticketbridge.engine.spec import RunOptions, RunResult
 from ticketbridge.engine.state.base import RunCounters, RunRow
 from ticketbridge.errors import ConfigError, TicketbridgeError
 from ticketbridge.http.context import HttpContext
+from ticketbridge.links import links_command
 from ticketbridge.project import Project, load_project
 from ticketbridge.runtime import Runtime, check_project
 
@@ -560,6 +561,9 @@ def sandbox_serve(
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+app.command("links")(links_command)
 
 
 def _tune_gc() -> None:
