@@ -29,6 +29,7 @@ from ticketbridge.engine.spec import RunOptions, RunResult
 from ticketbridge.engine.state.base import RunCounters, RunRow
 from ticketbridge.errors import ConfigError, StateError, TicketbridgeError
 from ticketbridge.http.context import HttpContext
+from ticketbridge.links import link_rows, write_csv
 from ticketbridge.project import ConfigProblems, Project, load_project
 from ticketbridge.runtime import NOT_CHECKED, Runtime, check_project
 
@@ -833,6 +834,40 @@ def sandbox_serve(
     except (ValueError, PortInUse) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
+
+
+@app.command()
+def links(
+    sync: str,
+    csv_path: Annotated[
+        str | None, typer.Option("--csv", help="Write them to this CSV file ('-': stdout).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """List the sync's tickets with their pass URLs (and install status when known)."""
+    project = _load(config, secrets=False)
+    _known_sync(project, sync)
+    runtime = Runtime.open(project)
+    try:
+        rows = link_rows(runtime.store, sync)
+        if csv_path == "-":
+            write_csv(rows, sys.stdout)
+            return
+        if csv_path is not None:
+            with Path(csv_path).open("w", newline="", encoding="utf-8") as fh:
+                n = write_csv(rows, fh)
+            out.print(f"{n} links written to {csv_path}")
+            return
+        table = Table(title=f"links of {sync}", title_justify="left")
+        for name in ("key", "ticket", "url", "install_status", "outcome"):
+            table.add_column(name, overflow="fold")
+        for row in rows:
+            table.add_row(
+                row["key"], row["ticket"], row["url"], row["install_status"], row["outcome"]
+            )
+        out.print(table)
+    finally:
+        runtime.close()
 
 
 def _tune_gc() -> None:

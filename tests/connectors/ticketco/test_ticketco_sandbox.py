@@ -29,7 +29,7 @@ async def test_registered_with_sandbox_settings() -> None:
         "base_url": "http://127.0.0.1:8401/api/public/v1",
         "token": "${TICKETCO_TOKEN}",
     }
-    assert [s.name for s in CONNECTOR.streams] == ["bookings"]
+    assert [s.name for s in CONNECTOR.streams] == ["bookings", "tickets"]
 
 
 @pytest.mark.parametrize("token", [None, "", "wrong"])

@@ -64,13 +64,14 @@ def expected_status(event: dict[str, Any], items: Items, now: datetime) -> Booki
 async def test_source_satisfies_the_protocol(harness: Harness) -> None:
     src = harness.source()
     assert isinstance(src, Source)
-    (spec,) = src.streams()
+    spec, tickets = src.streams()
     assert (spec.name, spec.kind, spec.strategies, spec.window_fields) == (
         "bookings",
         "booking",
         ("window",),
         ("attendance_at",),
     )
+    assert (tickets.name, tickets.kind, tickets.strategies) == ("tickets", "ticket", ("window",))
 
 
 async def test_bad_token_is_an_auth_error_naming_the_platform(harness: Harness) -> None:

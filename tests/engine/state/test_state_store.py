@@ -273,6 +273,36 @@ def test_ledger_bulk_batches_and_chunked_lookup_of_many_keys(
     assert store.count_ledger(SYNC) == len(keys)
 
 
+def test_iter_ledger_pages_every_row_of_the_sync_once(
+    store: SqlStateStore, lease: Lease, run_id: int
+) -> None:
+    keys = [f"ticket:test:{i:03d}" for i in range(7)]
+    store.commit_batch(
+        lease,
+        run_id,
+        ledger=[LedgerRow(k, {"pass": f"h{k}"}, {"url": f"https://x/{k}"}) for k in keys[:5]],
+    )
+    other = store.acquire_lease("other-sync", "worker-a", TTL)
+    assert other is not None
+    store.commit_batch(
+        other, store.start_run("other-sync", "run", other), ledger=[LedgerRow("ticket:zzz")]
+    )
+    assert list(store.iter_ledger("missing-sync")) == []
+    seen = []
+    for n, row in enumerate(store.iter_ledger(SYNC, batch=2)):
+        seen.append(row)
+        if n == 0:  # committed mid-iteration: after the first page it is read, once
+            store.commit_batch(
+                lease, run_id, ledger=[LedgerRow(k, {}, {"url": "late"}) for k in keys[5:]]
+            )
+    assert sorted(r.key for r in seen) == keys, "every row once, none of another sync"
+    assert len({r.key for r in seen}) == len(seen)
+    by_key = {r.key: r for r in seen}
+    assert by_key[keys[0]].dest_ids == {"url": f"https://x/{keys[0]}"}
+    assert by_key[keys[0]].hashes == {"pass": f"h{keys[0]}"}
+    assert by_key[keys[6]].dest_ids == {"url": "late"}
+
+
 # --- dead letters ----------------------------------------------------------------------------
 
 

@@ -90,6 +90,8 @@ DEFAULT_STATUS_VALUES: dict[str, str] = {
     "active": "Valid",
     "valid": "Valid",
     "issued": "Valid",
+    "attended": "Attended",
+    "checked_in": "Attended",
     "cancelled": "Cancelled",
     "canceled": "Cancelled",
     "refunded": "Cancelled",

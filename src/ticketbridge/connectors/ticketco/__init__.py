@@ -1,4 +1,4 @@
-"""TicketCo (Norway): a source of bookings, read from events and item grosses.
+"""TicketCo (Norway): a source of bookings and tickets, read from events and item grosses.
 
 Registered through the ``ticketbridge.connectors`` entry point as ``CONNECTOR``.
 """
@@ -15,7 +15,12 @@ from ticketbridge.connectors.ticketco.sandbox import (
     SANDBOX_VENUES,
     create_sandbox,
 )
-from ticketbridge.connectors.ticketco.source import BOOKINGS, BookingsOptions, TicketcoSource
+from ticketbridge.connectors.ticketco.source import (
+    BOOKINGS,
+    TICKETS,
+    BookingsOptions,
+    TicketcoSource,
+)
 
 
 def sandbox_config(url: str) -> dict[str, Any]:
@@ -39,6 +44,7 @@ __all__ = [
     "BOOKINGS",
     "CONNECTOR",
     "SANDBOX_VENUES",
+    "TICKETS",
     "BookingsOptions",
     "TicketcoConfig",
     "TicketcoSource",

@@ -1,4 +1,5 @@
-"""Pure functions: TicketCo events + item grosses -> canonical :class:`Booking`.
+"""Pure functions: TicketCo events + item grosses -> canonical :class:`Booking` and
+:class:`Ticket`.
 
 TicketCo has no booking object. A booking here is every item gross (sold item) that shares a
 ``ref_number`` (platforms.md 1.5, [INFER]): party size counts its active items and its value
@@ -159,6 +160,7 @@ def map_event(raw: Mapping[str, Any], zone: tzinfo, key: str) -> tuple[TicketcoE
         venue=venue,
         starts_at=starts,
         ends_at=_time(payload.end_at, zone, key, "event.end_at"),
+        doors_open_at=_time(payload.doors_open_at, zone, key, "event.doors_open_at"),
         tags=payload.tags,
         status=payload.status,
     )
@@ -243,6 +245,72 @@ def map_booking(
         updated_at=max(seen, default=None),
         attributes={"checked_in_at": first_checkin.isoformat()} if first_checkin else {},
         issues=issues,
+    )
+
+
+def ticket_key(number: str) -> str:
+    return record_key("ticket", PLATFORM, number)
+
+
+def ticket_number(item: Mapping[str, Any], ref: str | None, index: int) -> str | None:
+    """The ticket's number: the item gross id, else ``<ref_number>-<position in its
+    booking, from 1>`` (as :func:`map_booking` numbers tickets); ``None`` with neither."""
+    item_id = item.get("id")
+    if item_id is not None and str(item_id).strip():
+        return str(item_id).strip()
+    return f"{ref}-{index + 1}" if ref is not None else None
+
+
+def map_ticket(
+    event_raw: Mapping[str, Any],
+    item_raw: dict[str, Any],
+    index: int,
+    ctx: MappingContext,
+    *,
+    prepared: tuple[TicketcoEvent, Event] | None = None,
+) -> Ticket:
+    """Map one item gross (``index``: its position among its ref_number's items) and its event
+    to a canonical :class:`Ticket`.
+
+    Invariants: the key is ``ticket:ticketco:<number>`` (:func:`ticket_number`); the ticket
+    carries its event, the booking reference as ``attributes["confirmation_code"]`` and a
+    status of ``valid``, ``cancelled`` (the item, or its event) or ``attended`` (checked in);
+    a missing optional field is left empty; a bad date raises :class:`MappingError` naming it.
+    """
+    ref = ref_of(item_raw)
+    number = ticket_number(item_raw, ref, index)
+    if number is None:
+        key = record_key("ticket", PLATFORM, f"noref-{event_raw.get('id')}-n{index}")
+        raise MappingError(key, "item gross has neither id nor ref_number")
+    key = ticket_key(number)
+    payload, event = prepared or map_event(event_raw, ctx.zone, key)
+    item = _item(item_raw, index, key)
+    stamp = _time(item.transaction_datestamp, ctx.zone, key, "item.transaction_datestamp")
+    checked_in_at = _time(item.checked_in_at, ctx.zone, key, "item.checked_in_at")
+    cancelled_at = _time(item.cancelled_at, ctx.zone, key, "item.cancelled_at")
+    issues: list[FieldIssue] = []
+    price = _price(item, index, ctx.currency, issues)  # an unusable price is left out
+    ticket = _ticket(item, index, ref or "", price, checked_in_at, issues)
+    event_cancelled = (payload.status or "").lower() in CANCELLED_EVENT_STATES
+    if item.cancelled or event_cancelled:
+        status = "cancelled"
+    elif checked_in_at is not None:
+        status = "attended"
+    else:
+        status = "valid"
+    attributes = dict(ticket.attributes)
+    if ref is not None:
+        attributes["confirmation_code"] = ref
+    seen = [t for t in (stamp, checked_in_at, cancelled_at) if t is not None]
+    return Ticket(
+        **{
+            **dict(ticket),
+            "number": number,
+            "status": status,
+            "event": event,
+            "attributes": attributes,
+            "updated_at": max(seen, default=None),
+        }
     )
 
 
@@ -354,6 +422,7 @@ def _ticket(
         seat=item.seat_name,
         row=item.row_name,
         section=item.section_name,
+        gate=item.gate_name,
         type=item.item_type_title,
         price=price,
         holder=holder,

@@ -88,7 +88,11 @@ class _Api:
             found = []
         if day := q.get("start_at"):  # an exact date, "2017-1-1" style (PHP client docs)
             parts = [_int(p, 0) for p in day.split("-")[:3]]
-            found = [ev for ev in found if [ev.start.year, ev.start.month, ev.start.day] == parts]
+            found = [
+                ev
+                for ev in found
+                if (at := store.start_of(ev)) and [at.year, at.month, at.day] == parts
+            ]
         page, size = self._page(request)
         chunk = found[(page - 1) * size : page * size]
         return JsonResponse({"events": [store.event_json(ev) for ev in chunk]})

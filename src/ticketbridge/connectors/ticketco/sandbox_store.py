@@ -7,8 +7,9 @@ rendered only for the page being served. Mutations are overlays on top of the se
 so ``reset()`` is clearing a few dicts.
 
 Item-gross keys that platforms.md marks [INFER] (``price``, ``currency``, ``status``,
-``sales_channel``, ``barcode``, ``row_name``, ``seat_name``, ``buyer_*``, ``holder_*``) are the
-ones the connector's ``schemas.py`` reads first.
+``sales_channel``, ``barcode``, ``row_name``, ``seat_name``, ``gate_name``, ``buyer_*``,
+``holder_*``) and the event's ``doors_open_at`` [INFER] are the ones the connector's
+``schemas.py`` reads first.
 """
 
 from __future__ import annotations
@@ -218,6 +219,10 @@ class TicketcoStore:
         self._bad_stamp: set[int] = set()
         self._ended: set[int] = set()
         self._totals: dict[int, tuple[int, int]] = {}
+        # ``op`` mutations of single records: item id -> item-gross keys served instead,
+        # event id -> its start (and end, doors) moved to.
+        self._item_edits: dict[int, dict[str, Any]] = {}
+        self._starts: dict[int, datetime] = {}
 
     # -- derived records ----------------------------------------------------------------
 
@@ -226,6 +231,9 @@ class TicketcoStore:
 
     def _event_of(self, i: int) -> _Event:
         return self.events[bisect_right(self._firsts, i) - 1]
+
+    def start_of(self, ev: _Event) -> datetime:
+        return self._starts.get(ev.id, ev.start)
 
     def status(self, ev: _Event) -> str:
         return "ended" if ev.day < -1 or ev.id in self._ended else "available"
@@ -314,12 +322,14 @@ class TicketcoStore:
         if ev.venue == "Riverside Hall":
             out["section_name"] = "Parkett" if h % 5 else "Balkong"
             out["row_name"], out["seat_name"] = str(1 + (h >> 8) % 18), str(1 + (h >> 16) % 24 + j)
+            out["gate_name"] = "Inngang " + ("AB"[(h >> 44) & 1] if h % 5 else "C")
         elif ev.venue == "Bowl Arena":
             out["section_name"] = ("Simulator " if "Golf" in ev.tags else "Bane ") + str(
                 1 + (h >> 8) % 8
             )
         else:
             out["section_name"] = "Ståplass"
+            out["gate_name"] = f"Port {1 + (h >> 44) % 3}"
         out.update(
             {
                 "price": f"{price // 100}.{price % 100:02d}",
@@ -335,6 +345,10 @@ class TicketcoStore:
                 "buyer_id": _CUSTOMER_BASE + self._cust[i],
             }
         )
+        if self._item_edits and (edit := self._item_edits.get(item_id)) is not None:
+            out.update(edit)
+            if edit.get("status") in _STATES[1:]:
+                out.update(checked_in_at=None, check_in_user_id=None)
         if pii:
             first, last, email, phone = self.customer(self._cust[i])
             out.update(
@@ -393,6 +407,7 @@ class TicketcoStore:
 
     def event_json(self, ev: _Event) -> dict[str, Any]:
         sold = self._total(ev)[1]
+        start = self.start_of(ev)
         slug = f"{ev.id}-{_ascii(ev.title.replace(' ', '-'))}"
         return {
             "id": ev.id,
@@ -400,8 +415,11 @@ class TicketcoStore:
             "description": f"{ev.title} at {ev.venue}.",
             "type": "Event",
             "status": self.status(ev),
-            "start_at": ev.start.isoformat(),
-            "end_at": ev.end.isoformat(),
+            "start_at": start.isoformat(),
+            "doors_open_at": (
+                start - timedelta(minutes=30 if ev.venue == "Bowl Arena" else 60)
+            ).isoformat(),
+            "end_at": (ev.end + (start - ev.start)).isoformat(),
             "location_name": ev.location,
             "street_address": ADDRESSES[ev.venue],
             "tags": ev.tags,
@@ -438,7 +456,11 @@ class TicketcoStore:
 
         Only future bookings are changed or cancelled (the past is settled); the lists
         returned are exactly what a reader will see differently afterwards.
+
+        With ``op``, one record changes instead (see :meth:`_op`).
         """
+        if params.get("op") is not None:
+            return self._op(params)
         rng = random.Random(f"{self.seed}:{params.get('seed', 1)}")
         future = [
             i
@@ -483,6 +505,31 @@ class TicketcoStore:
             "malformed": [self.ref(i) for i in bad],
         }
 
+    _ITEM_KEYS = ("seat_name", "row_name", "section_name", "gate_name", "status")
+
+    def _op(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``{"op": "item", "item_id": N, "seat_name": "7", ...}`` overrides item-gross keys
+        of one item (``status: cancelled`` also clears its check-in);
+        ``{"op": "event_start", "event_id": N, "minutes": 90}`` moves one event (start, end
+        and doors) by that many minutes."""
+        op = params["op"]
+        if op == "item":
+            item_id = int(params["item_id"])
+            edit = {k: params[k] for k in self._ITEM_KEYS if k in params}
+            if not edit or (edit.get("status") is not None and edit["status"] not in _STATES):
+                return {"error": f"item op needs one of {self._ITEM_KEYS}; status in {_STATES}"}
+            self._item_edits.setdefault(item_id, {}).update(edit)
+            self._totals.clear()
+            return {"op": op, "item_id": item_id, **self._item_edits[item_id]}
+        if op == "event_start":
+            ev = self.event_by_id(str(params["event_id"]))
+            if ev is None:
+                return {"error": f"no event {params['event_id']}"}
+            moved = self.start_of(ev) + timedelta(minutes=float(params["minutes"]))
+            self._starts[ev.id] = moved
+            return {"op": op, "event_id": ev.id, "start_at": moved.isoformat()}
+        return {"error": f"unknown op {op!r}", "ops": ["item", "event_start"]}
+
     def _change(self, i: int, rng: random.Random) -> None:
         items = list(self.items(i))
         active = [k for k, it in enumerate(items) if it[3] == 0]
@@ -524,7 +571,7 @@ class TicketcoStore:
                     "id": ev.id,
                     "title": ev.title,
                     "location_name": ev.location,
-                    "start_at": ev.start.isoformat(),
+                    "start_at": self.start_of(ev).isoformat(),
                     "status": self.status(ev),
                     "tags": ev.tags,
                     "bookings": ev.count,

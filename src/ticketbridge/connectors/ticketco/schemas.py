@@ -8,6 +8,7 @@ Field provenance (platforms.md 1.4):
 * Item gross: ``transaction_datestamp, ref_number, section_name, item_type_title,
   item_type_id, item_type_type, event_name, checked_in_at, checked_out_at, check_in_user_id,
   holder_last_name, capacity_name`` are seen; ``event_id`` is [INFER].
+* Event ``doors_open_at`` is [INFER] (not among the fields seen).
 * Every other item-gross key below is [INFER]: TicketCo documents that purchaser and holder
   name and e-mail are included with ``pii=true`` but not their key names. Where a plausible
   alternative spelling exists it is accepted too (``AliasChoices``), so a real payload that
@@ -51,6 +52,10 @@ class TicketcoEvent(_Payload):
     status: str | None = None
     start_at: str | None = None
     end_at: str | None = None
+    # [INFER] not among the fields seen; read when present.
+    doors_open_at: str | None = Field(
+        None, validation_alias=AliasChoices("doors_open_at", "doors_open", "door_time")
+    )
     location_name: str | None = Field(
         None, validation_alias=AliasChoices("location_name", "location")
     )
@@ -94,6 +99,9 @@ class ItemGross(_Payload):
     # [INFER] seating, ticket identity, money, state and channel.
     row_name: str | None = Field(None, validation_alias=AliasChoices("row_name", "row"))
     seat_name: str | None = Field(None, validation_alias=AliasChoices("seat_name", "seat"))
+    gate_name: str | None = Field(
+        None, validation_alias=AliasChoices("gate_name", "gate", "entrance_name", "entrance")
+    )
     barcode: str | None = None
     price: str | None = Field(
         None, validation_alias=AliasChoices("price", "item_price", "gross", "amount")

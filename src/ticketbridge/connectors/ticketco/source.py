@@ -1,11 +1,13 @@
-"""The TicketCo source: stream ``bookings`` (item grosses grouped by ref_number).
+"""The TicketCo source: streams ``bookings`` (item grosses grouped by ref_number) and
+``tickets`` (each item gross a ticket, with its event).
 
 TicketCo can only be asked for item grosses per event, and its event filters are not
 documented precisely enough to rely on (``location`` is a search, ``start_at`` an exact
 date), so a read lists every event, filters venues and the attendance window here, and then
 reads the selected events one by one in (start_at, id) order. That order makes the event the
 natural resume unit: the position after an event's last page says "everything up to this
-event is done".
+event is done". Both streams share that reader; they differ only in what an event's items
+are mapped to.
 """
 
 from __future__ import annotations
@@ -39,14 +41,18 @@ from ticketbridge.connectors.ticketco.mapping import (
     group_items,
     map_booking,
     map_event,
+    map_ticket,
     orphan_key,
     parse_time,
+    ref_of,
+    ticket_key,
+    ticket_number,
     venue_key,
 )
 from ticketbridge.connectors.ticketco.schemas import TicketcoEvent
 from ticketbridge.errors import AuthError, ConnectorError, FatalError, MappingError
 from ticketbridge.http.paginate import shape_of
-from ticketbridge.model import Event
+from ticketbridge.model import Event, Ticket
 
 if TYPE_CHECKING:
     from ticketbridge.http.context import HttpContext
@@ -71,6 +77,16 @@ BOOKINGS = StreamSpec(
     options=BookingsOptions,
     description="Bookings (item grosses grouped by ref_number) of events whose start falls "
     "in the window, at the configured venues.",
+)
+
+TICKETS = StreamSpec(
+    name="tickets",
+    kind="ticket",
+    strategies=("window",),
+    window_fields=("attendance_at", "starts_at"),
+    options=BookingsOptions,
+    description="Tickets (one per item gross, with its event, seat and status) of events whose "
+    "start falls in the window, at the configured venues.",
 )
 
 _IdKey = tuple[int, int, str]
@@ -106,7 +122,7 @@ class TicketcoSource(SourceKit[TicketcoConfig]):
 
     platform = PLATFORM
     config_model = TicketcoConfig
-    STREAMS = (BOOKINGS,)
+    STREAMS = (BOOKINGS, TICKETS)
     client: TicketcoClient
 
     def open_client(self, config: TicketcoConfig, context: HttpContext) -> TicketcoClient:
@@ -123,7 +139,8 @@ class TicketcoSource(SourceKit[TicketcoConfig]):
     # -- reading -------------------------------------------------------------------------
 
     async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
-        """Yield pages of at most ``request.page_size`` (default 500) bookings or failures.
+        """Yield pages of at most ``request.page_size`` (default 500) bookings (or tickets,
+        stream ``tickets``) or failures.
 
         Invariants: events come in (start_at, id) order; only the last page of an event
         carries a position, ``{"after": [start_iso, event_id], "window": [start, end]}``;
@@ -131,6 +148,7 @@ class TicketcoSource(SourceKit[TicketcoConfig]):
         nothing before. Unmappable groups are :class:`Failed`, never dropped or raised.
         """
         options = self.stream_options(request.stream, request.options, BookingsOptions)
+        tickets = request.stream == TICKETS.name
         window = self._aware(request.window)
         ctx = self._context()  # one clock reading per run: statuses agree across pages
         size = max(1, request.page_size or DEFAULT_PAGE_SIZE)
@@ -147,7 +165,7 @@ class TicketcoSource(SourceKit[TicketcoConfig]):
             # A full page is held back until more follows, so that the event's last page
             # (which carries the position) is never an empty one after a full one.
             pending: list[Record | Failed] = []
-            async for entries in self._event_entries(ev, raw_event, ctx):
+            async for entries in self._event_entries(ev, raw_event, ctx, tickets):
                 pending.extend(entries)
                 while len(pending) > size:
                     yield _page(pending[:size], None)
@@ -155,11 +173,11 @@ class TicketcoSource(SourceKit[TicketcoConfig]):
             yield _page(pending, position)
 
     async def _event_entries(
-        self, ev: _Selected, raw_event: dict[str, Any], ctx: MappingContext
+        self, ev: _Selected, raw_event: dict[str, Any], ctx: MappingContext, tickets: bool
     ) -> AsyncIterator[list[Record | Failed]]:
         """The event's bookings and failures, mapped: all at once after its last page, or,
         with ``item_grosses_grouped``, page by page as each ref_number's group ends."""
-        mapper = _EventMapper(raw_event, ctx)
+        mapper = _EventMapper(raw_event, ctx, tickets=tickets)
         if not self.config.item_grosses_grouped:
             items: list[dict[str, Any]] = []
             async for page_items in self.client.item_grosses(ev.id):
@@ -245,10 +263,12 @@ class TicketcoSource(SourceKit[TicketcoConfig]):
         return _order(start, event_id)
 
     def remap(self, stream: str, raw: dict[str, Any], options: StreamOptions) -> Record:
-        """Map a stored ``{"event": {...}, "items": [...]}`` payload (a ``Failed.raw``) again.
+        """Map a stored ``{"event": {...}, "items": [...]}`` payload (a ``Failed.raw``) again,
+        or, stream ``tickets``, ``{"event": {...}, "item": {...}, "index": n}``.
 
         Raises MappingError with the reason when it still cannot be mapped."""
-        self.stream_spec(stream)
+        if self.stream_spec(stream).name == TICKETS.name:
+            return self._remap_ticket(raw)
         event, items = raw.get("event"), raw.get("items")
         if (
             not isinstance(event, dict)
@@ -262,6 +282,15 @@ class TicketcoSource(SourceKit[TicketcoConfig]):
         except (ValueError, TypeError) as exc:
             ref = items[0].get("ref_number") if isinstance(items[0], dict) else None
             raise MappingError(booking_key(str(ref)), f"{type(exc).__name__}: {exc}") from None
+
+    def _remap_ticket(self, raw: dict[str, Any]) -> Record:
+        event, item, index = raw.get("event"), raw.get("item"), raw.get("index")
+        if not isinstance(event, dict) or not isinstance(item, dict) or not isinstance(index, int):
+            raise MappingError(_ticket_key_of(raw), "raw payload needs 'event', 'item', 'index'")
+        try:
+            return _ticket_record(map_ticket(event, item, index, self._context()))
+        except (ValueError, TypeError) as exc:
+            raise MappingError(_ticket_key_of(raw), f"{type(exc).__name__}: {exc}") from None
 
     # -- checking ------------------------------------------------------------------------
 
@@ -335,11 +364,15 @@ class TicketcoSource(SourceKit[TicketcoConfig]):
 
 
 class _EventMapper:
-    """Maps one event's ref_number groups to records or failures, in one or more calls."""
+    """Maps one event's ref_number groups to records or failures, in one or more calls: one
+    booking per group, or (``tickets``) one ticket per item."""
 
-    def __init__(self, raw_event: dict[str, Any], ctx: MappingContext) -> None:
+    def __init__(
+        self, raw_event: dict[str, Any], ctx: MappingContext, *, tickets: bool = False
+    ) -> None:
         self.raw_event = raw_event
         self.ctx = ctx
+        self.tickets = tickets
         self.orphans = 0  # numbers this event's items without a ref_number, across calls
         self.prepared: tuple[TicketcoEvent, Event] | None
         try:
@@ -348,6 +381,8 @@ class _EventMapper:
             self.prepared = None  # each booking then fails with the reason, under its own key
 
     def map(self, groups: list[tuple[str | None, list[dict[str, Any]]]]) -> list[Record | Failed]:
+        if self.tickets:
+            return [e for _ref, group in groups for e in self._tickets(group)]
         out: list[Record | Failed] = []
         raw_event = self.raw_event
         for ref, group in groups:
@@ -371,6 +406,28 @@ class _EventMapper:
             except (ValueError, TypeError) as exc:  # a payload shape nobody foresaw
                 out.append(Failed(booking_key(ref), f"{type(exc).__name__}: {exc}", raw))
         return out
+
+    def _tickets(self, group: list[dict[str, Any]]) -> list[Record | Failed]:
+        out: list[Record | Failed] = []
+        for index, item in enumerate(group):
+            raw: dict[str, Any] = {"event": self.raw_event, "item": item, "index": index}
+            try:
+                ticket = map_ticket(self.raw_event, item, index, self.ctx, prepared=self.prepared)
+                out.append(_ticket_record(ticket))
+            except MappingError as exc:
+                out.append(Failed(exc.record_key, exc.reason, raw))
+            except (ValueError, TypeError) as exc:  # a payload shape nobody foresaw
+                out.append(Failed(_ticket_key_of(raw), f"{type(exc).__name__}: {exc}", raw))
+        return out
+
+
+def _ticket_key_of(raw: Mapping[str, Any]) -> str:
+    item, index = raw.get("item"), raw.get("index")
+    if isinstance(item, dict) and isinstance(index, int):
+        number = ticket_number(item, ref_of(item), index)
+        if number is not None:
+            return ticket_key(number)
+    return ticket_key("?")
 
 
 def _not_an_event(raw: object) -> FatalError | None:
@@ -410,6 +467,12 @@ def _record(booking: Any) -> Record:
         kind="booking",
         data=booking,
         cursor=booking.updated_at,
+    )
+
+
+def _ticket_record(ticket: Ticket) -> Record:
+    return Record(
+        key=ticket_key(ticket.number), kind="ticket", data=ticket, cursor=ticket.updated_at
     )
 
 

@@ -162,6 +162,11 @@ class StateStore(Protocol):
 
     def count_ledger(self, sync: str) -> int: ...
 
+    def iter_ledger(self, sync: str, batch: int = 1000) -> Iterator[LedgerRow]:
+        """Every ledger row of ``sync`` in key order, read ``batch`` rows at a time (keyset
+        paging: memory stays bounded, and rows committed meanwhile are seen or not, but no
+        row is repeated or skipped)."""
+
     # --- the one write path of a running sync -----------------------------------------
     def commit_batch(
         self,

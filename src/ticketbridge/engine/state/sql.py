@@ -392,15 +392,24 @@ class SqlStateStore:
                     select(t.ledger).where(t.ledger.c.sync == sync, t.ledger.c.key.in_(chunk))
                 )
                 for row in rows:
-                    found[row.key] = LedgerRow(
-                        key=row.key,
-                        hashes=dict(row.hashes),
-                        dest_ids=dict(row.dest_ids),
-                        last_outcome=cast(LedgerOutcome, row.last_outcome),
-                        status=row.status,
-                        updated_at=row.updated_at,
-                    )
+                    found[row.key] = _ledger_row(row)
         return found
+
+    def iter_ledger(self, sync: str, batch: int = 1000) -> Iterator[LedgerRow]:
+        after: str | None = None
+        while True:
+            query = select(t.ledger).where(t.ledger.c.sync == sync)
+            if after is not None:
+                query = query.where(t.ledger.c.key > after)
+            with self._tx(write=False) as conn:
+                rows = [
+                    _ledger_row(r)
+                    for r in conn.execute(query.order_by(t.ledger.c.key).limit(max(1, batch)))
+                ]
+            yield from rows
+            if len(rows) < max(1, batch):
+                return
+            after = rows[-1].key
 
     def count_ledger(self, sync: str) -> int:
         with self._tx(write=False) as conn:
@@ -582,6 +591,17 @@ class SqlStateStore:
             if len(rows) < batch:
                 return
             after = (rows[-1].first_seen, rows[-1].key)
+
+
+def _ledger_row(row: Row[Any]) -> LedgerRow:
+    return LedgerRow(
+        key=row.key,
+        hashes=dict(row.hashes),
+        dest_ids=dict(row.dest_ids),
+        last_outcome=cast(LedgerOutcome, row.last_outcome),
+        status=row.status,
+        updated_at=row.updated_at,
+    )
 
 
 def _run_row(row: Row[Any]) -> RunRow:
