@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.connectors.sandbox_admin import SandboxAdmin
 from ticketbridge.connectors.airship_wallet import (
     AirshipWalletConfig,
     AirshipWalletDestination,
@@ -115,7 +116,7 @@ def receiver() -> tuple[Starlette, list[dict[str, Any]]]:
     return Starlette(routes=[Route("/{path:path}", hook, methods=["POST"])]), got
 
 
-class Harness:
+class Harness(SandboxAdmin):
     """One sandbox, an HttpContext mounted on it, and the destinations built from it."""
 
     def __init__(self, sandbox: SandboxApp | None = None, **sandbox_kw: Any) -> None:
@@ -128,6 +129,7 @@ class Harness:
         async def no_wait(seconds: float) -> None:  # retries stay fast; delays are recorded
             self.sleeps.append(seconds)
 
+        self.origin = BASE
         self.transport = httpx.ASGITransport(app=self.sandbox.app)
         self.ctx = HttpContext(sleep=no_wait)
         self.ctx.mount(BASE, self.transport)
@@ -164,18 +166,6 @@ class Harness:
         dest = AirshipWalletDestination(self.config(auth, **overrides), self.ctx, clock=clock)
         self._open.append(dest)
         return dest
-
-    async def admin(self, method: str, path: str, body: Any = None) -> Any:
-        async with httpx.AsyncClient(transport=self.transport, base_url=BASE) as http:
-            response = await http.request(method, "/_sandbox/" + path, json=body)
-            response.raise_for_status()
-            return response.json()
-
-    async def data(self) -> dict[str, Any]:
-        return dict(await self.admin("GET", "data"))
-
-    async def stats(self) -> dict[str, Any]:
-        return dict(await self.admin("GET", "stats"))
 
     async def requests(self) -> dict[str, int]:
         return dict((await self.stats())["requests"])

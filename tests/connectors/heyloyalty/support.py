@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from tests.connectors.sandbox_admin import SandboxAdmin
 from ticketbridge.connectors.base import Change, Mapped, Record
 from ticketbridge.connectors.heyloyalty import (
     HeyloyaltyConfig,
@@ -91,7 +92,7 @@ def options(**values: Any) -> MembersOptions:
     return MembersOptions.model_validate(values)
 
 
-class Harness:
+class Harness(SandboxAdmin):
     """One sandbox, an HttpContext mounted on it, and the destinations built from it."""
 
     def __init__(self, sandbox: SandboxApp) -> None:
@@ -101,6 +102,7 @@ class Harness:
         async def no_wait(seconds: float) -> None:  # retries stay fast; delays are recorded
             self.sleeps.append(seconds)
 
+        self.origin = BASE
         self.transport = httpx.ASGITransport(app=sandbox.app)
         self.ctx = HttpContext(sleep=no_wait)
         self.ctx.mount(BASE, self.transport)
@@ -123,18 +125,6 @@ class Harness:
         dest = HeyloyaltyDestination(self.config(**overrides), self.ctx)
         self._open.append(dest)
         return dest
-
-    async def admin(self, method: str, path: str, body: Any = None) -> Any:
-        async with httpx.AsyncClient(transport=self.transport, base_url=BASE) as http:
-            response = await http.request(method, "/_sandbox/" + path, json=body)
-            response.raise_for_status()
-            return response.json()
-
-    async def data(self) -> dict[str, Any]:
-        return dict(await self.admin("GET", "data"))
-
-    async def stats(self) -> dict[str, Any]:
-        return dict(await self.admin("GET", "stats"))
 
     async def signed(
         self,
