@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -127,3 +129,34 @@ def now() -> datetime:
 
 
 Check = Callable[[dict[str, Any]], bool]
+
+
+def processes_of(stack: Stack) -> list[int]:
+    """Processes running this stack's project: the CLI, and its forked reader."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(stack.config).encode() in cmdline:
+            found.append(int(pid))
+    return found
+
+
+def sigkill_when(
+    stack: Stack, proc: subprocess.Popen[str], landed: Callable[[], int], at: int, what: str
+) -> None:
+    """SIGKILL ``proc`` once ``landed()`` reaches ``at`` (whatever the machine's start-up
+    time), then wait until no process of the run is left (a forked reader ends by itself)."""
+    deadline = time.monotonic() + 60
+    while landed() < at:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, f"no {what} landed within 60 s"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    deadline = time.monotonic() + 15
+    while processes_of(stack):
+        assert time.monotonic() < deadline, "a process of the killed run is still alive"
+        time.sleep(0.1)

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
-import signal
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.harness import Stack, writes_since
+from tests.e2e.harness import Stack, sigkill_when, writes_since
 from ticketbridge.connectors.airship_crm.sandbox import create_sandbox as airship_sandbox
 from ticketbridge.connectors.ticketco.sandbox import create_sandbox as ticketco_sandbox
 from ticketbridge.demo import INTEGRATIONS
@@ -183,19 +180,6 @@ def test_reruns_send_only_changes_and_never_touch_consent(stack: Stack) -> None:
     assert flipped, "some in-scope buyers flipped their opt-in"
 
 
-def _processes_of(stack: Stack) -> list[int]:
-    """Processes running this stack's project: the CLI, and its forked reader."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if str(stack.config).encode() in cmdline:
-            found.append(int(pid))
-    return found
-
-
 @pytest.mark.parametrize("source_process", [False, True], ids=["one-process", "reader-process"])
 def test_sigkill_mid_run_then_rerun_has_no_duplicate_and_no_loss(
     tmp_path: Path, source_process: bool
@@ -211,18 +195,10 @@ def test_sigkill_mid_run_then_rerun_has_no_duplicate_and_no_loss(
         # Killed once some bookings have landed (a random share of them), whatever the
         # machine's start-up time: the run is then mid-way, with writes in flight.
         kill_at = random.randint(10, len(expected) // 2)
-        deadline = time.monotonic() + 60
-        while len(stack.data("airship_crm")["bookings"]) < kill_at:
-            assert proc.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "no bookings landed within 60 s"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        # A reader process left behind would hold the source open: it ends on its own.
-        deadline = time.monotonic() + 15
-        while _processes_of(stack):
-            assert time.monotonic() < deadline, "a process of the killed run is still alive"
-            time.sleep(0.1)
+        # A reader process left behind would hold the source open: it must end on its own.
+        sigkill_when(
+            stack, proc, lambda: len(stack.data("airship_crm")["bookings"]), kill_at, "bookings"
+        )
         partial = len(stack.data("airship_crm")["bookings"])
         assert 0 < partial < len(expected), f"killed too early or too late ({partial})"
         # Issue 20.5: the killed run once stayed "running" for ever; its holder is dead.

@@ -11,9 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import random
-import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,7 +25,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.harness import Stack, writes_since
+from tests.e2e.harness import Stack, sigkill_when, writes_since
 from ticketbridge.connectors.airship_wallet.sandbox import create_sandbox as wallet_sandbox
 from ticketbridge.connectors.ticketco.sandbox import create_sandbox as ticketco_sandbox
 
@@ -380,18 +378,6 @@ def test_oauth_token_expiring_mid_run_is_renewed_and_the_run_ends_ok(tmp_path: P
 # --- (7) SIGKILL mid-run -----------------------------------------------------------------------
 
 
-def _processes_of(stack: Stack) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if str(stack.config).encode() in cmdline:
-            found.append(int(pid))
-    return found
-
-
 def test_sigkill_mid_run_then_rerun_has_no_duplicate_link_and_none_missing(
     tmp_path: Path,
 ) -> None:
@@ -401,17 +387,9 @@ def test_sigkill_mid_run_then_rerun_has_no_duplicate_link_and_none_missing(
         stack.admin("airship_wallet", "faults", {"latency_ms": 60, "slow_rate": 1.0})
         proc = stack.popen("run", SYNC)
         kill_at = random.randint(5, len(truth) // 2)
-        deadline = time.monotonic() + 60
-        while len(stack.data("airship_wallet")["links"]) < kill_at:
-            assert proc.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "no links landed within 60 s"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        deadline = time.monotonic() + 15
-        while _processes_of(stack):
-            assert time.monotonic() < deadline, "a process of the killed run is still alive"
-            time.sleep(0.1)
+        sigkill_when(
+            stack, proc, lambda: len(stack.data("airship_wallet")["links"]), kill_at, "links"
+        )
         partial = len(stack.data("airship_wallet")["links"])
         assert 0 < partial < len(truth), f"killed too early or too late ({partial})"
         stack.admin("airship_wallet", "faults", {})

@@ -44,7 +44,7 @@ class TicketSource:
         yield Page(records=list(self.records), position={"next": len(self.records)})
 
     def remap(self, stream: str, raw: dict[str, Any], options: StreamOptions) -> Record:
-        raise NotImplementedError
+        raise AssertionError("never called: this source emits no failures to retry")
 
     async def check(self) -> list[CheckResult]:
         return []
