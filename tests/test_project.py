@@ -65,6 +65,14 @@ def test_a_good_project_loads_with_secrets_from_the_environment() -> None:
         ),
         (("field: attendance_at", "field: booked_at"), 19, "no window field 'booked_at'"),
         (('schedule: "0 4 * * *"', 'schedule: "at dawn"'), 18, "cron"),
+        # Issue 20.6: these three once loaded, then failed the run with a traceback.
+        (("from: -1d, to: +30d", "from: +30d, to: -1d"), 19, "window ends (-1d) before it starts"),
+        (("to: +30d}", "to: +30d, timezone: Mars/Olympus}"), 19, "unknown timezone 'Mars/Olympus'"),
+        (
+            ("    account_id: 1\n", "    account_id: 1\n    rate_per_second: -5\n"),
+            11,
+            "greater than 0",
+        ),
     ],
 )
 def test_errors_name_the_line_and_the_field(

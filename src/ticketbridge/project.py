@@ -25,9 +25,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ticketbridge.connectors import registry
 from ticketbridge.connectors.base import ConnectionConfig, Connector
@@ -58,6 +66,24 @@ class WindowConfig(_Strict):
     def _duration(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {value!r}: use an IANA name such as Europe/London or UTC"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WindowConfig:
+        # Caught here, not at the first run: a window that ends before it starts reads nothing.
+        if parse_duration(self.to) < parse_duration(self.from_):
+            raise ValueError(f"window ends ({self.to}) before it starts ({self.from_})")
+        return self
 
 
 class CursorConfig(_Strict):
@@ -342,6 +368,8 @@ class _Loader:
                     message += f" (did you mean {close[0]!r}?)"
             elif error["type"] == "missing":
                 message = f"missing required key {loc[-1]!r}"
+            elif error["type"] == "value_error":
+                message = message.removeprefix("Value error, ")
             problems.append(self.error(message, loc))
         return problems[0] if len(problems) == 1 else ConfigProblems(problems)
 

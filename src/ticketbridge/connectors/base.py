@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ticketbridge.model import Booking, Contact, Ticket
 
@@ -53,11 +53,11 @@ class ConnectionConfig(BaseModel):
 
     platform: str
     base_url: str
-    timeout_s: float = 30.0
-    max_retries: int = 5
-    rate_per_second: float | None = None
-    rate_burst: int | None = None
-    max_calls_per_run: int | None = None
+    timeout_s: float = Field(30.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    rate_per_second: float | None = Field(None, gt=0)
+    rate_burst: int | None = Field(None, ge=1)
+    max_calls_per_run: int | None = Field(None, ge=1)
     default_region: str | None = None
 
     def secrets(self) -> list[str]:
