@@ -75,6 +75,40 @@ def rec(b: Booking, cursor: datetime | None = None) -> Record:
     )
 
 
+class RecordsSource:
+    """One page of records a test prepared, in one stream: for syncs whose source is beside
+    the point (a destination's behaviour through the engine)."""
+
+    platform = "records"
+
+    def __init__(
+        self, records: list[Record], stream: StreamSpec, position: dict[str, Any] | None = None
+    ) -> None:
+        self.records = records
+        self.stream = stream
+        self.position = position or {"done": True}
+
+    def streams(self) -> list[StreamSpec]:
+        return [self.stream]
+
+    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
+        yield Page(records=list(self.records), position=dict(self.position))
+
+    def remap(self, stream: str, raw: dict[str, Any], options: StreamOptions) -> Record:
+        # It emits no Failed payloads, so the engine never asks it to map one again.
+        raise AssertionError("unexpected remap: this test source has no dead letters")
+
+    async def check(self) -> list[CheckResult]:
+        return []
+
+    @property
+    def api_calls(self) -> int:
+        return 0
+
+    async def aclose(self) -> None:
+        return None
+
+
 class MemorySource:
     """Pages of ``page_size`` bookings; position = index of the next booking."""
 

@@ -3,18 +3,14 @@ plan's ``Change.changed`` drive pass and pass-group updates; unchanged tickets c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.fakes import RecordsSource
 from ticketbridge.connectors.airship_wallet import EVENT_TICKETS, EventTicketsOptions
 from ticketbridge.connectors.base import (
-    CheckResult,
-    Page,
-    ReadRequest,
-    Record,
     StreamOptions,
     StreamSpec,
 )
@@ -27,34 +23,6 @@ from .support import STARTS, Harness, make_event, make_ticket
 
 GROUP_PUT = "PUT /v1/events/project/{project_id}/passGroups/{group}"
 PASS_PUT = "PUT /v1/pass/template/{template_id}/id/{external_id}"
-
-
-class TicketSource:
-    """A source of the tickets a test sets (one page)."""
-
-    platform = "memtickets"
-
-    def __init__(self, records: list[Record]) -> None:
-        self.records = records
-
-    def streams(self) -> list[StreamSpec]:
-        return [StreamSpec("tickets", "ticket", ("window", "cursor", "diff"))]
-
-    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
-        yield Page(records=list(self.records), position={"next": len(self.records)})
-
-    def remap(self, stream: str, raw: dict[str, Any], options: StreamOptions) -> Record:
-        raise AssertionError("never called: this source emits no failures to retry")
-
-    async def check(self) -> list[CheckResult]:
-        return []
-
-    @property
-    def api_calls(self) -> int:
-        return 0
-
-    async def aclose(self) -> None:
-        return None
 
 
 @pytest.fixture
@@ -81,7 +49,7 @@ async def test_syncs_follow_ticket_and_event_changes(
 ) -> None:
     event = make_event("E1")
     tickets = [make_ticket(f"T{i:02d}", event=event) for i in range(30)]
-    source = TicketSource(tickets)
+    source = RecordsSource(tickets, StreamSpec("tickets", "ticket", ("window", "cursor", "diff")))
     first = await run_sync(store, sync(), source, harness.destination())
     assert first.outcome == "ok" and first.counters.created == 30
     assert len((await harness.data())["links"]) == 30

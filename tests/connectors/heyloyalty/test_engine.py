@@ -3,56 +3,24 @@ unchanged members cost zero writes; an unsubscribed member stays unsubscribed.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fakes import RecordsSource
 from ticketbridge.connectors.base import (
-    CheckResult,
-    Page,
-    ReadRequest,
-    Record,
     StreamOptions,
-    StreamSpec,
 )
 from ticketbridge.connectors.heyloyalty import MEMBERS, MembersOptions
+from ticketbridge.connectors.ticketmaster import CUSTOMERS
 from ticketbridge.engine.pipeline import run_sync
 from ticketbridge.engine.policy import WritePolicy
 from ticketbridge.engine.spec import SyncSpec
 from ticketbridge.engine.state.sql import SqlStateStore, open_store
 
 from .support import Harness, make_contact, make_order
-
-
-class ListSource:
-    """One page of prepared records (contacts and orders in one stream, as Ticketmaster's)."""
-
-    platform = "list"
-
-    def __init__(self, records: list[Record]) -> None:
-        self.records = records
-
-    def streams(self) -> list[StreamSpec]:
-        return [StreamSpec("customers", "contact", ("cursor",), extra_kinds=("booking",))]
-
-    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
-        yield Page(records=list(self.records), position={"done": True})
-
-    def remap(self, stream: str, raw: dict[str, Any], options: StreamOptions) -> Record:
-        # This source emits no Failed payloads, so the engine never asks it to re-map one.
-        raise AssertionError("unexpected remap: this test source has no dead letters")
-
-    async def check(self) -> list[CheckResult]:
-        return []
-
-    @property
-    def api_calls(self) -> int:
-        return 0
-
-    async def aclose(self) -> None:
-        return None
 
 
 @pytest.fixture
@@ -73,7 +41,7 @@ def sync(**options: Any) -> SyncSpec:
 async def test_reruns_write_nothing_twice(state: SqlStateStore, harness: Harness) -> None:
     records = [make_contact("1"), make_contact("2", email="b@example.com", mobile="20000002"),
                make_order("10"), make_order("11", email="b@example.com")]  # fmt: skip
-    source = ListSource(records)
+    source = RecordsSource(records, CUSTOMERS)
     first = await run_sync(state, sync(), source, harness.destination())
     assert first.outcome == "ok" and first.counters.created == 4
     writes = (await harness.stats())["writes"]
@@ -92,7 +60,7 @@ async def test_reruns_write_nothing_twice(state: SqlStateStore, harness: Harness
 async def test_unsubscribed_member_stays_unsubscribed(
     state: SqlStateStore, harness: Harness
 ) -> None:
-    source = ListSource([make_contact("1")])
+    source = RecordsSource([make_contact("1")], CUSTOMERS)
     await run_sync(state, sync(), source, harness.destination())
     await harness.admin("POST", "mutate", {"unsubscribe": ["jane.doe@example.com"]})
     before = (await harness.stats())["writes"]
