@@ -83,6 +83,9 @@ class Ticket(BaseModel):
     owner: Person | None = None
     assignee: Person | None = None
     mobile_status: str | None = None
+    # Which status list ``mobile_status`` is from (TIXNGO's "lifecycle" or legacy "history"
+    # mode): a destination stores the two differently.
+    mobile_status_mode: str | None = None
     status: str | None = None
     event: Event | None = None
     updated_at: UtcDatetime | None = None
