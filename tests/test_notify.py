@@ -22,7 +22,7 @@ from ticketbridge.engine.spec import RunOptions
 from ticketbridge.http.context import HttpContext
 from ticketbridge.project import load_project
 from ticketbridge.runtime import Runtime
-from ticketbridge.sandbox import free_port
+from ticketbridge.sandbox import Faults, free_port
 
 
 class Inbox:
@@ -85,3 +85,39 @@ def test_a_run_with_failed_records_sends_one_report_listing_them(
     assert len(csv_text.strip().splitlines()) == len(letters) + 1
     for secret in sandbox_env().values():
         assert secret not in msg.as_string()
+
+
+def test_a_run_whose_every_record_is_refused_fails_and_the_report_says_so(
+    tmp_path: Path,
+    inbox: tuple[Inbox, int],
+) -> None:
+    """Issue 20.12: Airship refuses every contact (422), so the run is failed and the error
+    e-mail is sent, its subject saying the run failed."""
+    box, port = inbox
+    urls = {"ticketco": "http://ticketco.sandbox", "airship_crm": "http://airship.sandbox"}
+    project = project_dict(urls)
+    sync = next(iter(project["syncs"]))
+    project["smtp"] = {"host": "127.0.0.1", "port": port, "sender": "tb@venue.example"}
+    project["syncs"][sync]["notify"] = {"errors_to": ["crm@venue.example"]}
+    path = tmp_path / "ticketbridge.yaml"
+    path.write_text(yaml.safe_dump(project))
+    loaded = load_project(path, env=sandbox_env())
+    http = HttpContext()
+    now = datetime.now(UTC)
+    http.mount(
+        urls["ticketco"],
+        httpx.ASGITransport(app=ticketco_sandbox(seed=3, records=300, today=now).app),
+    )
+    airship = airship_sandbox(seed=3)
+    airship.faults = Faults(fail_next=100_000, fail_status=422, only_methods=["POST"])
+    http.mount(urls["airship_crm"], httpx.ASGITransport(app=airship.app))
+    runtime = Runtime.open(loaded, http, url=f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        result = asyncio.run(runtime.run(sync, RunOptions()))
+    finally:
+        runtime.close()
+    assert result.outcome == "failed" and result.exit_code == 1
+    assert result.counters.created == 0 and result.counters.rejected > 0
+    [msg] = box.messages
+    subject = " ".join(msg["Subject"].split())  # long headers are folded
+    assert f"sync {sync} failed" in subject and "every record was refused" in subject

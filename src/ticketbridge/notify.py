@@ -65,10 +65,23 @@ def dead_letters_csv(letters: Sequence[DeadLetter]) -> str:
 
 
 def error_report(
-    sync: str, run_id: int, letters: Sequence[DeadLetter], smtp: SmtpConfig, to: Sequence[str]
+    sync: str,
+    run_id: int,
+    letters: Sequence[DeadLetter],
+    smtp: SmtpConfig,
+    to: Sequence[str],
+    *,
+    run_failed: str | None = None,
 ) -> EmailMessage:
+    """The report of one run's failed records; ``run_failed`` is the run's error when the
+    run as a whole failed (e.g. every record was refused)."""
     msg = EmailMessage()
-    msg["Subject"] = f"ticketbridge: {len(letters)} record(s) failed in sync {sync} (run {run_id})"
+    if run_failed:
+        msg["Subject"] = f"ticketbridge: sync {sync} failed (run {run_id}): {run_failed}"
+    else:
+        msg["Subject"] = (
+            f"ticketbridge: {len(letters)} record(s) failed in sync {sync} (run {run_id})"
+        )
     msg["From"] = smtp.sender
     msg["To"] = ", ".join(to)
     lines = [
@@ -76,6 +89,8 @@ def error_report(
         "They are kept and retried on the next run; fix the source data or the mapping.",
         "",
     ]
+    if run_failed:
+        lines[:0] = [f"The run failed: {run_failed}", ""]
     for d in letters[:MAX_LISTED]:
         lines.append(f"- {d.key}: {d.reason}")
     if len(letters) > MAX_LISTED:

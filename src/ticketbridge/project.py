@@ -538,7 +538,7 @@ class _Loader:
                 cfg.window.field, cfg.window.from_, cfg.window.to, cfg.window.timezone
             )
         try:
-            policy = WritePolicy.build(obj.default_policy, cfg.write_policy)
+            policy = WritePolicy.build(obj.default_policy, cfg.write_policy, obj.withdrawals)
         except ValueError as exc:
             raise self.error(str(exc), (*loc, "write_policy")) from None
         return SyncSpec(

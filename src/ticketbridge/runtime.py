@@ -101,7 +101,8 @@ class Runtime:
         async with self.endpoints(sync) as (source, destination):
             result = await run_sync(self.store, spec, source, destination, opts)
         if result.run_id is not None and result.counters.rejected and cfg.notify is not None:
-            self._report_errors(sync, result.run_id, cfg.notify.errors_to)
+            failed = result.error if result.outcome == "failed" else None
+            self._report_errors(sync, result.run_id, cfg.notify.errors_to, failed)
         if result.error:
             result.error = self._name_connection(
                 result.error,
@@ -112,7 +113,9 @@ class Runtime:
             )
         return result
 
-    def _report_errors(self, sync: str, run_id: int, to: list[str]) -> None:
+    def _report_errors(
+        self, sync: str, run_id: int, to: list[str], failed: str | None = None
+    ) -> None:
         """Email the records that failed in this run; a mail failure never fails the run."""
         smtp = self.project.file.smtp
         assert smtp is not None  # the project loader insists on it
@@ -120,7 +123,8 @@ class Runtime:
         if not letters:
             return
         try:
-            notify.send(notify.error_report(sync, run_id, letters, smtp, to), smtp)
+            report = notify.error_report(sync, run_id, letters, smtp, to, run_failed=failed)
+            notify.send(report, smtp)
             log.info("notify.sent", sync=sync, run_id=run_id, records=len(letters))
         except (OSError, smtplib.SMTPException) as exc:
             log.warning("notify.failed", sync=sync, run_id=run_id, error=str(exc))

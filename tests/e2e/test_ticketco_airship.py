@@ -84,6 +84,29 @@ def expected_bookings(stack: Stack) -> dict[str, dict[str, Any]]:
     return out
 
 
+def opt_ins(stack: Stack, refs: set[str]) -> dict[str, bool | None]:
+    """ref -> the buyer's latest e-mail opt-in answer on that booking (None: no answer), read
+    straight from the TicketCo sandbox's public API."""
+    base = stack.running["ticketco"].url + "/api/public/v1"
+    token = stack.env["TICKETCO_TOKEN"]
+    events = {str(ev["id"]) for ev in expected_bookings(stack).values()}
+    out: dict[str, bool | None] = {}
+    with httpx.Client(timeout=30) as client:
+        for event_id in sorted(events):
+            page = 1
+            while items := client.get(
+                f"{base}/item_grosses", params={"token": token, "event_id": event_id, "page": page}
+            ).json()["item_grosses"]:
+                for item in items:
+                    ref = str(item["ref_number"])
+                    if ref in refs and item.get("buyer_email_opt_in") is not None:
+                        out[ref] = item["buyer_email_opt_in"]
+                    else:
+                        out.setdefault(ref, None)
+                page += 1
+    return {ref: out.get(ref) for ref in refs}
+
+
 def _venue(name: str) -> str:
     return " ".join(name.split()).casefold()
 
@@ -128,7 +151,7 @@ def test_first_run_sends_every_booking_of_the_window_with_contact_unit_and_group
         assert {t for t in TAGS if t in event["tags"]} <= groups
 
 
-def test_reruns_send_only_changes_and_never_touch_consent(stack: Stack) -> None:
+def test_reruns_send_only_changes_and_consent_only_withdrawals(stack: Stack) -> None:
     expected = expected_bookings(stack)
     first = stack.run(SYNC)
     rejected = set(dead_letters(stack))
@@ -144,9 +167,9 @@ def test_reruns_send_only_changes_and_never_touch_consent(stack: Stack) -> None:
     assert second["destination_calls"] == 0
 
     # 3. Change the source: exactly the changed, cancelled and no-show bookings are written.
-    contacts_before = {
-        c["email"]: c["allow_email"] for c in stack.data("airship_crm")["contacts"] if c["email"]
-    }
+    data = stack.data("airship_crm")
+    contact_of = {b["booking_reference"]: b["contact_id"] for b in data["bookings"]}
+    consent_before = {c["id"]: c["allow_email"] for c in data["contacts"]}
     changes = stack.admin(
         "ticketco",
         "mutate",
@@ -162,22 +185,27 @@ def test_reruns_send_only_changes_and_never_touch_consent(stack: Stack) -> None:
     touched = set(changes["changed"]) | set(changes["cancelled"]) | set(changes["no_show"])
     must_write = touched & in_scope
     assert must_write, "the mutation should touch some in-scope bookings"
+    flipped = set(changes["opt_in_flipped"]) & in_scope
+    answers = opt_ins(stack, flipped)
+    withdrawn = {ref for ref in flipped if answers[ref] is False}
+    granted = flipped - withdrawn
+    assert withdrawn and granted, "some in-scope buyers flipped their opt-in either way"
     third = stack.run(SYNC)
     written = writes_since(after, stack.stats("airship_crm"), prefix="booking:")
     assert {k.split(":", 1)[1] for k in written} == must_write
     assert all(kinds == {"update": 1} for kinds in written.values())
-    assert third["updated"] == len(must_write)
+    assert third["updated"] == len(must_write | withdrawn)
     bookings = {b["booking_reference"]: b for b in stack.data("airship_crm")["bookings"]}
     for ref in set(changes["cancelled"]) & in_scope:
         assert bookings[ref]["stage_value"] == 550
-    # 4. Email opt-ins flipped at the source on existing bookings leave Airship's untouched.
-    assert not writes_since(after, stack.stats("airship_crm"), prefix="contact:")
-    contacts_after = {
-        c["email"]: c["allow_email"] for c in stack.data("airship_crm")["contacts"] if c["email"]
-    }
-    assert contacts_after == contacts_before
-    flipped = set(changes["opt_in_flipped"]) & in_scope
-    assert flipped, "some in-scope buyers flipped their opt-in"
+    # 4. Consent (issue 20.1): a buyer who unticked the box is opted out at Airship; one who
+    # ticked it keeps what Airship had (an opt-in is never written by side effect).
+    consent_after = {c["id"]: c["allow_email"] for c in stack.data("airship_crm")["contacts"]}
+    out = {contact_of[ref] for ref in withdrawn}
+    assert all(consent_after[c] is False for c in out)
+    for contact_id in {contact_of[ref] for ref in granted} - out:
+        assert consent_after[contact_id] == consent_before[contact_id]
+    assert {c for c, v in consent_after.items() if v != consent_before[c]} <= out
 
 
 @pytest.mark.parametrize("source_process", [False, True], ids=["one-process", "reader-process"])

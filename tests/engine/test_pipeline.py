@@ -164,6 +164,31 @@ async def test_rejected_record_is_dead_lettered_with_reason_and_retried(
     assert store.list_dead_letters("mem", include_resolved=True)[0].resolved_at is not None
 
 
+async def test_a_run_whose_every_record_is_refused_fails(store: SqlStateStore) -> None:
+    """Issue 20.12: the destination took nothing, so the run is failed (exit 1), not ok;
+    with some records through it is ok and counts the refusals."""
+    source = MemorySource([booking(i) for i in range(5)])
+    dest = MemoryDestination()
+    dest.reject = lambda c: "422: The email must be a valid email address."
+    result = await run_sync(store, spec(), source, dest)
+    assert result.outcome == "failed" and result.exit_code == 1
+    assert result.counters.rejected == 5 and result.counters.created == 0
+    assert "every record was refused (5)" in (result.error or "")
+    [run] = store.list_runs("mem")
+    assert run.outcome == "failed" and "every record was refused" in (run.error or "")
+
+    # Some get through: ok, with the refusals counted (README: exit codes).
+    dest.reject = lambda c: "refused" if c.key.endswith(("R00000", "R00001")) else None
+    some = await run_sync(store, spec(), source, dest)
+    assert some.outcome == "ok" and some.exit_code == 0
+    assert (some.counters.created, some.counters.rejected) == (3, 2)
+
+    # Nothing new read, the two dead letters refused again: not a failed run every 5 minutes.
+    source.bookings = []
+    again = await run_sync(store, spec(), source, dest)
+    assert again.outcome == "ok" and (again.counters.retried, again.counters.rejected) == (2, 2)
+
+
 async def test_mapping_failure_is_dead_lettered_and_remapped_later(
     store: SqlStateStore,
 ) -> None:

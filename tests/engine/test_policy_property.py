@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -121,3 +122,38 @@ def test_policy_decides_every_field_by_its_own_rule(
             assert (fname in kept) is written, (entity, fname, mode, action)
             assert kept.get(fname, value) == value
             assert (f"{entity}.{fname}" in if_empty) is (mode == "if_empty" and action == "update")
+
+
+def _withdrawn_consent(mapped: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    contact = mapped.get("contact", {})
+    return {"contact": {"allow_email": False}} if contact.get("allow_email") is False else {}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rules=st.dictionaries(
+        st.sampled_from(["contact", "booking"]),
+        st.dictionaries(st.one_of(st.just("*"), field_names), modes, max_size=3),
+    ),
+    consent=st.sampled_from([True, False, None]),
+    action=st.sampled_from(["create", "update"]),
+)
+def test_a_withdrawal_passes_every_rule_and_an_opt_in_only_its_own(
+    rules: dict[str, dict[str, WriteMode]], consent: bool | None, action: Action
+) -> None:
+    """Issue 20.1: whatever the policy (``never`` included), a consent withdrawal the object
+    names is written, and written where the destination has a value (not ``if_empty``); an
+    opt-in follows the rule like any other field."""
+    contact: dict[str, object] = {"email": "a@b.example", "first_name": "Ann"}
+    if consent is not None:
+        contact["allow_email"] = consent
+    mapped: dict[str, dict[str, Any]] = {"contact": contact, "booking": {"party_size": 2}}
+    plain, plain_if_empty = WritePolicy(rules).apply(action, mapped)
+    out, if_empty = WritePolicy(rules, _withdrawn_consent).apply(action, mapped)
+    if consent is False:
+        assert out["contact"]["allow_email"] is False
+        assert "contact.allow_email" not in if_empty
+        rest = {k: v for k, v in out["contact"].items() if k != "allow_email"}
+        assert rest == {k: v for k, v in plain.get("contact", {}).items() if k != "allow_email"}
+    else:
+        assert (out, if_empty) == (plain, plain_if_empty)

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 RecordData = Booking | Contact | Ticket
 Mapped = dict[str, dict[str, Any]]
 """Destination payload fields grouped by entity, e.g. ``{"contact": {...}, "booking": {...}}``."""
+Withdrawals = Callable[[Mapped], Mapped]
+"""Of a record's mapped fields, the consent withdrawals, by entity (``{"contact":
+{"allow_email": False}}``); ``{}`` when the record withdraws nothing."""
 
 WriteMode = Literal["always", "on_create", "if_empty", "never"]
 ReadStrategy = Literal["window", "cursor", "diff"]
@@ -109,6 +112,11 @@ class ObjectSpec:
     """Entities the platform cannot deduplicate (no idempotency key, nothing to look up), each
     with the reason. The ledger sends them once; only a run killed between their write and its
     commit may write them again. Every other entity is an idempotent upsert."""
+    withdrawals: Withdrawals | None = None
+    """Names the consent withdrawals among the mapped fields. The engine passes them through
+    whatever the write policy says, whenever the entity holding them changed (DESIGN
+    guarantee 4: a withdrawal is the one consent change that always flows); the destination
+    writes them so that no opt-in and no concurrent write can undo them."""
 
 
 @dataclass(frozen=True)

@@ -112,9 +112,9 @@ class _Run:
 
     async def run(self) -> TicketbridgeError | None:
         """The run itself; returns the error that ended it early, or None."""
-        checkpoint = dict(self.store.get_checkpoint(self.spec.name) or {})
-        self.reads = RunReads(self.spec, self.opts, checkpoint)
         try:
+            checkpoint = dict(self.store.get_checkpoint(self.spec.name) or {})
+            self.reads = RunReads(self.spec, self.opts, checkpoint)
             for request in self.reads.requests():
                 # aclosing: a failed batch stops the read-ahead at once, not at loop shutdown.
                 async with contextlib.aclosing(self._read(request)) as batches:
@@ -403,9 +403,17 @@ async def run_sync(
         async with keeper as lease:
             run.lease, run.keeper = lease, keeper
             run.run_id = store.start_run(spec.name, opts.kind, lease)
-            error = await run.run()
-            outcome = _outcome(error)
-            message = str(error) if error else None
+            try:
+                error = await run.run()
+            except Exception as exc:
+                # A bug, not a data problem: the traceback goes up, but the run is closed as
+                # failed rather than left "running" until its lease expires.
+                with contextlib.suppress(TicketbridgeError):
+                    store.finish_run(
+                        run.run_id, lease, "failed", run.counters, f"internal error: {exc!r}"
+                    )
+                raise
+            outcome, message = _outcome(error, run.counters)
             # A lost lease's token no longer passes the fence; the run is still recorded.
             fence = None if isinstance(error, LeaseLost) else lease
             store.finish_run(run.run_id, fence, outcome, run.counters, message)
@@ -417,12 +425,30 @@ async def run_sync(
         return RunResult(spec.name, "skipped", RunCounters(), run_id, "skipped: running")
 
 
-def _outcome(error: BaseException | None) -> RunOutcome:
-    if error is None:
-        return "ok"
-    if isinstance(error, RateLimited):
-        return "partial"
-    return "failed"
+def _outcome(error: BaseException | None, counters: RunCounters) -> tuple[RunOutcome, str | None]:
+    """The run's outcome and its message.
+
+    A run whose every record was refused (at mapping, preparation or by the destination)
+    wrote nothing and is ``failed`` like a run stopped by an error (DESIGN guarantee 5); one
+    with some refusals is ``ok``: its rejected count, the dead letters and the error e-mail
+    say so, and the refused records are retried on every run, so a failing exit code would
+    fire on every run until the data is fixed.
+    """
+    if error is not None:
+        return ("partial" if isinstance(error, RateLimited) else "failed"), str(error)
+    if everything_refused(counters):
+        return "failed", (
+            f"every record was refused ({counters.rejected}): nothing was written; "
+            "see the reasons with `ticketbridge errors`"
+        )
+    return "ok", None
+
+
+def everything_refused(counters: RunCounters) -> bool:
+    """Records were read for the destination and not one of them got through. Dead letters
+    refused again in a run that read nothing new do not count: they failed before."""
+    through = counters.created + counters.updated + counters.unchanged + counters.skipped_policy
+    return counters.rejected > 0 and through == 0 and counters.read > counters.skipped_filter
 
 
 __all__ = ["Failed", "RunOptions", "RunResult", "SyncSpec", "Window", "run_sync"]

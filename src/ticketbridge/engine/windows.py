@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ticketbridge.connectors.base import ReadRequest, Window
-from ticketbridge.errors import TicketbridgeError
+from ticketbridge.engine.state.corrupt import checkpoint_error
+from ticketbridge.errors import StateError, TicketbridgeError
 
 if TYPE_CHECKING:
     from ticketbridge.engine.spec import RunOptions, SyncSpec
@@ -174,8 +175,7 @@ class RunReads:
             window = business_window(w.field, w.start, w.end, self._today(), w.timezone)
             yield replace(base, window=window, position=cp.get("position"))
         elif spec.strategy == "cursor":
-            stored = cp.get("cursor")
-            since = cursor_since(datetime.fromisoformat(stored) if stored else None, spec.lookback)
+            since = cursor_since(self._stored_cursor(), spec.lookback)
             yield replace(base, since=since, position=cp.get("position"))
         else:
             yield replace(base, position=cp.get("position"))
@@ -192,7 +192,10 @@ class RunReads:
         saved = self.checkpoint.get("backfill")
         state = BackfillState(chunks)
         if saved:
-            old = BackfillState.from_json(saved)
+            try:
+                old = BackfillState.from_json(saved)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise self._corrupt(f"backfill: {type(exc).__name__}: {exc}") from None
             if old.same_range(chunks):
                 state = old
         self._backfill = state
@@ -235,10 +238,21 @@ class RunReads:
         if self.opts.kind != "backfill" and self.spec.strategy in ("window", "cursor", "full"):
             cp["position"] = None
         if self.spec.strategy == "cursor" and self.opts.kind != "backfill":
-            stored = cp.get("cursor")
-            new = advance_cursor(datetime.fromisoformat(stored) if stored else None, max_cursor)
+            new = advance_cursor(self._stored_cursor(), max_cursor)
             cp["cursor"] = new.isoformat() if new else None
         return dict(cp)
+
+    def _stored_cursor(self) -> datetime | None:
+        stored = self.checkpoint.get("cursor")
+        if not stored:
+            return None
+        try:
+            return datetime.fromisoformat(stored)
+        except (TypeError, ValueError):
+            raise self._corrupt(f"cursor {stored!r} is not an ISO date-time") from None
+
+    def _corrupt(self, problem: str) -> StateError:
+        return checkpoint_error(self.spec.name, problem, "the state database")
 
     def _today(self) -> date:
         return self.opts.today or datetime.now(UTC).date()

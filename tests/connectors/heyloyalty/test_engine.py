@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.fakes import RecordsSource
 from ticketbridge.connectors.base import (
@@ -19,8 +20,10 @@ from ticketbridge.engine.pipeline import run_sync
 from ticketbridge.engine.policy import WritePolicy
 from ticketbridge.engine.spec import SyncSpec
 from ticketbridge.engine.state.sql import SqlStateStore, open_store
+from ticketbridge.model import ConsentState
+from ticketbridge.project import load_project_text
 
-from .support import Harness, make_contact, make_order
+from .support import API_KEY, BASE, SECRET, Harness, make_contact, make_order
 
 
 @pytest.fixture
@@ -71,3 +74,44 @@ async def test_unsubscribed_member_stays_unsubscribed(
     assert (await harness.stats())["writes"] == before
     [member] = (await harness.data())["members"]
     assert member["status"]["status"] == "unsubscribed"
+
+
+def project_sync(policy: dict[str, Any]) -> SyncSpec:
+    """The sync as a project file makes it: the object's defaults and the user's policy."""
+    project = {
+        "connections": {
+            "tm": {"platform": "ticketmaster", "api_key": "k", "market": "DK",
+                   "username": "u", "password": "p"},
+            "hl": {"platform": "heyloyalty", "base_url": BASE + "/loyalty/v1",
+                   "api_key": API_KEY, "api_secret": SECRET, "list_id": 4711},
+        },
+        "syncs": {"tm-to-hl": {
+            "source": {"connection": "tm", "stream": "customers"},
+            "destination": {"connection": "hl", "object": "members"},
+            "match": ["email"], "write_policy": policy,
+        }},
+    }  # fmt: skip
+    return load_project_text(yaml.safe_dump(project)).get_sync("tm-to-hl")
+
+
+async def test_a_withdrawal_is_written_under_on_create_as_a_status_change_only(
+    state: SqlStateStore, harness: Harness
+) -> None:
+    """Issue 20.1: with ``member: on_create`` the member's fields are never updated, but a
+    withdrawn consent still reaches Heyloyalty: one PATCH of the status, no upsert."""
+    spec = project_sync({"member": "on_create"})
+    source = RecordsSource([make_contact("1")], CUSTOMERS)
+    assert (await run_sync(state, spec, source, harness.destination())).counters.created == 1
+    before = (await harness.stats())["requests"]
+    source.records[0] = make_contact("1", first_name="Renamed", email_consent=ConsentState.DENIED)
+    result = await run_sync(state, spec, source, harness.destination())
+    assert result.outcome == "ok" and result.counters.updated == 1
+    after = (await harness.stats())["requests"]
+    calls = {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
+    assert calls == {
+        "GET /loyalty/v1/lists/{list_id}": 1,  # the list's fields, once per run
+        "PATCH /loyalty/v1/lists/{list_id}/members/{member_id}": 1,
+    }
+    [member] = (await harness.data())["members"]
+    assert member["status"]["email"] == "unsubscribed"
+    assert member["fields"]["firstname"] == "Jane"  # the policy kept the rename back

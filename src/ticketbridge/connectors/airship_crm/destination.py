@@ -7,7 +7,13 @@ Invariants (the TicketCo connector's documented behaviour, and DESIGN guarantee 
   writes the same contact and booking again, never a second one.
 * An existing booking updates the booking only (``POST /v1/bookings/{id}``). ``/contact`` is
   called on an update only when the write policy passed contact fields through (the user chose
-  ``always``), so a customer is never opted in as a side effect of attending.
+  ``always``) or the contact withdrew a consent, so a customer is never opted in as a side
+  effect of attending.
+* A consent withdrawal is always written, in a body without opt-ins and without
+  ``preserve_consent``; opt-ins go under ``preserve_consent`` (when set), which never undoes
+  an opt-out. One contact's changes in a batch are written one after the other. So the
+  consent a contact ends with depends on the source data alone, not on which of several
+  bookings of one customer landed first.
 * One record's refusal (422, unknown venue, unknown booking) is that record's
   ``Outcome(ok=False)``; auth, fatal and retryable errors propagate to the engine.
 * At most ``concurrency`` requests are in flight: Airship has no batch endpoint.
@@ -28,10 +34,14 @@ from ticketbridge.connectors.airship_crm.config import (
 from ticketbridge.connectors.airship_crm.mapping import (
     VENUE,
     booking_body,
+    consent_withdrawals,
     contact_body,
+    grants_consent,
     prepare_contact_bookings,
     record_identity,
+    split_withdrawals,
     venue_name,
+    withdrawal_body,
 )
 from ticketbridge.connectors.airship_crm.schemas import BookingOut, ContactOut
 from ticketbridge.connectors.base import (
@@ -57,7 +67,9 @@ CONTACT_BOOKINGS = ObjectSpec(
     default_policy={"contact": "on_create", "booking": "always"},
     options=ContactBookingsOptions,
     description="Contact profile (with venue and tag groups) plus its booking, upserted on "
-    "booking_reference; a booking update never touches the contact.",
+    "booking_reference; a booking update never touches the contact, except to withdraw a "
+    "consent.",
+    withdrawals=consent_withdrawals,
 )
 
 
@@ -105,9 +117,25 @@ class AirshipCrmDestination(DestinationKit[AirshipCrmConfig]):
 
     async def write(self, obj: str, changes: list[Change], options: ObjectOptions) -> list[Outcome]:
         opts = self.object_options(obj, options, ContactBookingsOptions)
-        return await run_bounded(
-            changes, lambda c: self._write_one(c, opts), self.config.concurrency
+        # One customer's bookings one after the other, different customers concurrently:
+        # Airship finds the profile by its identifier, so two upserts of one profile in
+        # flight at once would race (and a retried one could land last).
+        by_contact: dict[tuple[tuple[str, str], ...], list[Change]] = {}
+        for change in changes:
+            identity = record_identity(change.record, opts.match)
+            key = tuple((k, str(v).casefold()) for k, v in identity.items())
+            by_contact.setdefault(key or (("record", change.key),), []).append(change)
+        done = await run_bounded(
+            list(by_contact.values()),
+            lambda group: self._write_serially(group, opts),
+            self.config.concurrency,
         )
+        return [outcome for group in done for outcome in group]
+
+    async def _write_serially(
+        self, changes: list[Change], opts: ContactBookingsOptions
+    ) -> list[Outcome]:
+        return [await self._write_one(change, opts) for change in changes]
 
     async def _write_one(self, change: Change, opts: ContactBookingsOptions) -> Outcome:
         try:
@@ -124,13 +152,18 @@ class AirshipCrmDestination(DestinationKit[AirshipCrmConfig]):
     # -- create / update ---------------------------------------------------------------
 
     async def _create(self, change: Change, opts: ContactBookingsOptions) -> dict[str, str]:
-        contact = dict(change.fields.get("contact", {}))
+        contact, withdrawn = split_withdrawals(dict(change.fields.get("contact", {})))
         booking = dict(change.fields.get("booking", {}))
         unit_id = await self._unit_for(contact.get(VENUE) or booking.get(VENUE), change)
         body = await self._contact_upsert_body(change, contact, unit_id, opts)
+        withdrawn = self._withdraw_within(body, contact, withdrawn)
         if booking:
             body["bookings"] = [booking_body(booking, unit_id)]
         found = await self._upsert_contact(body)
+        if withdrawn:
+            await self._upsert_contact(
+                withdrawal_body(withdrawn, record_identity(change.record, opts.match), opts)
+            )
         ids = {**change.dest_ids, "contact": str(found.id)}
         reference = booking.get("booking_reference")
         # The documented response has no bookings; if a deployment returns them, keep the id
@@ -142,12 +175,20 @@ class AirshipCrmDestination(DestinationKit[AirshipCrmConfig]):
 
     async def _update(self, change: Change, opts: ContactBookingsOptions) -> dict[str, str]:
         ids = dict(change.dest_ids)
-        contact = dict(change.fields.get("contact", {}))
+        contact, withdrawn = split_withdrawals(dict(change.fields.get("contact", {})))
+        identity = record_identity(change.record, opts.match)
         if contact:
             # Only reachable when the sync's policy writes contacts on updates ("always").
             unit_id = await self._unit_for(contact.get(VENUE), change)
             body = await self._contact_upsert_body(change, contact, unit_id, opts)
+            withdrawn = self._withdraw_within(body, contact, withdrawn)
             ids["contact"] = str((await self._upsert_contact(body)).id)
+            if withdrawn:
+                await self._upsert_contact(withdrawal_body(withdrawn, identity, opts))
+        elif withdrawn:
+            found = await self._withdraw(withdrawn, identity, opts)
+            if found is not None:
+                ids["contact"] = found
         booking = dict(change.fields.get("booking", {}))
         if booking:
             ids["booking"] = await self._update_booking(change, booking, ids.get("booking"))
@@ -169,6 +210,31 @@ class AirshipCrmDestination(DestinationKit[AirshipCrmConfig]):
             if existing is not None:
                 _keep_where_empty(contact, keys, existing)
         return contact_body(contact, identity, unit_id, opts)
+
+    @staticmethod
+    def _withdraw_within(
+        body: dict[str, Any], contact: dict[str, Any], withdrawn: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Put ``withdrawn`` into ``body`` when the body grants no consent (then it needs no
+        ``preserve_consent``: one call instead of two); returns what is left to write."""
+        if not withdrawn or grants_consent(contact):
+            return withdrawn
+        body.pop("rules", None)
+        body.update(withdrawn)
+        return {}
+
+    async def _withdraw(
+        self, withdrawn: dict[str, Any], identity: dict[str, Any], opts: ContactBookingsOptions
+    ) -> str | None:
+        """Write a withdrawal on its own (the policy kept the rest of the contact back): only
+        to a profile Airship still has, so that a customer erased in the CRM is not created
+        again by it. Returns the profile's id, None if there is none."""
+        existing = await self._find_contact(identity)
+        if existing is None:
+            return None
+        if any(existing.get(name) is not False for name in withdrawn):
+            await self._upsert_contact(withdrawal_body(withdrawn, identity, opts))
+        return str(existing["id"])
 
     async def _update_booking(
         self, change: Change, fields: dict[str, Any], known_id: str | None

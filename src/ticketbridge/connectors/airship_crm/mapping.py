@@ -31,6 +31,7 @@ _DATETIME = "%Y-%m-%d %H:%M:%S"
 # write time (venue -> unit id, groups -> units[].groups[]).
 VENUE = "venue"
 GROUPS = "groups"
+CONSENT = ("allow_email", "allow_sms")
 
 
 def airship_mobile(e164: str | None) -> str | None:
@@ -178,6 +179,32 @@ def prepare_contact_bookings(record: Record, options: ContactBookingsOptions) ->
     }
 
 
+def consent_withdrawals(mapped: Mapped) -> Mapped:
+    """The contact's consent withdrawals (``allow_email: false``, ``allow_sms: false``): what
+    the engine writes whatever the write policy (``ObjectSpec.withdrawals``)."""
+    contact = mapped.get("contact") or {}
+    withdrawn = {name: False for name in CONSENT if contact.get(name) is False}
+    return {"contact": withdrawn} if withdrawn else {}
+
+
+def split_withdrawals(fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Contact fields without their withdrawals, and the withdrawals.
+
+    Airship's ``preserve_consent`` keeps whatever consent a profile has, so a withdrawal
+    under it would be lost; without it, an opt-in in the same body would overwrite an opt-out
+    the customer gave elsewhere. A withdrawal therefore goes in a body with no opt-in and no
+    ``preserve_consent``: written last or first, it ends the same (an opt-in under
+    ``preserve_consent`` never undoes it).
+    """
+    withdrawn = {name: False for name in CONSENT if fields.get(name) is False}
+    rest = {k: v for k, v in fields.items() if k not in withdrawn}
+    return rest, withdrawn
+
+
+def grants_consent(fields: dict[str, Any]) -> bool:
+    return any(fields.get(name) is True for name in CONSENT)
+
+
 # -- request bodies (write time: ids are known here) ------------------------------------
 
 
@@ -230,6 +257,19 @@ def contact_body(
     if options.preserve_consent:
         body["rules"] = [{"rule_name": "preserve_consent"}]
     return body
+
+
+def withdrawal_body(
+    withdrawn: dict[str, Any], identity: dict[str, Any], options: ContactBookingsOptions
+) -> dict[str, Any]:
+    """``POST /v1/contact`` body that writes consent withdrawals only: the identifier, the
+    withdrawn flags, no opt-in and no ``preserve_consent`` (see :func:`split_withdrawals`)."""
+    return {
+        **identity,
+        **withdrawn,
+        "source_name": options.source_name,
+        "full_contact_object": False,
+    }
 
 
 def booking_body(fields: dict[str, Any], unit_id: int | None) -> dict[str, Any]:

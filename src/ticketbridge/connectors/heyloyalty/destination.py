@@ -52,6 +52,15 @@ from ticketbridge.http import HttpContext
 
 OBJECT = "members"
 
+
+def status_withdrawals(mapped: Mapped) -> Mapped:
+    """The channels the member's mapped ``status`` unsubscribes: what the engine passes
+    through whatever the write policy (``ObjectSpec.withdrawals``)."""
+    status = (mapped.get(MEMBER) or {}).get(STATUS) or {}
+    withdrawn = {c: v for c, v in status.items() if v == "unsubscribed"}
+    return {MEMBER: {STATUS: withdrawn}} if withdrawn else {}
+
+
 MEMBERS = ObjectSpec(
     name=OBJECT,
     accepts=("contact", "booking"),
@@ -64,6 +73,7 @@ MEMBERS = ObjectSpec(
     },
     description="Contacts upserted as list members (matched on email or mobile); orders sent "
     "once each as purchase events through the Heycommerce tracking import.",
+    withdrawals=status_withdrawals,
 )
 
 
@@ -241,6 +251,14 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
     ) -> Outcome:
         found = existing.get(key)
         ids = dict(change.dest_ids)
+        if (
+            change.action == "update"
+            and ids.get("member")
+            and set(change.fields[MEMBER]) <= {STATUS}
+        ):
+            # Only a withdrawal got through the write policy: no upsert (it would re-activate
+            # the member's other channels), just the status.
+            return await self._withdraw(change, consent, found, ids)
         if found is not None:
             ids["member"] = found.id
         if found is not None and opts.import_type == "create":
@@ -300,6 +318,29 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
         # Later changes for the same identity in this batch now see the member.
         status = MemberStatus(status="active", **withdrawn)
         existing[key] = Member(id=result.member_id, status=status)
+        return Outcome(change.key, ok=True, dest_ids=ids)
+
+    async def _withdraw(
+        self, change: Change, consent: dict[str, str], found: Member | None, ids: dict[str, str]
+    ) -> Outcome:
+        withdrawn = _status_to_write(consent, {}, created=False, found=found)
+        if not withdrawn:
+            return Outcome(change.key, ok=True, dest_ids=ids)
+        try:
+            await self.client.set_member_status(ids["member"], withdrawn)
+        except FatalError as exc:
+            if exc.status != 404:
+                raise
+            # Deleted (or anonymised) in Heyloyalty: there is nobody left to unsubscribe.
+            return Outcome(
+                change.key, ok=True, dest_ids=ids, skipped="member no longer on the list"
+            )
+        except RecordRejected as exc:
+            return self._refuse(
+                change,
+                f"PATCH /lists/{self.config.list_id}/members/{ids['member']} "
+                f"status {withdrawn} refused: {exc.message}",
+            )
         return Outcome(change.key, ok=True, dest_ids=ids)
 
     # -- purchases -----------------------------------------------------------------------

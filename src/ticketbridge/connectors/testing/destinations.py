@@ -51,7 +51,7 @@ def _objects(destination: Destination) -> list[ObjectSpec]:
 def creates(destination: Destination, spec: ObjectSpec, records: list[Record]) -> list[Change]:
     """What the engine sends for records it has never written: ``prepare``, then the
     object's default write policy for a create."""
-    policy = WritePolicy.build(spec.default_policy, None)
+    policy = WritePolicy.build(spec.default_policy, None, spec.withdrawals)
     changes = []
     for record in records:
         mapped = destination.prepare(spec.name, record, spec.options())

@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from ticketbridge.engine.state import corrupt
 from ticketbridge.engine.state import tables as t
 from ticketbridge.engine.state.base import (
     DeadLetter,
@@ -114,6 +115,14 @@ class SqlStateStore:
 
     def __repr__(self) -> str:
         return f"SqlStateStore({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def _where(self) -> str:
+        """The database, for messages (never its password)."""
+        url = self._engine.url
+        if url.get_backend_name() == "sqlite":
+            return f"state file {url.database}"
+        return f"state database {url.render_as_string(hide_password=True)}"
 
     def close(self) -> None:
         self._engine.dispose()
@@ -355,11 +364,19 @@ class SqlStateStore:
     # --- checkpoint ----------------------------------------------------------------------
 
     def get_checkpoint(self, sync: str) -> dict[str, Any] | None:
-        with self._tx(write=False) as conn:
-            data = conn.execute(
-                select(t.checkpoints.c.data).where(t.checkpoints.c.sync == sync)
-            ).scalar_one_or_none()
-        return None if data is None else dict(data)
+        try:
+            with self._tx(write=False) as conn:
+                data = conn.execute(
+                    select(t.checkpoints.c.data).where(t.checkpoints.c.sync == sync)
+                ).scalar_one_or_none()
+        except ValueError as exc:  # the JSON does not decode (SQLite stores text)
+            raise corrupt.checkpoint_error(sync, f"not JSON: {exc}", self._where) from None
+        if data is None:
+            return None
+        problem = corrupt.shape_problem(data)
+        if problem is not None:
+            raise corrupt.checkpoint_error(sync, problem, self._where)
+        return dict(data)
 
     def set_checkpoint(self, sync: str, checkpoint: Mapping[str, Any] | None) -> None:
         """Operator override, not fenced. ``None`` deletes the checkpoint (start from scratch)."""
@@ -386,14 +403,26 @@ class SqlStateStore:
     def get_ledger(self, sync: str, keys: Sequence[str]) -> dict[str, LedgerRow]:
         """Rows for those of ``keys`` the ledger has; absent keys are simply missing."""
         found: dict[str, LedgerRow] = {}
-        with self._tx(write=False) as conn:
-            for chunk in _chunks(_unique(keys)):
-                rows = conn.execute(
-                    select(t.ledger).where(t.ledger.c.sync == sync, t.ledger.c.key.in_(chunk))
-                )
-                for row in rows:
-                    found[row.key] = _ledger_row(row)
+        unique = _unique(keys)
+        try:
+            with self._tx(write=False) as conn:
+                for chunk in _chunks(unique):
+                    rows = conn.execute(
+                        select(t.ledger).where(t.ledger.c.sync == sync, t.ledger.c.key.in_(chunk))
+                    )
+                    for row in rows:
+                        found[row.key] = _ledger_row(row)
+        except ValueError:
+            raise self._corrupt_ledger(sync, unique) from None
         return found
+
+    def _corrupt_ledger(self, sync: str, keys: Sequence[str] | None) -> StateError:
+        with self._tx(write=False) as conn:
+            if keys is None:
+                bad = corrupt.bad_ledger_rows(conn, sync, None)
+            else:
+                bad = [b for c in _chunks(keys) for b in corrupt.bad_ledger_rows(conn, sync, c)]
+        return corrupt.ledger_error(sync, bad, self._where)
 
     def iter_ledger(self, sync: str, batch: int = 1000) -> Iterator[LedgerRow]:
         after: str | None = None
@@ -401,11 +430,14 @@ class SqlStateStore:
             query = select(t.ledger).where(t.ledger.c.sync == sync)
             if after is not None:
                 query = query.where(t.ledger.c.key > after)
-            with self._tx(write=False) as conn:
-                rows = [
-                    _ledger_row(r)
-                    for r in conn.execute(query.order_by(t.ledger.c.key).limit(max(1, batch)))
-                ]
+            try:
+                with self._tx(write=False) as conn:
+                    rows = [
+                        _ledger_row(r)
+                        for r in conn.execute(query.order_by(t.ledger.c.key).limit(max(1, batch)))
+                    ]
+            except ValueError:
+                raise self._corrupt_ledger(sync, None) from None
             yield from rows
             if len(rows) < max(1, batch):
                 return
@@ -594,6 +626,10 @@ class SqlStateStore:
 
 
 def _ledger_row(row: Row[Any]) -> LedgerRow:
+    for column in corrupt.LEDGER_JSON:
+        problem = corrupt.shape_problem(row._mapping[column])
+        if problem is not None:
+            raise ValueError(f"{row.key}: {column}: {problem}")
     return LedgerRow(
         key=row.key,
         hashes=dict(row.hashes),
