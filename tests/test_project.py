@@ -113,3 +113,51 @@ def test_check_with_a_typo_exits_2_naming_line_and_key(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"{path}:19" in proc.stderr
     assert "unknown key 'windw'" in proc.stderr
+
+
+def billion_laughs(levels: int = 9) -> str:
+    text = 'lol0: &lol0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    for i in range(1, levels):
+        text += f"lol{i}: &lol{i} [{', '.join([f'*lol{i - 1}'] * 9)}]\n"
+    return GOOD + text + f"laughs: *lol{levels - 1}\n"
+
+
+def test_an_alias_bomb_fails_at_once_naming_the_line() -> None:
+    """Issue 20.9: nine lines of aliases expanding to a billion values hung the loader."""
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(billion_laughs(), env=ENV)
+    assert "expands to more than 100,000 values through its aliases" in str(caught.value)
+    assert caught.value.line is not None and caught.value.line > GOOD.count("\n")
+
+
+def test_a_recursive_alias_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="refers to a block that contains it"):
+        load_project_text(GOOD + "loop: &loop [*loop]\n", env=ENV)
+
+
+def test_aliases_that_stay_small_are_fine() -> None:
+    text = GOOD.replace(
+        "    write_policy: {contact: on_create}\n",
+        "    write_policy: &policy {contact: on_create}\n"
+        "  again:\n"
+        "    source: {connection: ticketco, stream: bookings}\n"
+        "    destination: {connection: airship, object: contact_bookings}\n"
+        "    write_policy: *policy\n",
+    )
+    project = load_project_text(text, env=ENV)
+    assert project.get_sync("again").policy.mode("contact", "email") == "on_create"
+
+
+def test_a_duplicate_key_is_an_error_naming_both_lines() -> None:
+    """Issue 20.9: YAML keeps the last of two equal keys without a word."""
+    text = GOOD.replace(
+        "    write_policy: {contact: on_create}\n",
+        "    write_policy: {contact: on_create}\n    write_policy: {contact: always}\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_project_text(text, env=ENV)
+    line = GOOD.count("\n") + 1
+    assert str(caught.value) == (
+        f"ticketbridge.yaml:{line}: syncs.nightly.write_policy: duplicate key "
+        f"'write_policy' (first on line {line - 1})"
+    )

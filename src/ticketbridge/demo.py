@@ -111,7 +111,9 @@ def _ticketmaster_heyloyalty() -> dict[str, Any]:
         "backfill_chunk": "365d",
         "match": ["email"],
         "require_consent": "any",
-        "mapping": {"fields": {"Cardnumber": "cards.Cardnumber", "ticketmaster_id": "id"}},
+        # Only fields a Heyloyalty list has: the fixed ``reference`` (platforms.md 5.3) and the
+        # Cardnumber field Heyloyalty's Ticketmaster guide sets up.
+        "mapping": {"fields": {"Cardnumber": "cards.Cardnumber", "reference": "id"}},
     }
 
 

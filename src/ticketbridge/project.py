@@ -278,6 +278,63 @@ def _lines(node: yaml.Node, loc: Loc, out: dict[Loc, int]) -> None:
             _lines(item, (*loc, i), out)
 
 
+# A project file is a few hundred nodes; aliases may repeat a block, but an expansion past
+# this is an alias bomb ("billion laughs"), refused before anything walks it.
+MAX_YAML_NODES = 100_000
+
+
+def _check_nodes(root: yaml.Node, file: str) -> None:
+    """Refuse duplicate keys (YAML would keep the last one silently) and alias bombs.
+
+    Each distinct node is visited once, so a document of a few lines whose aliases expand to
+    a billion nodes costs a few lines of work here."""
+    sizes: dict[int, int] = {}
+    expanding: set[int] = set()
+    pending: list[tuple[yaml.Node, Loc, bool]] = [(root, (), False)]
+    while pending:
+        node, loc, children_done = pending.pop()
+        if id(node) in sizes:
+            continue
+        if not children_done and id(node) in expanding:
+            raise ConfigError(
+                "an alias (*name) refers to a block that contains it",
+                file=file,
+                line=node.start_mark.line + 1,
+                field=_dotted(loc) or None,
+            )
+        children: list[tuple[yaml.Node, Loc]] = []
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value
+                if isinstance(key_node, yaml.ScalarNode) and key != "<<":
+                    if key in seen:
+                        raise ConfigError(
+                            f"duplicate key {key!r} (first on line {seen[key]})",
+                            file=file,
+                            line=key_node.start_mark.line + 1,
+                            field=_dotted((*loc, key)),
+                        )
+                    seen[key] = key_node.start_mark.line + 1
+                children += [(key_node, loc), (value_node, (*loc, key))]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(item, (*loc, i)) for i, item in enumerate(node.value)]
+        if not children_done:
+            expanding.add(id(node))
+            pending.append((node, loc, True))
+            pending.extend((c, where, False) for c, where in children if id(c) not in sizes)
+            continue
+        expanding.discard(id(node))
+        sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c, _ in children)
+        if sizes[id(node)] > MAX_YAML_NODES:
+            raise ConfigError(
+                f"the document expands to more than {MAX_YAML_NODES:,} values through its "
+                "aliases (*name); write the repeated blocks out, or use fewer aliases",
+                file=file,
+                line=node.start_mark.line + 1,
+            )
+
+
 def _line_of(lines: Mapping[Loc, int], loc: Loc) -> int | None:
     for n in range(len(loc), -1, -1):
         found = lines.get(tuple(loc[:n]))
@@ -376,6 +433,8 @@ class _Loader:
     def parse(self, text: str) -> dict[str, Any]:
         try:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
+            if node is not None:
+                _check_nodes(node, self.file)
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)

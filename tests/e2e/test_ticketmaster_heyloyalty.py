@@ -97,7 +97,7 @@ def members(stack: Stack) -> dict[str, dict[str, Any]]:
     """ticketmaster id -> member, as the Heyloyalty sandbox holds them."""
     out = {}
     for m in stack.data("heyloyalty")["members"]:
-        out[str(m["fields"]["ticketmaster_id"])] = m
+        out[str(m["fields"]["reference"])] = m
     return out
 
 

@@ -277,3 +277,27 @@ async def test_a_booked_reservation_replayed_with_another_order_reference_is_ref
     )
     orders = harness.sandbox.store.dump()["orders"]
     assert len(orders) == 1
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_a_body_over_the_limit_is_413_and_never_read_whole(
+    harness: Harness, declared: bool
+) -> None:
+    """Issue 20.9: a 300 MB body with a valid key was read whole and accepted."""
+    pulled: list[int] = []
+
+    async def body() -> Any:
+        for _ in range(300):
+            pulled.append(1)
+            yield b" " * 1_000_000
+
+    headers = {"Content-Length": "300000000"} if declared else {}
+    answer = await harness.http.post("/v2/booking", content=body(), headers=headers)
+    assert answer.status_code == 413, answer.text
+    assert answer.json() == {
+        "error": "Payload too large",
+        "message": "the request body is larger than 256,000 bytes (max_request_kb)",
+    }
+    assert len(pulled) <= 2  # read no further than the limit
+    # A body within the limit is still answered as the spec says.
+    _error(await harness.http.post("/v2/booking", json={}), 1000, "Missing argument")

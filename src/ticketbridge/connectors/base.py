@@ -61,6 +61,9 @@ class ConnectionConfig(BaseModel):
     rate_per_second: float | None = Field(None, gt=0)
     rate_burst: int | None = Field(None, ge=1)
     max_calls_per_run: int | None = Field(None, ge=1)
+    max_response_mb: float = Field(50.0, gt=0)
+    """The largest response body read from this API (decoded), in MB; a larger one stops the
+    run with an error instead of filling the memory."""
     default_region: str | None = None
 
     def secrets(self) -> list[str]:

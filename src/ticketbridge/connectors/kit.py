@@ -97,6 +97,7 @@ def connection_client(
         retry=RetryPolicy(max_retries=cfg.max_retries if max_retries is None else max_retries),
         budget=budget,
         headers=headers,
+        max_response_bytes=round(cfg.max_response_mb * 1_000_000),
     )
 
 

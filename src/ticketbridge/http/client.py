@@ -6,6 +6,7 @@ rate budget, call counting, redaction and error translation happen in exactly on
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections import Counter
@@ -20,15 +21,20 @@ import httpx
 import orjson
 import structlog
 
-from ticketbridge.errors import RateLimited, RetryableError
+from ticketbridge.errors import FatalError, RateLimited, RetryableError
 from ticketbridge.http.auth import static_parts
 from ticketbridge.http.budget import RateBudget
 from ticketbridge.http.context import HttpContext
 from ticketbridge.http.outcomes import DEFAULT_TABLE, Action, classify, to_error
 from ticketbridge.http.retry import RetryPolicy
 from ticketbridge.http.transport import (
+    MAX_BYTES,
+    STALL_S,
     AiohttpTransport,
+    BodyTooLarge,
+    ShortBody,
     aiohttp_timeout,
+    declared_length,
     network_transport,
     unreachable,
 )
@@ -82,6 +88,49 @@ def decode_json(response: httpx.Response) -> Any:
     return json.loads(response.text)
 
 
+# A page of JSON larger than this is not a page (issue 20.9): a broken or hostile server
+# could otherwise make a run hold gigabytes. ``max_response_mb`` on a connection changes it.
+DEFAULT_MAX_RESPONSE_BYTES = 50_000_000
+# With a Content-Length the server has the whole body: this long without a byte mid-body means
+# it sent less than it announced (issue 20.10), however long the read timeout is.
+DEFAULT_BODY_STALL_S = 5.0
+
+
+async def read_body(response: httpx.Response, max_bytes: int | None, stall_s: float | None) -> None:
+    """``response.aread()`` within ``max_bytes`` of decoded body (a small gzip body can
+    inflate to gigabytes), and failing as :class:`ShortBody` when a body with a
+    ``Content-Length`` stops coming for ``stall_s``."""
+    declared = declared_length(response.headers.get("content-length"))
+    if max_bytes is not None and declared is not None and declared > max_bytes:
+        await response.aclose()
+        raise BodyTooLarge(max_bytes, declared)
+    wait = stall_s if declared is not None else None
+    parts: list[bytes] = []
+    size = 0
+    chunks = response.aiter_bytes().__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout(wait):
+                part = await anext(chunks)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            await response.aclose()
+            raise ShortBody(response.num_bytes_downloaded, declared or 0, wait) from None
+        except httpx.RemoteProtocolError as exc:
+            got = response.num_bytes_downloaded
+            if declared is None or got >= declared or isinstance(exc, ShortBody):
+                raise
+            raise ShortBody(got, declared) from exc
+        size += len(part)
+        if max_bytes is not None and size > max_bytes:
+            await response.aclose()
+            raise BodyTooLarge(max_bytes, declared)
+        parts.append(part)
+    # What ``aread()`` stores: ``.content``, ``.json()`` and ``.text`` read it from there.
+    response._content = b"".join(parts)
+
+
 def _merged(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
     """``base`` updated with ``extra``, header names compared case-insensitively."""
     out = dict(base)
@@ -122,6 +171,8 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
         request_id_header: str = "x-request-id",
         seed: int | None = None,
+        max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES,
+        body_stall_s: float | None = None,
     ) -> None:
         self.platform = platform
         self.base_url = base_url.rstrip("/")
@@ -145,6 +196,15 @@ class ApiClient:
         self._headers = httpx.Headers({**DEFAULT_HEADERS, **dict(headers or {})})
         self._json_headers = httpx.Headers({**self._headers, "Content-Type": "application/json"})
         self._timeout = httpx.Timeout(timeout_s).as_dict()
+        self._max_bytes = max_response_bytes
+        self._stall_s = (
+            min(timeout_s, DEFAULT_BODY_STALL_S) if body_stall_s is None else body_stall_s
+        )
+        self._extensions = {
+            "timeout": self._timeout,
+            MAX_BYTES: self._max_bytes,
+            STALL_S: self._stall_s,
+        }
         self._direct = self._direct_parts(headers)
 
     def _direct_parts(self, headers: Mapping[str, str] | None) -> _Direct | None:
@@ -197,7 +257,7 @@ class ApiClient:
             headers=merged,
             content=content,
             data=data,
-            extensions={"timeout": self._timeout},
+            extensions=self._extensions,
         )
 
     async def _send_direct(
@@ -223,8 +283,17 @@ class ApiClient:
             sent = _merged(sent, headers)
         assert isinstance(self._transport, AiohttpTransport)
         proxy = self._transport.proxy_for_url(url) if absolute else direct.proxy
-        response = await self._transport.fetch(method, url, sent, body, direct.timeout, proxy)
-        await response.aread()
+        response = await self._transport.fetch(
+            method,
+            url,
+            sent,
+            body,
+            direct.timeout,
+            proxy,
+            max_bytes=self._max_bytes,
+            stall_s=self._stall_s,
+        )
+        await read_body(response, self._max_bytes, None)  # in memory already: no stall
         return response
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
@@ -240,7 +309,7 @@ class ApiClient:
             while True:
                 response = await self._transport.handle_async_request(request)
                 response.request = request
-                await response.aread()
+                await read_body(response, self._max_bytes, self._stall_s)
                 try:
                     request = await flow.asend(response)
                 except StopAsyncIteration:
@@ -280,6 +349,12 @@ class ApiClient:
                     response = await self._send(
                         self._build(method, rel, params, json_body, data, headers)
                     )
+            except BodyTooLarge as exc:
+                raise FatalError(
+                    f"{self._target(method, rel)}: {exc}: raise max_response_mb on the "
+                    "connection if the API really answers that much at once",
+                    platform=self.platform,
+                ) from None
             except httpx.TimeoutException:
                 error: RetryableError = RetryableError(
                     f"{method} /{rel} timed out", platform=self.platform
@@ -343,8 +418,9 @@ class ApiClient:
     ) -> str:
         """What went wrong, with the URL (never its query: it may hold a key) and what to do."""
         url = _parsed(rel if "://" in rel else f"{self.base_url}/{rel}")
-        where = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
-        target = f"{method} {where}{url.path}"
+        target = self._target(method, rel)
+        if isinstance(exc, ShortBody):
+            return f"{target}: {exc}: the server or a proxy cut the answer short"
         hostport = f"{url.host}:{url.port}" if url.port else url.host
         if reason == "connection refused":
             return (
@@ -359,6 +435,12 @@ class ApiClient:
         detail = str(exc).strip()
         cause = type(exc).__name__ + (f" ({detail})" if detail else "")
         return f"{target}: could not connect to {hostport}: {cause}"
+
+    def _target(self, method: str, rel: str) -> str:
+        """``GET https://host:port/path``: the URL without its query (it may hold a key)."""
+        url = _parsed(rel if "://" in rel else f"{self.base_url}/{rel}")
+        where = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+        return f"{method} {where}{url.path}"
 
     async def request_json(self, method: str, path: str, **kw: Any) -> Any:
         """Like :meth:`request` and decode JSON; a malformed body is retried like a 5xx."""

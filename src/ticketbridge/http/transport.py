@@ -17,10 +17,17 @@ What the transport keeps equal to httpx's:
   ``ReadError``, ``RemoteProtocolError``), which ``http/client.py`` translates once more into
   the retryable errors of DESIGN section 5;
 * httpx's per-request timeouts (connect, read, pool) are applied per request.
+
+What it adds (issue 20.9 and 20.10): a body is read in chunks, never beyond the caller's
+size limit (:class:`BodyTooLarge`, a declared ``Content-Length`` over it is refused before
+reading), and a body shorter than its ``Content-Length`` fails as :class:`ShortBody` at once
+when the server closes, or after ``stall_s`` without a byte when it holds the connection open,
+instead of waiting out the read timeout on every retry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import urllib.request
@@ -35,6 +42,9 @@ ENV = "TICKETBRIDGE_HTTP_TRANSPORT"
 # aiohttp computes these itself from the body it is given; passing httpx's too would send them
 # twice or contradict the body aiohttp frames.
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+# Request extensions the ApiClient sets: the body limit and the stall time (see read_capped).
+MAX_BYTES = "ticketbridge.max_response_bytes"
+STALL_S = "ticketbridge.body_stall_s"
 
 
 def network_transport(max_connections: int = 100) -> httpx.AsyncBaseTransport | None:
@@ -74,6 +84,69 @@ def _translate(exc: BaseException, request: httpx.Request | None) -> httpx.Trans
     if isinstance(exc, aiohttp.InvalidURL):
         return httpx.UnsupportedProtocol(text, request=request)
     return httpx.ReadError(text, request=request)
+
+
+class BodyTooLarge(Exception):
+    """A response body over the caller's limit: reading stopped there (or never began, when
+    its ``Content-Length`` said so). Not an httpx error: a retry would get the same body."""
+
+    def __init__(self, limit: int, declared: int | None) -> None:
+        self.limit = limit
+        self.declared = declared
+        size = f"{declared:,} bytes" if declared is not None else "more"
+        super().__init__(f"response body of {size} is over the limit of {limit:,} bytes")
+
+
+class ShortBody(httpx.RemoteProtocolError):
+    """The body ended, or stopped coming, before the length its ``Content-Length`` gave."""
+
+    def __init__(self, got: int, declared: int, stalled_s: float | None = None) -> None:
+        announced = f"{got:,} of the {declared:,} bytes its Content-Length announced"
+        if stalled_s is None:
+            super().__init__(f"the response ended after {announced}")
+        else:
+            super().__init__(
+                f"the response stopped after {announced} (nothing more for {stalled_s:g} s)"
+            )
+
+
+def declared_length(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+async def read_capped(
+    content: aiohttp.StreamReader,
+    declared: int | None,
+    max_bytes: int | None,
+    stall_s: float | None,
+) -> bytes:
+    """The whole body of an aiohttp response, within ``max_bytes``. With a ``Content-Length``
+    the server has the whole body already, so ``stall_s`` without a byte means it is short."""
+    if max_bytes is not None and declared is not None and declared > max_bytes:
+        raise BodyTooLarge(max_bytes, declared)
+    wait = stall_s if declared is not None else None
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            async with asyncio.timeout(wait):
+                chunk = await content.readany()
+        except TimeoutError:
+            assert declared is not None
+            raise ShortBody(size, declared, wait) from None
+        except aiohttp.ClientPayloadError as exc:
+            if declared is not None and size < declared:
+                raise ShortBody(size, declared) from exc
+            raise
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            raise BodyTooLarge(max_bytes, declared)
+        parts.append(chunk)
 
 
 _REFUSED = ("connection refused", "errno 111", "connect call failed")
@@ -160,10 +233,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         limits: aiohttp.ClientTimeout,
         proxy: str | None,
         request: httpx.Request | None = None,
+        *,
+        max_bytes: int | None = None,
+        stall_s: float | None = None,
     ) -> httpx.Response:
-        """One exchange, the whole body read; ``headers`` exactly as sent (no framing
-        headers: aiohttp writes those for ``body``). The response's body is not decoded
-        yet (``await response.aread()`` does, by its Content-Encoding)."""
+        """One exchange, the whole body read (within ``max_bytes``, see :func:`read_capped`);
+        ``headers`` exactly as sent (no framing headers: aiohttp writes those for ``body``).
+        The response's body is not decoded yet (``await response.aread()`` does, by its
+        Content-Encoding)."""
         session = self._session_now()
         try:
             async with session.request(
@@ -175,7 +252,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=limits,
                 proxy=proxy,
             ) as answer:
-                content = await answer.read()
+                content = await read_capped(
+                    answer.content, answer.content_length, max_bytes, stall_s
+                )
                 raw_headers: Any = list(answer.raw_headers)
                 status, reason = answer.status, answer.reason or ""
                 version = (
@@ -209,6 +288,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             aiohttp_timeout(request.extensions.get("timeout", {})),
             self._proxy_for(request.url),
             request,
+            max_bytes=request.extensions.get(MAX_BYTES),
+            stall_s=request.extensions.get(STALL_S),
         )
 
     async def aclose(self) -> None:

@@ -66,6 +66,13 @@ class _ApiKeyGuard:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+class _TooLarge(Exception):
+    """A request body over ``max_request_kb``: answered 413, read no further."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is larger than {limit:,} bytes (max_request_kb)")
+
+
 def _answer(handler: Endpoint) -> Endpoint:
     """Turn the errors a handler raises into the spec's answers."""
 
@@ -74,6 +81,8 @@ def _answer(handler: Endpoint) -> Endpoint:
             return await handler(request)
         except SupplierError as exc:
             return JSONResponse(exc.body(), status_code=400)
+        except _TooLarge as exc:
+            return JSONResponse({"error": "Payload too large", "message": str(exc)}, 413)
         except TicketbridgeError as exc:
             # ACME unreachable or refusing, or the database: Tiqets logs it and retries later.
             log.warning("supplier.failed", path=request.url.path, error=str(exc))
@@ -82,8 +91,21 @@ def _answer(handler: Endpoint) -> Endpoint:
     return endpoint
 
 
-async def _json(request: Request) -> Any:
-    raw = await request.body()
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, never more than ``limit`` bytes of it held."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(limit)
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise _TooLarge(limit)
+    return bytes(raw)
+
+
+async def _json(request: Request, limit: int) -> Any:
+    raw = await _body(request, limit)
     try:
         return json.loads(raw) if raw.strip() else {}
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
@@ -111,6 +133,7 @@ def create_app(
     service = SupplierService(
         config, acme_config, ReservationStore(engine, clock), http_context or HttpContext(), clock
     )
+    limit = config.max_request_kb * 1000
 
     async def products(request: Request) -> Response:
         return JSONResponse(await service.products())
@@ -122,12 +145,12 @@ def create_app(
     async def reservation(request: Request) -> Response:
         product_id = request.path_params["product_id"]
         service.product(product_id)  # 1001 before looking at the body
-        parsed = parse_reservation(await _json(request))
+        parsed = parse_reservation(await _json(request, limit))
         return JSONResponse(await service.reserve(product_id, parsed))
 
     async def booking(request: Request) -> Response:
         test = request.headers.get("tiqets-test-order", "").strip().lower() == "true"
-        booked = await service.book(await _json(request), test_order=test)
+        booked = await service.book(await _json(request, limit), test_order=test)
         body = {
             "booking_id": booked.booking_id,
             "barcode_format": "QRCODE",

@@ -85,6 +85,9 @@ class SupplierApiConfig(_Strict):
     """The shared secret Tiqets sends in the ``API-Key`` header."""
     environment: Environment = "sandbox"
     mappings: dict[Environment, EnvMapping]
+    max_request_kb: int = Field(default=256, ge=1)
+    """The largest request body read, in kB (1,000 bytes); a larger one is answered 413
+    unread. Tiqets' reservations and bookings are a few kB."""
     reservation_minutes: int = Field(default=15, ge=15)
     """How long a reservation holds its tickets; Tiqets requires at least 15 minutes."""
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")

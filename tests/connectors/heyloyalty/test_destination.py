@@ -181,14 +181,14 @@ async def test_mapping_fills_cardnumber_and_remove_stops_sending(harness: Harnes
     dest = harness.destination()
     opts = options(
         mapping={
-            "fields": {"Cardnumber": "cards.Cardnumber", "ticketmaster_id": "id"},
+            "fields": {"Cardnumber": "cards.Cardnumber", "reference": "id"},
             "remove": ["birthdate"],
         }
     )
     [outcome] = await write(dest, opts, make_contact("77"))
     assert outcome.ok
     fields = member_by_email(await harness.data(), "jane.doe@example.com")["fields"]
-    assert fields["Cardnumber"] == "1234" and fields["ticketmaster_id"] == "77"
+    assert fields["Cardnumber"] == "1234" and fields["reference"] == "77"
     assert "birthdate" not in fields
 
 

@@ -60,7 +60,8 @@ async def test_list_has_fixed_and_custom_fields(harness: Harness) -> None:
     body = (await harness.signed("GET", LIST)).json()
     kinds = {f["name"]: f["type"] for f in body["fields"]}
     assert kinds["email"] == kinds["mobile"] == kinds["birthdate"] == "fixed"
-    assert kinds["Cardnumber"] == kinds["ticketmaster_id"] == "custom"
+    assert kinds["reference"] == "fixed" and kinds["Cardnumber"] == "custom"
+    assert "ticketmaster_id" not in kinds  # a standard list: only what the guide adds
     missing = await harness.signed("GET", "/loyalty/v1/lists/999")
     assert missing.status_code == 404 and missing.json() == {"error": "List not found", "code": 404}
 
@@ -160,12 +161,12 @@ async def test_filters_paging_and_perpage_limit() -> None:
     assert both["members"] == []  # "and": no member has two emails
     rest = (await members(h, {"filter[email][neq][]": emails[0], "perpage": 5000})).json()
     assert rest["count"] == 119
-    ids = (await members(h, {"filter[ticketmaster_id][in][]": ["100003", "100004"]})).json()
-    assert sorted(m["ticketmaster_id"] for m in ids["members"]) == ["100003", "100004"]
-    low = (await members(h, {"filter[ticketmaster_id][lt][]": "100002"})).json()
-    high = (await members(h, {"filter[ticketmaster_id][gt][]": "100117"})).json()
+    ids = (await members(h, {"filter[reference][in][]": ["100003", "100004"]})).json()
+    assert sorted(m["reference"] for m in ids["members"]) == ["100003", "100004"]
+    low = (await members(h, {"filter[reference][lt][]": "100002"})).json()
+    high = (await members(h, {"filter[reference][gt][]": "100117"})).json()
     assert low["count"] == 2 and high["count"] == 2
-    php = (await members(h, {"filter[ticketmaster_id][eq][0]": "100005"})).json()
+    php = (await members(h, {"filter[reference][eq][0]": "100005"})).json()
     assert php["count"] == 1
     unknown = await members(h, {"filter[nope][eq][]": "x"})
     assert unknown.status_code == 400

@@ -427,7 +427,7 @@ def create_sandbox(
     clock: Callable[[], datetime] | None = None,
 ) -> SandboxApp:
     """A Heyloyalty account with list ``list_id`` (country DK; fixed fields plus the custom
-    fields ``Cardnumber`` and ``ticketmaster_id``; ``records`` seeded members, about one in
+    field ``Cardnumber``; ``records`` seeded members, about one in
     ten unsubscribed), a second empty list, and the tracking integration ``sandbox-tracking``.
 
     ``max_skew_s`` is how far ``X-Request-Timestamp`` may be from ``clock`` (real time unless

@@ -39,7 +39,9 @@ FIXED_FIELDS = (
     ("postalcode", "text"), ("city", "text"), ("country", "single_choice"),
     ("password", "text"), ("reference", "text"),
 )
-CUSTOM_FIELDS = (("Cardnumber", "text"), ("ticketmaster_id", "text"))
+# The custom field Heyloyalty's Ticketmaster guide sets up; the Ticketmaster id goes in the
+# fixed ``reference`` field every list has.
+CUSTOM_FIELDS = (("Cardnumber", "text"),)
 SEX_OPTIONS = ({"id": 1, "label": "Mand"}, {"id": 2, "label": "Kvinde"})
 COUNTRY_OPTIONS = ({"id": 53, "label": "Danmark"}, {"id": 160, "label": "Norge"},
                    {"id": 205, "label": "Sverige"})  # [INFER] ids of the country field
@@ -212,7 +214,7 @@ class HeyloyaltyStore:
                     "email": f"{local}.{i}@example.dk",
                     "mobile": f"2{i % 10_000_000:07d}",
                     "birthdate": fake.date_of_birth(minimum_age=18).isoformat(),
-                    "ticketmaster_id": str(100_000 + i),
+                    "reference": str(100_000 + i),
                 },
                 status={
                     "status": "unsubscribed" if unsubscribed else "active",
