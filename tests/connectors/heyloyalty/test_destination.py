@@ -418,3 +418,20 @@ async def test_check_names_a_missing_api_not_the_signature(harness: Harness) -> 
     assert "signature" not in results
     assert not results["api"].ok and "404" in results["api"].detail
     assert "base_url" in results["api"].detail
+
+
+async def test_a_member_whose_create_answer_was_lost_is_still_subscribed_as_granted(
+    harness: Harness,
+) -> None:
+    """Found by the reliability suite: the upsert creates the member (active on both
+    channels), its answer is cut off, the retry's upsert says "update", and the SMS channel the
+    contact never granted stayed active. The look-up before a first write tells them apart."""
+    await harness.admin(
+        "POST", "faults", {"malformed_rate": 0.5, "only_methods": ["POST"], "seed": 1}
+    )  # the first POST's answer is cut in half, the second's is whole
+    [outcome] = await write(harness.destination(), DEFAULT, make_contact())
+    assert outcome.ok
+    assert (await harness.stats())["faults"] == {"malformed": 1}
+    member = member_by_email(await harness.data(), "jane.doe@example.com")
+    assert member["status"]["email"] == "active"
+    assert member["status"]["mobile"] == "unsubscribed"  # as for a member created at once

@@ -198,7 +198,8 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
                 continue
             ready.append((change, member, identity, consent))
         existing: dict[str, Member] = {}
-        if ready and self._needs_lookup(opts, [c for c, *_ in ready]):
+        looked_up = bool(ready) and self._needs_lookup(opts, [c for c, *_ in ready])
+        if looked_up:
             found = await self.client.find_members(
                 opts.match,
                 [i for _, _, i, _ in ready],
@@ -219,16 +220,22 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
             key = match_key(opts.match, identity, region) or identity
             # Same identity: one after the other, and without holding a slot while waiting.
             async with locks.setdefault(key, asyncio.Lock()), slots:
-                return await self._upsert_one(change, member, consent, key, existing, opts)
+                return await self._upsert_one(
+                    change, member, consent, key, existing, opts, looked_up=looked_up
+                )
 
         outcomes += await gather_or_cancel([one(*item) for item in ready])
         return outcomes
 
     @staticmethod
     def _needs_lookup(opts: MembersOptions, changes: list[Change]) -> bool:
+        # A record written for the first time: whether the member was on the list before
+        # decides its status (see _upsert_one), and the upsert's own answer cannot tell
+        # when an earlier attempt created the member but its answer was lost.
         return (
             opts.import_type != "create_update"
             or not opts.resubscribe_unsubscribed
+            or any(c.action == "create" for c in changes)
             or any(f.startswith(MEMBER + ".") for c in changes for f in c.if_empty)
         )
 
@@ -248,6 +255,8 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
         key: str,
         existing: dict[str, Member],
         opts: MembersOptions,
+        *,
+        looked_up: bool = False,
     ) -> Outcome:
         found = existing.get(key)
         ids = dict(change.dest_ids)
@@ -303,7 +312,10 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
                 change, f"POST /lists/{self.config.list_id}/members/upsert refused: {exc.message}"
             )
         ids["member"] = result.member_id
-        created = result.type == "create"
+        # Not on the list before this write: created by it, or by an attempt of it whose
+        # answer was lost (then the retry's upsert says "update"). Either way a new member,
+        # so the channels the contact did not grant are turned off as for any new member.
+        created = result.type == "create" or (looked_up and found is None)
         withdrawn = _status_to_write(consent, member, created=created, found=found)
         if withdrawn:
             try:
