@@ -126,13 +126,14 @@ def run_in_cluster(
         return await start_run(client, request, cluster.task_queue)
 
     report = asyncio.run(main())
-    if report.worker:
-        resumed = (
-            " (resumed from the checkpoint earlier attempts committed)"
-            if (report.attempt > 1)
-            else ""
+    if report.outcome == "skipped":
+        say(f"{sync}: already running on the cluster; this start is recorded as skipped")
+    elif report.worker:
+        resumed = " (resumed from the checkpoint earlier attempts committed)"
+        say(
+            f"{sync}: ran on worker {report.worker}, attempt {report.attempt}"
+            + (resumed if report.attempt > 1 else "")
         )
-        say(f"{sync}: ran on worker {report.worker}, attempt {report.attempt}{resumed}")
     return result_of(report)
 
 
