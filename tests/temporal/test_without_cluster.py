@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ticketbridge.demo import write_example_project
 
 
@@ -93,3 +95,44 @@ def test_the_cli_and_the_local_scheduler_load_no_temporal_code() -> None:
         [sys.executable, "-c", probe], check=True, capture_output=True, text=True
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_a_cluster_that_does_not_answer_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    write_example_project(tmp_path, port_base=18901)
+    proc = cli(tmp_path, "run", "ticketco-bookings-to-airship", "--temporal", "127.0.0.1:1")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: cannot reach Temporal at 127.0.0.1:1 (namespace default)")
+    assert "Traceback" not in proc.stderr
+
+
+def test_tls_and_the_api_key_come_from_the_environment_and_never_show(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # no temporal.toml profile of the machine
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "ns.example.tmprl.cloud:7233")
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", "ns.example")
+    monkeypatch.setenv("TEMPORAL_API_KEY", "secret-key-123")
+    from ticketbridge.temporal.cluster import Cluster
+
+    options = Cluster().connect_options()
+    assert options["target_host"] == "ns.example.tmprl.cloud:7233"
+    assert options["namespace"] == "ns.example"
+    assert options["api_key"] == "secret-key-123"
+    assert options["tls"], "an API key turns TLS on"
+    assert "secret-key-123" not in Cluster().where
+    # The command line wins over the environment for the address and the namespace.
+    chosen = Cluster("127.0.0.1:7233", "other").connect_options()
+    assert (chosen["target_host"], chosen["namespace"]) == ("127.0.0.1:7233", "other")
+
+
+def test_no_address_anywhere_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    from ticketbridge.errors import ConfigError
+    from ticketbridge.temporal.cluster import Cluster
+
+    with pytest.raises(ConfigError, match="--temporal HOST:PORT"):
+        Cluster().connect_options()
