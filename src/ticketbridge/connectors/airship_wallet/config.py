@@ -258,7 +258,10 @@ class EventTicketsOptions(ObjectOptions):
     confirmation_attribute: str = "confirmation_code"
     """Ticket attribute holding the reservation's confirmation code, when a source sets it."""
     currencies: list[str] = Field(default_factory=lambda: list(WALLET_CURRENCIES))
-    """Currencies ``faceValue`` accepts; a price in another one refuses the ticket."""
+    """Currencies ``faceValue`` accepts (the schema page's list, which lacks DKK)."""
+    other_currencies: Literal["refuse", "omit"] = "refuse"
+    """A price in a currency not in ``currencies``: refuse the ticket (a dead letter naming
+    the currency), or ``omit`` the price, so the pass shows none."""
     sharing_status: Literal["multipleHolders", "oneUserAllDevices", "oneUserOneDevice"] | None = (
         None
     )
