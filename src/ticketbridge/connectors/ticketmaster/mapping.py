@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ticketbridge.connectors.base import Failed, Record
 from ticketbridge.connectors.ticketmaster.schemas import (
     Customer,
     Order,
@@ -385,4 +386,23 @@ def map_order_ticket(order_raw: Any, index: int, customer_raw: Any, ctx: Mapping
         event=event,
         updated_at=order.updated_at,
         attributes=attributes,
+    )
+
+
+def ticket_entry(stored: dict[str, Any], ctx: MappingContext) -> Record | Failed:
+    """``{"order", "customer", "index"}`` -> the ticket's record, or its failure with the
+    reason and ``stored`` (what a dead-letter retry maps again), under the ticket's key."""
+    order, index = stored["order"], stored["index"]
+    try:
+        ticket = map_order_ticket(order, index, stored["customer"], ctx)
+    except MappingError as exc:
+        return Failed(exc.record_key, exc.reason, stored)
+    except (ValueError, TypeError) as exc:  # a payload shape nobody foresaw
+        key = ticket_key(ctx.market, ticket_number(order, index))
+        return Failed(key, f"{type(exc).__name__}: {exc}", stored)
+    return Record(
+        key=ticket_key(ctx.market, ticket.number),
+        kind="ticket",
+        data=ticket,
+        cursor=ticket.updated_at,
     )

@@ -61,10 +61,9 @@ from ticketbridge.connectors.ticketmaster.mapping import (
     key_of,
     map_customer,
     map_order,
-    map_order_ticket,
     order_key,
+    ticket_entry,
     ticket_key,
-    ticket_number,
 )
 from ticketbridge.connectors.ticketmaster.schemas import ListPage, format_stamp, parse_stamp
 from ticketbridge.errors import AuthError, ConnectorError, FatalError, MappingError
@@ -321,24 +320,8 @@ class TicketmasterSource(SourceKit[TicketmasterConfig]):
             count = len(listed) if isinstance(listed, list) else (0 if listed is None else 1)
             for index in range(count):
                 stored = {"order": raw, "customer": customer, "index": index}
-                out.append(self._ticket_entry(stored, ctx))
+                out.append(ticket_entry(stored, ctx))
         return out
-
-    def _ticket_entry(self, stored: dict[str, Any], ctx: MappingContext) -> Record | Failed:
-        order, index = stored["order"], stored["index"]
-        try:
-            ticket = map_order_ticket(order, index, stored["customer"], ctx)
-        except MappingError as exc:
-            return Failed(exc.record_key, exc.reason, stored)
-        except (ValueError, TypeError) as exc:
-            key = ticket_key(ctx.market, ticket_number(order, index))
-            return Failed(key, f"{type(exc).__name__}: {exc}", stored)
-        return Record(
-            key=ticket_key(ctx.market, ticket.number),
-            kind="ticket",
-            data=ticket,
-            cursor=ticket.updated_at,
-        )
 
     def _remember(self, customer_id: str, raw: dict[str, Any] | None) -> None:
         self._customers[customer_id] = raw
@@ -369,7 +352,7 @@ class TicketmasterSource(SourceKit[TicketmasterConfig]):
             order, index = raw.get("order"), raw.get("index")
             if not isinstance(order, dict) or not isinstance(index, int):
                 raise MappingError(ticket_key(market, "?"), "raw payload needs 'order' and 'index'")
-            entry = self._ticket_entry(
+            entry = ticket_entry(
                 {"order": order, "customer": raw.get("customer"), "index": index},
                 self._context(None, self.now()),
             )
