@@ -45,9 +45,10 @@ def _console(stderr: bool = False) -> Console:
     """A terminal gets Rich's layout; a pipe or a file gets lines as long as they are (no
     hard wrap at 80 columns, which breaks grep and CI logs)."""
     stream = sys.stderr if stderr else sys.stdout
+    # No emoji codes: "ticketbridge.yaml:100:" must not print as "ticketbridge.yaml💯".
     if stream.isatty():
-        return Console(stderr=stderr)
-    return Console(stderr=stderr, soft_wrap=True, width=100_000)
+        return Console(stderr=stderr, emoji=False)
+    return Console(stderr=stderr, soft_wrap=True, width=100_000, emoji=False)
 
 
 out = _console()

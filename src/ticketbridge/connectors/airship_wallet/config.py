@@ -212,9 +212,11 @@ class AirshipWalletConfig(ConnectionConfig):
 
     @model_validator(mode="after")
     def _credentials(self) -> AirshipWalletConfig:
-        if self.auth == "basic" and not (self.project_key and self.project_secret):
+        # A secret that is set but empty passes here: read-only commands load the file with
+        # unset ${VAR}s as "" and need no secret (a command that connects insists on it).
+        if self.auth == "basic" and not (self.project_key and self.project_secret is not None):
             raise ValueError("auth: basic needs project_key and project_secret")
-        if self.auth == "oauth" and not (self.client_id and self.client_secret):
+        if self.auth == "oauth" and not (self.client_id and self.client_secret is not None):
             raise ValueError("auth: oauth needs client_id and client_secret")
         if self.ios_template_id is None and self.android_template_id is None:
             raise ValueError("set ios_template_id and/or android_template_id")

@@ -299,10 +299,14 @@ class AirshipWalletDestination(DestinationKit[AirshipWalletConfig]):
                 CheckResult("project", False, "not checked: credentials refused"),
             ]
         except ConnectorError as exc:
-            return [
-                CheckResult("credentials", True, "accepted"),
-                CheckResult("project", False, f"{project}: {exc.message}"),
-            ]
+            # Only an answer from Wallet (a 404, a 5xx) says the credentials passed; with no
+            # answer at all they were not checked.
+            credentials = (
+                CheckResult("credentials", False, "not checked: Wallet did not answer")
+                if exc.status is None
+                else CheckResult("credentials", True, "accepted")
+            )
+            return [credentials, CheckResult("project", False, f"{project}: {exc.message}")]
         results = [
             CheckResult("credentials", True, f"{self.config.auth} accepted"),
             CheckResult("project", True, f"{project} readable ({found.name or 'unnamed'})"),
