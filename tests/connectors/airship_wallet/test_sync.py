@@ -132,3 +132,23 @@ async def test_ticketmaster_tickets_become_passes_and_a_seat_change_is_one_pass_
         assert seats == {"99"}
     finally:
         await tm.aclose()
+
+
+async def test_an_event_moved_across_several_batches_is_still_one_pass_group_update(
+    store: SqlStateStore, harness: Harness
+) -> None:
+    """Bench W1 found it: 1,066 tickets of a moved event in batches of 500 made 3 pass-group
+    updates. The first reaches every pass of the event; the later batches need none."""
+    event = make_event("E1")
+    tickets = [make_ticket(f"T{i:02d}", event=event) for i in range(30)]
+    source = RecordsSource(tickets, StreamSpec("tickets", "ticket", ("window", "cursor", "diff")))
+    small = replace(sync(), batch_size=7)
+    assert (await run_sync(store, small, source, harness.destination())).counters.created == 30
+    for n, hour in enumerate((21, 22), start=1):
+        later = make_event("E1", starts=STARTS.replace(hour=hour))
+        source.records = [make_ticket(r.data.number, event=later) for r in tickets]  # type: ignore[union-attr]
+        moved = await run_sync(store, small, source, harness.destination())
+        assert moved.outcome == "ok" and moved.counters.updated == 30
+        assert (await harness.requests())[GROUP_PUT] == n, "one per run, not one per batch"
+        starts = {p["fields"]["startTime"]["value"] for p in (await harness.data())["passes"]}
+        assert starts == {f"2026-12-31T{hour}:30:00Z"}
