@@ -110,7 +110,7 @@ class CulturalContact:
     cultural: bool = True  # seeded buyers are full contacts; created ones cultural
 
 
-def _share_pick(ticket_id: str, share: float) -> bool:
+def share_pick(ticket_id: str, share: float) -> bool:
     """The same tickets for a share in every run and process (not Python's hash)."""
     digest = hashlib.blake2b(ticket_id.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64 < share
@@ -251,7 +251,7 @@ class S360Store:
         assert tid is not None
         refusal = self.refusal
         if refusal is not None and (
-            tid in refusal["ids"] or _share_pick(tid, float(refusal["share"]))
+            tid in refusal["ids"] or share_pick(tid, float(refusal["share"]))
         ):
             raise S360Error(str(refusal["code"]), f"{refusal['detail']} (ticket {tid})")
         row = self.tickets.get(tid)
