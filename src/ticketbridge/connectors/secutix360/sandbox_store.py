@@ -160,6 +160,7 @@ class S360Store:
         self.accept_unknown = self.default_accept_unknown
         self.tickets: dict[str, TicketRow] = {}
         self.contacts: dict[int, CulturalContact] = {}
+        self.by_email: dict[str, list[int]] = {}  # case-folded e-mail -> contact numbers
         self.refusal: dict[str, Any] | None = None
         self._numbers = itertools.count(FIRST_CONTACT)
         self._requests = itertools.count(1)
@@ -200,6 +201,7 @@ class S360Store:
             number, email, first, last, identifier, create_login, self.now(), cultural
         )
         self.contacts[number] = contact
+        self.by_email.setdefault(email.casefold(), []).append(number)
         return contact
 
     # -- auth ----------------------------------------------------------------------------
@@ -315,10 +317,11 @@ class S360Store:
             raise S360Error("INVALID_PARAMETER", "criteria is required")
         email = criteria.get("email")
         number = criteria.get("contactNumber")
-        found = list(self.contacts.values())
         if email is not None:
-            wanted = str(email).strip().casefold()
-            found = [c for c in found if c.email.casefold() == wanted]
+            numbers = self.by_email.get(str(email).strip().casefold(), [])
+            found = [self.contacts[n] for n in numbers]
+        else:
+            found = list(self.contacts.values())
         if number is not None:
             found = [c for c in found if str(c.contact_number) == str(number)]
         return {"contacts": [self.contact_json(c) for c in found]}
