@@ -869,10 +869,11 @@ def links(
     _known_sync(project, sync)
     runtime = Runtime.open(project)
     destination = project.connections[project.sync_config(sync).destination.connection]
-    wallet_project = getattr(destination, "project_id", None)  # a Wallet connection's
+    # Install status is kept per Wallet project (its callbacks name passes, not syncs).
+    wallet = destination.platform == "airship_wallet"
     try:
         rows = link_rows(
-            runtime.store, sync, None if wallet_project is None else str(wallet_project)
+            runtime.store, sync, str(getattr(destination, "project_id", "")) if wallet else None
         )
         if csv_path == "-":
             write_csv(rows, sys.stdout)
