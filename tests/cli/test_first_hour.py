@@ -25,7 +25,7 @@ from ticketbridge.sandbox import RunningSandbox, free_port, serve_in_thread
 pytestmark = pytest.mark.e2e
 
 SYNC = "ticketco-bookings-to-airship"
-PLATFORMS = ("ticketco", "airship_crm", "ticketmaster", "heyloyalty", "acme")
+PLATFORMS = ("ticketco", "airship_crm", "ticketmaster", "heyloyalty", "acme", "airship_wallet")
 
 
 def tb(
@@ -107,7 +107,7 @@ def test_check_against_closed_ports_fails_at_once_naming_the_url(closed: tuple[P
     assert f"GET http://127.0.0.1:{base}/api/public/v1/events" in proc.stdout
     assert f"connection refused by 127.0.0.1:{base}" in proc.stdout
     assert "sandbox serve" in proc.stdout  # what to do
-    assert "valid (5 connections, 2 syncs)" in proc.stdout.splitlines()[0]
+    assert "valid (6 connections, 3 syncs)" in proc.stdout.splitlines()[0]
 
 
 @pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
@@ -293,15 +293,18 @@ def test_every_problem_is_listed_unknown_keys_first_with_suggestions(
 ) -> None:
     project, _ = closed
     path = project / "ticketbridge.yaml"
-    path.write_text(
+    broken = (
         path.read_text()
         .replace("    source:", "    sourc:")
         .replace("    schedule: every", "    schedul: every")
     )
+    path.write_text(broken)
     proc = tb("check", cwd=project)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stderr.splitlines()
-    assert lines[0] == "config error: 5 problems", proc.stderr
+    # Each sync: 'sourc' unknown and 'source' missing; those scheduled "every": 'schedul'.
+    problems = 2 * broken.count("    sourc:") + broken.count("    schedul: every")
+    assert lines[0] == f"config error: {problems} problems", proc.stderr
     assert "unknown key 'sourc' (did you mean 'source'?)" in lines[1]
     assert "unknown key 'schedul' (did you mean 'schedule'?)" in proc.stderr
     assert "missing required key 'source'" in lines[-1]
