@@ -176,8 +176,14 @@ class Bench:
             for i in range(self.venues)
         ]
         self.base_url: str = args.database_url
+        self.schemas: list[str] = []
 
     def stop(self) -> None:
+        engine = create_engine(self.base_url)
+        with engine.begin() as conn:
+            for schema in self.schemas:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
         self.server.stop()
         self.ticketco.stop()
         self.airship.stop()
@@ -191,6 +197,7 @@ class Bench:
         with engine.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         engine.dispose()
+        self.schemas.append(schema)
         for i in range(self.venues):
             self.airship.http.post(f"/v{i}/_sandbox/reset").raise_for_status()
         url = make_url(self.base_url).update_query_dict({"options": f"-csearch_path={schema}"})
