@@ -39,7 +39,16 @@ from ticketbridge.sandbox import (
 )
 
 # Fixed order, so `sandbox serve` ports are stable: ticketco 8401, airship_crm 8402, ...
-PORT_ORDER = ["ticketco", "airship_crm", "ticketmaster", "heyloyalty", "acme", "tiqets"]
+PORT_ORDER = [
+    "ticketco",
+    "airship_crm",
+    "ticketmaster",
+    "heyloyalty",
+    "acme",
+    "tiqets",
+    "tixngo",
+    "secutix360",
+]
 
 SUPPLIER_KEY_ENV = "TIQETS_SUPPLIER_API_KEY"
 SUPPLIER_KEY = "sandbox-tiqets-supplier-key"
