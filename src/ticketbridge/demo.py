@@ -124,6 +124,16 @@ def _ticketmaster_heyloyalty() -> dict[str, Any]:
     }
 
 
+def _tixngo_secutix360() -> dict[str, Any]:
+    return {
+        "source": {"connection": "tixngo", "stream": "ticket_updates"},
+        "destination": {"connection": "secutix360", "object": "ticket_feedback"},
+        "schedule": "every 5m",
+        "diff": True,  # the stored pagination key moves only with acknowledged writes
+        "skip": [],  # ticket ids never processed
+    }
+
+
 INTEGRATIONS: list[DemoIntegration] = [
     DemoIntegration(
         sync="ticketco-bookings-to-airship",
@@ -147,6 +157,16 @@ INTEGRATIONS: list[DemoIntegration] = [
             "new_orders": 5,
             "seed": 1,
         },
+    ),
+    DemoIntegration(
+        sync="tixngo-feedback-to-secutix360",
+        title="TIXNGO → SECUTIX 360",
+        source="tixngo",
+        destination="secutix360",
+        config=_tixngo_secutix360,
+        # Tickets move along TIXNGO's flow: downloads, assignments, transfers (some to
+        # someone who already received one), activations, scans, deletions.
+        mutate={"share": 0.1, "same_recipient_share": 0.3, "seed": 1},
     ),
 ]
 

@@ -25,7 +25,15 @@ from ticketbridge.sandbox import RunningSandbox, free_port, serve_in_thread
 pytestmark = pytest.mark.e2e
 
 SYNC = "ticketco-bookings-to-airship"
-PLATFORMS = ("ticketco", "airship_crm", "ticketmaster", "heyloyalty", "acme")
+PLATFORMS = (
+    "ticketco",
+    "airship_crm",
+    "ticketmaster",
+    "heyloyalty",
+    "acme",
+    "tixngo",
+    "secutix360",
+)
 
 
 def tb(
@@ -43,10 +51,11 @@ def tb(
 
 
 def closed_port_base() -> int:
-    """A base whose five ports nobody listens on (bound and released)."""
+    """A base whose sandbox ports nobody listens on (bound and released)."""
+    last = max(port_of(p, 0) for p in PLATFORMS)
     while True:
         base = free_port()
-        if base + 5 < 65535 and all(_free(base + i) for i in range(5)):
+        if base + last < 65535 and all(_free(base + i) for i in range(last + 1)):
             return base
 
 
@@ -107,7 +116,7 @@ def test_check_against_closed_ports_fails_at_once_naming_the_url(closed: tuple[P
     assert f"GET http://127.0.0.1:{base}/api/public/v1/events" in proc.stdout
     assert f"connection refused by 127.0.0.1:{base}" in proc.stdout
     assert "sandbox serve" in proc.stdout  # what to do
-    assert "valid (5 connections, 2 syncs)" in proc.stdout.splitlines()[0]
+    assert "valid (7 connections, 3 syncs)" in proc.stdout.splitlines()[0]
 
 
 @pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
@@ -301,7 +310,7 @@ def test_every_problem_is_listed_unknown_keys_first_with_suggestions(
     proc = tb("check", cwd=project)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stderr.splitlines()
-    assert lines[0] == "config error: 5 problems", proc.stderr
+    assert lines[0] == "config error: 8 problems", proc.stderr  # 3 syncs, 2 with a schedule
     assert "unknown key 'sourc' (did you mean 'source'?)" in lines[1]
     assert "unknown key 'schedul' (did you mean 'schedule'?)" in proc.stderr
     assert "missing required key 'source'" in lines[-1]
