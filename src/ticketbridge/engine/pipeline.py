@@ -443,7 +443,7 @@ async def run_sync(
             # A lost lease's token no longer passes the fence; the run is still recorded.
             fence = None if isinstance(error, LeaseLost) else lease
             store.finish_run(run.run_id, fence, outcome, run.counters, message)
-            return RunResult(spec.name, outcome, run.counters, run.run_id, message)
+            return RunResult(spec.name, outcome, run.counters, run.run_id, message, exception=error)
     except LeaseBusy as busy:
         # Only entering the lease raises LeaseBusy; the block's store writes raise LeaseLost.
         run_id = store.record_skipped_run(spec.name, "running")
