@@ -821,7 +821,12 @@ def checkpoint(
         )
     runtime = Runtime.open(project)
     try:
-        old = runtime.store.get_checkpoint(sync)
+        try:
+            old: Any = runtime.store.get_checkpoint(sync)
+        except StateError as exc:
+            if set_json is None:
+                raise
+            old = f"corrupt: {exc}"  # what --set is there to replace (issue 20.6)
         if set_json is None:
             out.print_json(json.dumps(old))
             return

@@ -23,7 +23,7 @@ def venue(tmp_path: Path) -> Path:
     file holding a checkpoint."""
     assert tb("init", "venue", "--port-base", str(closed_port_base()), cwd=tmp_path).returncode == 0
     directory = tmp_path / "venue"
-    done = tb("checkpoint", SYNC, "--set", '{"position": {"event": 7}}', cwd=directory)
+    done = tb("checkpoint", SYNC, "--set", '{"position": {"event": 7}}', "--yes", cwd=directory)
     assert done.returncode == 0, done.stderr
     return directory
 
@@ -49,9 +49,13 @@ def test_a_corrupt_checkpoint_is_one_line_and_the_run_fails_instead_of_staying_r
     assert run.returncode == 1, run.stdout + run.stderr
     assert "Traceback" not in run.stdout + run.stderr
     assert f"the checkpoint of sync '{SYNC}'" in run.stdout + run.stderr
-    [recorded] = json.loads(tb("runs", SYNC, "--json", cwd=venue).stdout)
+    runs = json.loads(tb("runs", SYNC, "--json", cwd=venue).stdout)
+    [recorded] = [r for r in runs if r["kind"] == "run"]
     assert recorded["outcome"] == "failed", recorded
 
-    # What the message says to do works.
-    assert tb("checkpoint", SYNC, "--set", "null", cwd=venue).returncode == 0
+    # What the message says to do works (a script adds --yes), and is recorded.
+    fixed = tb("checkpoint", SYNC, "--set", "null", "--yes", cwd=venue)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert tb("checkpoint", SYNC, cwd=venue).stdout.strip() == "null"
+    runs = json.loads(tb("runs", SYNC, "--json", cwd=venue).stdout)
+    assert runs[0]["kind"] == "checkpoint" and runs[0]["outcome"] == "ok", runs[0]

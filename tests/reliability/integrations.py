@@ -3,8 +3,8 @@
 An entry says how to start its sandboxes and sync (through ``tests/e2e/harness.py``), how many
 destination records have landed (where a SIGKILL is aimed), and the destination's final state
 as ``{record: {field: value}}`` without what the destination makes up itself (ids,
-timestamps), so two runs compare field by field. A new integration (TIXNGO -> SECUTIX 360)
-is one more entry in :data:`INTEGRATIONS`.
+timestamps), so two runs compare field by field. A new integration is one more entry in
+:data:`INTEGRATIONS` (TIXNGO -> SECUTIX 360 was added that way).
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from ticketbridge.connectors import registry
 from ticketbridge.connectors.airship_crm.sandbox import create_sandbox as airship_sandbox
 from ticketbridge.connectors.airship_wallet.sandbox import create_sandbox as wallet_sandbox
 from ticketbridge.connectors.heyloyalty.sandbox import create_sandbox as heyloyalty_sandbox
+from ticketbridge.connectors.secutix360.sandbox import create_sandbox as s360_sandbox
 from ticketbridge.connectors.ticketco.sandbox import create_sandbox as ticketco_sandbox
 from ticketbridge.connectors.ticketmaster.sandbox import create_sandbox as ticketmaster_sandbox
+from ticketbridge.connectors.tixngo.sandbox import create_sandbox as tixngo_sandbox
 from ticketbridge.demo import INTEGRATIONS as DEMO
 from ticketbridge.engine.spec import RunOptions
 from ticketbridge.http import HttpContext
@@ -35,6 +37,9 @@ from ticketbridge.runtime import Runtime
 from ticketbridge.sandbox import Faults, SandboxApp
 
 State = dict[str, dict[str, Any]]
+# One "now" for every sandbox of the session: seeded data derived from it (a TIXNGO status
+# date, a TicketCo booking's day) is then the same in a clean run and in a killed one.
+NOW = datetime.now(UTC)
 MADE_UP = frozenset({"id", "created_at", "updated_at", "received_at"})
 
 
@@ -158,7 +163,7 @@ TICKETCO_AIRSHIP = Integration(
     source="ticketco",
     destination="airship_crm",
     sandboxes=lambda seed: {
-        "ticketco": ticketco_sandbox(seed=seed, records=300, today=datetime.now(UTC)),
+        "ticketco": ticketco_sandbox(seed=seed, records=300, today=NOW),
         "airship_crm": airship_sandbox(seed=seed),
     },
     block=lambda: _demo_block("ticketco-bookings-to-airship"),
@@ -200,7 +205,7 @@ TICKETMASTER_HEYLOYALTY = Integration(
     source="ticketmaster",
     destination="heyloyalty",
     sandboxes=lambda seed: {
-        "ticketmaster": ticketmaster_sandbox(seed=seed, records=120, today=datetime.now(UTC)),
+        "ticketmaster": ticketmaster_sandbox(seed=seed, records=120, today=NOW),
         "heyloyalty": heyloyalty_sandbox(seed=seed),
     },
     block=lambda: {**_demo_block("ticketmaster-customers-to-heyloyalty"), "batch_size": 20},
@@ -256,7 +261,7 @@ TICKETCO_WALLET = Integration(
     source="ticketco",
     destination="airship_wallet",
     sandboxes=lambda seed: {
-        "ticketco": ticketco_sandbox(seed=seed, records=1500, today=datetime.now(UTC)),
+        "ticketco": ticketco_sandbox(seed=seed, records=1500, today=NOW),
         "airship_wallet": wallet_sandbox(seed=seed),
     },
     block=lambda: {
@@ -273,7 +278,45 @@ TICKETCO_WALLET = Integration(
 )
 
 
-INTEGRATIONS: tuple[Integration, ...] = (TICKETCO_AIRSHIP, TICKETMASTER_HEYLOYALTY, TICKETCO_WALLET)
+# --- TIXNGO -> SECUTIX 360 ------------------------------------------------------------------
+
+
+def _s360_state(data: dict[str, Any]) -> State:
+    emails = {c["contact_number"]: c["email"].casefold() for c in data["contacts"]}
+    out: State = {}
+    for c in data["contacts"]:
+        row = {k: v for k, v in c.items() if k not in ("contact_number", "creation_date")}
+        out[f"contact:{c['email'].casefold()}"] = row
+    for t in data["tickets"]:
+        row = _plain(t)
+        for role in ("owner", "holder"):
+            number = row.pop(f"{role}_contact_number")
+            row[role] = emails.get(number) if number is not None else None
+        out[f"ticket:{t['ticket_id']}"] = row
+    return out
+
+
+TIXNGO_S360 = Integration(
+    name="tixngo-feedback-to-secutix360",
+    source="tixngo",
+    destination="secutix360",
+    sandboxes=lambda seed: {
+        "tixngo": tixngo_sandbox(seed=seed, records=300, today=NOW),
+        "secutix360": s360_sandbox(seed=seed, records=300, today=NOW),
+    },
+    block=lambda: {**_demo_block("tixngo-feedback-to-secutix360"), "batch_size": 20},
+    landed=lambda store: sum(t.external_status is not None for t in store.tickets.values()),
+    state=_s360_state,
+    duplicates=lambda data: +Counter({"contact": len(data["duplicate_emails"])}),
+)
+
+
+INTEGRATIONS: tuple[Integration, ...] = (
+    TICKETCO_AIRSHIP,
+    TICKETMASTER_HEYLOYALTY,
+    TICKETCO_WALLET,
+    TIXNGO_S360,
+)
 
 
 def differences(want: State, got: State) -> tuple[list[str], list[str], list[str]]:

@@ -22,8 +22,8 @@ from ticketbridge.http import HttpContext
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 
-# Ten trials: four of the first integration, three of each other (an entry added to
-# INTEGRATIONS gets three).
+# Four trials of the first integration, three of each other (13 with four integrations; an
+# entry added to INTEGRATIONS gets three).
 CASES = [(i, n) for k, i in enumerate(INTEGRATIONS) for n in range(4 if k == 0 else 3)]
 
 

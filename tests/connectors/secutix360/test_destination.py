@@ -368,6 +368,50 @@ async def test_a_create_whose_answer_was_lost_is_not_sent_again() -> None:
         await h.aclose()
 
 
+class _CutFirstStatusAnswer:
+    """Runs the sandbox, but the answer to the first status call arrives cut in half (a
+    proxy dropping the connection): the status was stored all the same."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.cut = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.cut or not scope.get("path", "").endswith("/updateExternalTicketStatus"):
+            await self.app(scope, receive, send)
+            return
+        self.cut += 1
+        body: list[bytes] = []
+
+        async def keep(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                body.append(message.get("body", b""))
+
+        await self.app(scope, receive, keep)
+        whole = b"".join(body)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": whole[: len(whole) // 2]})
+
+
+async def test_a_status_answer_cut_short_is_retried_not_the_end_of_the_run() -> None:
+    """Found by the reliability suite (issue 20): a cut-off 200 without its envelope ended
+    the whole run; a status call is idempotent, so it is retried like a 5xx."""
+    h = Harness()
+    cutting = _CutFirstStatusAnswer(h.sandbox.app)
+    ctx = HttpContext(sleep=h.ctx.sleep)
+    ctx.mount_app(BASE, cutting)
+    try:
+        dest = Secutix360Destination(h.config(), ctx)
+        try:
+            outcomes = await write(dest, [change_for(dest, make_ticket())])
+        finally:
+            await dest.aclose()
+        assert cutting.cut == 1 and outcomes["ticket:tixngo:S360-000001"].ok
+        assert (await h.ticket("S360-000001"))["external_status"] is not None
+    finally:
+        await h.aclose()
+
+
 async def test_options_reject_a_person_without_email(harness: Harness) -> None:
     dest = harness.destination()
     strict = TicketFeedbackOptions(person_without_email="reject")

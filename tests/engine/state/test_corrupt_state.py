@@ -101,3 +101,14 @@ def test_a_run_on_a_corrupt_checkpoint_fails_and_is_not_left_running(
     assert "'yesterday-ish' is not an ISO date-time" in (result.error or "")
     [run] = store.list_runs(SYNC)
     assert run.outcome == "failed" and run.finished_at is not None
+
+
+def test_an_operator_can_replace_a_corrupt_checkpoint_and_the_old_text_is_recorded(
+    store: SqlStateStore,
+) -> None:
+    store.set_checkpoint(SYNC, {"position": {"page": 3}})
+    corrupt(store, "UPDATE checkpoints SET data = :v WHERE sync = :s", v="[7]", s=SYNC)
+    run_id = store.operator_set_checkpoint(SYNC, None, "alice", None)
+    assert store.get_checkpoint(SYNC) is None
+    run = store.get_run(run_id)
+    assert run is not None and run.detail["old"] == {"corrupt": "[7]"}

@@ -112,7 +112,16 @@ class Secutix360Client(ClientKit):
         while True:
             used = await self.bearer.token() if self.bearer and renewable else None
             response = await api.request("POST", path, json_body=body, table=_READ_ENVELOPE)
-            answer, envelope = self._envelope(path, response)
+            try:
+                answer, envelope = self._envelope(path, response)
+            except RetryableError:
+                # A 2xx cut short (issue 20): again, like a 5xx, within the same limit, so a
+                # call that must not be re-sent blindly (retries=0: creates) is not.
+                if attempt >= limit:
+                    raise
+                attempt += 1
+                await self._sleep(api.retry.delay(attempt - 1, None, self._rng))
+                continue
             if envelope.status_code == self.cfg.success_code:
                 return answer
             action = self.cfg.status_codes.get(envelope.status_code, self.cfg.unknown_code_action)

@@ -36,6 +36,18 @@ def checkpoint_error(sync: str, problem: str, store: str) -> StateError:
     )
 
 
+def as_recorded(text: str | None) -> Any:
+    """A stored JSON column read as text, decoded for the record of what it was: a value
+    that is not a JSON object is kept as ``{"corrupt": <its text>}``, not raised."""
+    if text is None:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {"corrupt": text[:1000]}
+    return value if isinstance(value, dict) else {"corrupt": text[:1000]}
+
+
 def _problem(text: str | None) -> str | None:
     if text is None:
         return "empty"

@@ -29,7 +29,20 @@ from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Text,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -398,15 +411,18 @@ class SqlStateStore:
         with self._tx(write=True) as conn:
             if lease is not None:
                 self._fence(conn, lease, now)
-            old = conn.execute(
-                select(t.checkpoints.c.data).where(t.checkpoints.c.sync == sync)
-            ).scalar_one_or_none()
+            # As text: a corrupt checkpoint is what an operator replaces (issue 20.6).
+            old = corrupt.as_recorded(
+                conn.execute(
+                    select(sql_cast(t.checkpoints.c.data, Text)).where(t.checkpoints.c.sync == sync)
+                ).scalar_one_or_none()
+            )
             if checkpoint is None:
                 conn.execute(delete(t.checkpoints).where(t.checkpoints.c.sync == sync))
             else:
                 self._put_checkpoint(conn, sync, checkpoint, now)
             new = None if checkpoint is None else dict(checkpoint)
-            detail = {"by": by, "old": None if old is None else dict(old), "new": new}
+            detail = {"by": by, "old": old, "new": new}
             return self._insert_run(conn, sync, "checkpoint", "ok", now, now, detail)
 
     def _put_checkpoint(
