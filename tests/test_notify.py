@@ -120,4 +120,4 @@ def test_a_run_whose_every_record_is_refused_fails_and_the_report_says_so(
     assert result.counters.created == 0 and result.counters.rejected > 0
     [msg] = box.messages
     subject = " ".join(msg["Subject"].split())  # long headers are folded
-    assert f"sync {sync} failed" in subject and "every record was refused" in subject
+    assert f"sync {sync} failed" in subject and "refused every record" in subject

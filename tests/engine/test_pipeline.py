@@ -173,9 +173,9 @@ async def test_a_run_whose_every_record_is_refused_fails(store: SqlStateStore) -
     result = await run_sync(store, spec(), source, dest)
     assert result.outcome == "failed" and result.exit_code == 1
     assert result.counters.rejected == 5 and result.counters.created == 0
-    assert "every record was refused (5)" in (result.error or "")
+    assert "the destination refused every record it was sent (5)" in (result.error or "")
     [run] = store.list_runs("mem")
-    assert run.outcome == "failed" and "every record was refused" in (run.error or "")
+    assert run.outcome == "failed" and "refused every record" in (run.error or "")
 
     # Some get through: ok, with the refusals counted (README: exit codes).
     dest.reject = lambda c: "refused" if c.key.endswith(("R00000", "R00001")) else None
@@ -187,6 +187,12 @@ async def test_a_run_whose_every_record_is_refused_fails(store: SqlStateStore) -
     source.bookings = []
     again = await run_sync(store, spec(), source, dest)
     assert again.outcome == "ok" and (again.counters.retried, again.counters.rejected) == (2, 2)
+
+    # Records the destination cannot take (prepare) or that cannot be mapped are bad data,
+    # one record at a time: a run of only those is ok, with the refusals counted.
+    source.bookings = [booking(9).model_copy(update={"contact": None})]
+    bad_data = await run_sync(store, spec(), source, dest)
+    assert bad_data.outcome == "ok" and bad_data.counters.rejected == 3
 
 
 async def test_mapping_failure_is_dead_lettered_and_remapped_later(

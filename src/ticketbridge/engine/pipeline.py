@@ -109,6 +109,10 @@ class _Run:
         self.shared: LeaseKeeper | None = None  # the lease shared with other syncs, if any
         self.run_id = 0
         self.max_cursor: datetime | None = None
+        # Records read by this run that the destination itself refused (issue 20.12); dead
+        # letters refused again are not counted: they failed before.
+        self.refused = 0
+        self._retrying = False
         self.plan_sample: list[dict[str, Any]] = []
         self.plan_omitted = 0
         self._calls0 = (source.api_calls, destination.api_calls)
@@ -322,6 +326,7 @@ class _Run:
         reason: str,
     ) -> None:
         self.counters.rejected += 1
+        self.refused += stage == "destination" and not self._retrying
         if self.opts.dry_run:
             self._plan_entry({"key": record.key, "action": "reject", "reason": reason})
             return
@@ -345,6 +350,7 @@ class _Run:
 
     async def retry_dead_letters(self) -> None:
         """Give every dead letter not already attempted in this run another try."""
+        self._retrying = True
         pending: list[Record] = []
         for dl in self.store.iter_retryable(self.spec.name, self.run_id):
             if self.spec.is_skipped(dl.key):
@@ -447,7 +453,7 @@ async def run_sync(
                         run.run_id, lease, "failed", run.counters, f"internal error: {exc!r}"
                     )
                 raise
-            outcome, message = _outcome(error, run.counters)
+            outcome, message = _outcome(error, run.counters, run.refused)
             # A lost lease's token no longer passes the fence; the run is still recorded.
             fence = None if isinstance(error, LeaseLost) else lease
             store.finish_run(run.run_id, fence, outcome, run.counters, message)
@@ -459,30 +465,33 @@ async def run_sync(
         return RunResult(spec.name, "skipped", RunCounters(), run_id, "skipped: running")
 
 
-def _outcome(error: BaseException | None, counters: RunCounters) -> tuple[RunOutcome, str | None]:
+def _outcome(
+    error: BaseException | None, counters: RunCounters, refused: int
+) -> tuple[RunOutcome, str | None]:
     """The run's outcome and its message.
 
-    A run whose every record was refused (at mapping, preparation or by the destination)
-    wrote nothing and is ``failed`` like a run stopped by an error (DESIGN guarantee 5); one
-    with some refusals is ``ok``: its rejected count, the dead letters and the error e-mail
-    say so, and the refused records are retried on every run, so a failing exit code would
-    fire on every run until the data is fixed.
+    A run in which the destination refused every record it was sent wrote nothing and is
+    ``failed`` like a run stopped by an error (DESIGN guarantee 5): the connection or the
+    mapping is wrong, not a record. A run with some refusals, or whose only refusals are
+    records that could not be mapped or prepared (bad source data, one record at a time),
+    is ``ok``: its rejected count, the dead letters and the error e-mail say so, and the
+    records are retried on every run, so a failing exit code would fire on every run until
+    the data is fixed.
     """
     if error is not None:
         return ("partial" if isinstance(error, RateLimited) else "failed"), str(error)
-    if everything_refused(counters):
+    if destination_refused_everything(counters, refused):
         return "failed", (
-            f"every record was refused ({counters.rejected}): nothing was written; "
-            "see the reasons with `ticketbridge errors`"
+            f"the destination refused every record it was sent ({refused}): nothing was "
+            "written; see the reasons with `ticketbridge errors`"
         )
     return "ok", None
 
 
-def everything_refused(counters: RunCounters) -> bool:
-    """Records were read for the destination and not one of them got through. Dead letters
-    refused again in a run that read nothing new do not count: they failed before."""
+def destination_refused_everything(counters: RunCounters, refused: int) -> bool:
+    """Records this run read were sent, and the destination took not one of them."""
     through = counters.created + counters.updated + counters.unchanged + counters.skipped_policy
-    return counters.rejected > 0 and through == 0 and counters.read > counters.skipped_filter
+    return refused > 0 and through == 0 and counters.read > counters.skipped_filter
 
 
 __all__ = ["Failed", "RunOptions", "RunResult", "SyncSpec", "Window", "run_sync"]
