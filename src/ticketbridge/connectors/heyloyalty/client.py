@@ -81,7 +81,12 @@ class HeyloyaltyClient(ClientKit):
     # -- members -----------------------------------------------------------------------
 
     async def find_members(
-        self, field: str, values: Sequence[str], same: Callable[[Any, str], bool] | None = None
+        self,
+        field: str,
+        values: Sequence[str],
+        same: Callable[[Any, str], bool] | None = None,
+        *,
+        fail_closed: bool = True,
     ) -> list[Member]:
         """Members whose ``field`` equals any of ``values``, all pages.
 
@@ -93,6 +98,8 @@ class HeyloyaltyClient(ClientKit):
         error), and until one answer has shown ``logic=or`` honoured (members for two values
         or more), each value it did not find is asked for again on its own. ``same(stored,
         asked)`` compares values (e.g. mobile numbers in any format); default: equal text.
+        ``fail_closed=False`` skips the asking again, for a caller to whom a member not
+        found costs nothing worse than treating it as new.
         """
         match = same or (lambda stored, asked: str(stored).casefold() == asked.casefold())
         found: list[Member] = []
@@ -103,7 +110,7 @@ class HeyloyaltyClient(ClientKit):
             hit = {v for v in chunk if any(match(m.fields().get(field), v) for m in batch)}
             if len(hit) >= 2:
                 self._or_verified = True
-            if not self._or_verified and len(chunk) > 1:
+            if fail_closed and not self._or_verified and len(chunk) > 1:
                 for value in chunk:
                     if value not in hit:
                         batch.extend(await self._lookup(field, [value], match))

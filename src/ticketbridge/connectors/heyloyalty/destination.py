@@ -198,7 +198,9 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
                 continue
             ready.append((change, member, identity, consent))
         existing: dict[str, Member] = {}
-        looked_up = bool(ready) and self._needs_lookup(opts, [c for c, *_ in ready])
+        batch = [c for c, *_ in ready]
+        guard = bool(ready) and self._needs_lookup(opts, batch)
+        looked_up = guard or any(c.action == "create" for c in batch)
         if looked_up:
             found = await self.client.find_members(
                 opts.match,
@@ -206,6 +208,10 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
                 lambda stored, asked: (
                     match_key(opts.match, stored, region) == match_key(opts.match, asked, region)
                 ),
+                # Only the guards above must never miss a member. For a first write a member
+                # missed is taken for a new one: its channels the contact did not grant are
+                # turned off, never on.
+                fail_closed=guard,
             )
             for m in found:
                 key = match_key(opts.match, m.fields().get(opts.match), region)
@@ -229,13 +235,9 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
 
     @staticmethod
     def _needs_lookup(opts: MembersOptions, changes: list[Change]) -> bool:
-        # A record written for the first time: whether the member was on the list before
-        # decides its status (see _upsert_one), and the upsert's own answer cannot tell
-        # when an earlier attempt created the member but its answer was lost.
         return (
             opts.import_type != "create_update"
             or not opts.resubscribe_unsubscribed
-            or any(c.action == "create" for c in changes)
             or any(f.startswith(MEMBER + ".") for c in changes for f in c.if_empty)
         )
 
@@ -315,6 +317,8 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
         # Not on the list before this write: created by it, or by an attempt of it whose
         # answer was lost (then the retry's upsert says "update"). Either way a new member,
         # so the channels the contact did not grant are turned off as for any new member.
+        # (Records written for the first time are always looked up first, see
+        # _write_members.)
         created = result.type == "create" or (looked_up and found is None)
         withdrawn = _status_to_write(consent, member, created=created, found=found)
         if withdrawn:
