@@ -7,8 +7,8 @@ Exit codes: 0 ok (also "skipped: running"), 1 run failed (and ``check`` when a c
 from __future__ import annotations
 
 import asyncio
-import csv
 import gc
+import getpass
 import json
 import sys
 import time
@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from ticketbridge import logs
+from ticketbridge import dead_letters, logs
 from ticketbridge.engine.leases import holder_is_dead
 from ticketbridge.engine.spec import RunOptions, RunResult
 from ticketbridge.engine.state.base import RunCounters, RunRow
@@ -333,6 +333,14 @@ def _print_result(result: RunResult, as_json: bool) -> None:
         err.print(f"[yellow]{result.outcome}:[/yellow] {message}", highlight=False)
 
 
+def _cli_user() -> str:
+    """Who started a run from the command line, for the run history."""
+    try:
+        return f"cli ({getpass.getuser()})"
+    except (KeyError, OSError):  # no user name for this uid (a bare container)
+        return "cli"
+
+
 def _open(project: Project) -> Runtime:
     """The runtime of a command that opens connections: every ``${VAR}`` must be set."""
     try:
@@ -346,6 +354,7 @@ def _open(project: Project) -> Runtime:
 def _run(config: Path | None, sync: str, opts: RunOptions, as_json: bool) -> None:
     project = _load(config)
     _known_sync(project, sync)
+    opts.detail.setdefault("started_by", _cli_user())
     runtime = _open(project)
     try:
         with Progress(sync) as progress:
@@ -434,41 +443,39 @@ def backfill(
     The switches override the sync's settings for this import only (a manual import of the
     Heyloyalty kind: members, orders, re-subscribe, opt-in mail, automations).
     """
-    from ticketbridge.engine.windows import parse_duration
+    from ticketbridge.manual_import import ImportChoices, prepare_import
 
     project = _load(config)
     _known_sync(project, sync)
-    source = {k: v for k, v in (("members", members), ("orders", orders)) if v is not None}
-    source.update(_pairs(set_source, "--set-source"))
-    destination = {
-        k: v
-        for k, v in (
-            ("resubscribe_unsubscribed", resubscribe),
-            ("send_optin", send_optin),
-            ("trigger_automations", automations),
-        )
-        if v is not None
-    }
-    destination.update(_pairs(set_destination, "--set-destination"))
-    opts = RunOptions(kind="backfill", source_overrides=source, destination_overrides=destination)
+    choices = ImportChoices(
+        start=from_,
+        end=to,
+        chunk=chunk,
+        members=members,
+        orders=orders,
+        resubscribe=resubscribe,
+        send_optin=send_optin,
+        automations=automations,
+        source=_pairs(set_source, "--set-source"),
+        destination=_pairs(set_destination, "--set-destination"),
+    )
     try:
-        spec = project.get_sync(sync)
-        spec.backfill_from = from_
-        if chunk:
-            try:
-                spec.backfill_chunk = parse_duration(chunk)
-            except ValueError as exc:
-                raise typer.BadParameter(str(exc), param_hint="'--chunk'") from None
-        opts.backfill_to = to
-        spec.with_overrides(opts)  # reject a bad switch before anything runs
-    except (ConfigError, ValueError) as exc:
+        prepared = prepare_import(project, sync, choices)
+    except ValueError as exc:
+        if chunk and "duration" in str(exc):
+            raise typer.BadParameter(str(exc), param_hint="'--chunk'") from None
         err.print(f"[red]error:[/red] {sync}: {exc}", highlight=False)
         raise typer.Exit(2) from None
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {sync}: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    opts = prepared.opts
+    opts.detail = {"started_by": _cli_user()}
     runtime = _open(project)
     try:
         with Progress(sync) as progress:
             opts.on_progress = progress
-            result = asyncio.run(runtime.run(sync, opts))
+            result = asyncio.run(runtime.run(sync, opts, prepared.spec))
     finally:
         runtime.close()
     _print_result(result, as_json)
@@ -625,32 +632,15 @@ def errors(
         letters = runtime.store.list_dead_letters(sync, include_resolved=all_)
     finally:
         runtime.close()
-    fields = ["key", "stage", "reason", "attempts", "first_seen", "last_seen", "resolved_at"]
-    values = [
-        [
-            d.key,
-            d.stage,
-            d.reason,
-            d.attempts,
-            d.first_seen.isoformat(),
-            d.last_seen.isoformat(),
-            d.resolved_at.isoformat() if d.resolved_at else "",
-        ]
-        for d in letters
-    ]
     if as_json:
-        out.print_json(json.dumps([dict(zip(fields, v, strict=True)) for v in values]))
+        out.print_json(json.dumps(dead_letters.as_dicts(letters)))
         return
     if csv_path is not None:
         if csv_path == "-":
-            writer = csv.writer(sys.stdout)
-            writer.writerow(fields)
-            writer.writerows(values)
+            dead_letters.write_csv(letters, sys.stdout)
             return
         with Path(csv_path).open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(fields)
-            writer.writerows(values)
+            dead_letters.write_csv(letters, fh)
         out.print(f"{len(letters)} dead letters written to {csv_path}", highlight=False)
         return
     if not letters:
@@ -691,7 +681,14 @@ def checkpoint(
     runtime = Runtime.open(project)
     try:
         if set_json is not None:
+            before = runtime.store.get_checkpoint(sync)
             runtime.store.set_checkpoint(sync, value)
+            runtime.store.record_action(
+                sync,
+                "checkpoint",
+                "ok",
+                {"started_by": _cli_user(), "before": before, "after": value},
+            )
         out.print_json(json.dumps(runtime.store.get_checkpoint(sync)))
     finally:
         runtime.close()
@@ -717,7 +714,7 @@ def serve(config: ConfigOpt = None) -> None:
     runtime = _open(project)
 
     async def start(name: str) -> object:
-        result = await runtime.run(name, RunOptions())
+        result = await runtime.run(name, RunOptions(detail={"started_by": "schedule"}))
         err.print(
             f"{name}: {result.outcome} {result.counters.as_dict()}"
             + (f" {result.error}" if result.error else ""),
