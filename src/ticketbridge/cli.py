@@ -7,6 +7,7 @@ Exit codes: 0 ok (also "skipped: running"), 1 run failed (and ``check`` when a c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import getpass
 import json
@@ -784,21 +785,81 @@ def init(
 
 
 @app.command()
+def ui(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8400,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the operations console on the project file and state the CLI uses.
+
+    Logins: TICKETBRIDGE_UI_OPERATOR_PASSWORD and TICKETBRIDGE_UI_VIEWER_PASSWORD (read-only).
+    Without them it serves loopback only, with a password and a one-time link made at start.
+    """
+    from ticketbridge.sandbox import PortInUse
+    from ticketbridge.web.serve import serve_console
+    from ticketbridge.web.settings import UiSettings
+
+    _load(config, secrets=False)  # a broken project file is a config error here, exit 2
+    settings = UiSettings.from_env(_config_path(config), host=host, port=port)
+    try:
+        serve_console(settings, lambda line: out.print(line, highlight=False, soft_wrap=True))
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+    except PortInUse as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
 def demo(
     records: Annotated[int, typer.Option(help="Bookings in the source sandbox.")] = 300,
     seed: int = 42,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    with_ui: Annotated[
+        bool,
+        typer.Option(
+            "--ui", help="Then leave the sandboxes and the console up (Ctrl-C ends both)."
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(help="The console's port (with --ui).")] = 8400,
 ) -> None:
     """Start the sandboxes, run every integration twice, print a summary."""
-    from ticketbridge.demo import print_demo, run_demo
+    from ticketbridge.demo import run_demo
 
-    report = run_demo(records=records, seed=seed, progress=None if as_json else err)
+    then = _demo_console(port, as_json) if with_ui else None
+    report = run_demo(records=records, seed=seed, progress=None if as_json else err, then=then)
+    if not with_ui:
+        _print_demo_report(report, as_json)
+    failed = any(r["outcome"] not in ("ok",) for s in report["syncs"] for r in s["runs"])
+    raise typer.Exit(1 if failed else 0)
+
+
+def _print_demo_report(report: dict[str, Any], as_json: bool) -> None:
+    from ticketbridge.demo import print_demo
+
     if as_json:
         out.print_json(json.dumps(report))
     else:
         print_demo(report, out)
-    failed = any(r["outcome"] not in ("ok",) for s in report["syncs"] for r in s["runs"])
-    raise typer.Exit(1 if failed else 0)
+
+
+def _demo_console(port: int, as_json: bool) -> Any:
+    """``demo --ui``: once the runs are done, print the report, then serve the console on the
+    demo's project and state until Ctrl-C, with a one-time login."""
+    from ticketbridge.web.serve import serve_console
+    from ticketbridge.web.settings import UiSettings
+
+    def then(path: Path, state: str, urls: dict[str, str], report: dict[str, Any]) -> None:
+        _print_demo_report(report, as_json)
+        settings = UiSettings.from_env(path, port=port, database_url=state)
+        say = err if as_json else out  # stdout holds the JSON report
+        say.print("the sandboxes and the console stay up until Ctrl-C", highlight=False)
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_console(settings, lambda line: say.print(line, highlight=False, soft_wrap=True))
+
+    return then
 
 
 @sandbox_app.command("serve")

@@ -53,7 +53,12 @@ LINE_CHARS = 300
 def capture_tail(limit: int = TAIL_LINES) -> Iterator[deque[str]]:
     """Keep the last ``limit`` log lines emitted in this context (one run's: asyncio tasks it
     starts share it), secrets already redacted, each cut at ``LINE_CHARS``. Lines below the
-    configured level are never made, so they are not kept either."""
+    configured level are never made, so they are not kept either. Inside another capture it
+    keeps to that one's lines (the console watches a run's tail while it runs)."""
+    outer = _tail.get()
+    if outer is not None:
+        yield outer
+        return
     tail: deque[str] = deque(maxlen=limit)
     token = _tail.set(tail)
     try:

@@ -1,0 +1,65 @@
+"""The overview: every sync with its endpoints, schedule, last run, dead letters and lease."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ticketbridge.engine.state.base import Lease, RunRow
+from ticketbridge.web import queries
+from ticketbridge.web.auth import User
+from ticketbridge.web.console import Console
+from ticketbridge.web.pages.common import Endpoints, console_of, endpoints, next_run
+
+
+@dataclass
+class SyncRow:
+    name: str
+    ends: Endpoints
+    next_run: datetime | None
+    last: RunRow | None
+    open_letters: int
+    lease: Lease | None  # held now
+    running_id: int | None
+
+
+def sync_rows(console: Console) -> list[SyncRow]:
+    project = console.project()
+    store = console.store
+    now = datetime.now(UTC)
+    rows = []
+    for name in project.syncs:
+        last = queries.last_run(store, name)
+        lease = store.get_lease(name)
+        held = lease if lease is not None and lease.acquired_until > now else None
+        ends = endpoints(project, name)
+        rows.append(
+            SyncRow(
+                name=name,
+                ends=ends,
+                next_run=next_run(ends.schedule, last, now),
+                last=last,
+                open_letters=queries.open_letters(store, name),
+                lease=held,
+                running_id=queries.running_run(store, name) if held else None,
+            )
+        )
+    return rows
+
+
+async def overview(request: Request, user: User) -> Response:
+    console = console_of(request)
+    rows = await run_in_threadpool(sync_rows, console)
+    project = console.project()
+    sales = None
+    if project.supplier_api is not None:
+        _, _, sales = await run_in_threadpool(queries.sales_page, console.store, "", None, 1)
+    return console.render(
+        request,
+        "overview.html",
+        {"rows": rows, "sales": sales, "jobs": console.jobs.running()},
+    )
