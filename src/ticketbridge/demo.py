@@ -297,7 +297,7 @@ async def _demo_integration(
                 )
         if progress:
             progress.print(f"{integ.title}: run {attempt}…", highlight=False)
-        result = await runtime.run(integ.sync, RunOptions())
+        result = await runtime.run(integ.sync, RunOptions(detail={"started_by": "demo"}))
         row: dict[str, Any] = {
             k: v for k, v in result.counters.as_dict().items() if k in REPORT_FIELDS
         }

@@ -234,3 +234,20 @@ def test_set_the_checkpoint_after_confirming(operator: Page, stack: ConsoleStack
     assert recorded.kind == "checkpoint" and recorded.detail["after"] == wanted
     assert recorded.detail["started_by"] == "ada (console, operator)"
     store.set_checkpoint(HEYLOYALTY, before)  # leave the state as the other tests expect
+
+
+def test_every_page_fits_a_phone_screen(operator: Page, stack: ConsoleStack) -> None:
+    operator.set_viewport_size({"width": 390, "height": 844})
+    run_id = stack.console.store.list_runs(AIRSHIP, limit=1)[0].id
+    for path in (
+        "/",
+        f"/syncs/{AIRSHIP}",
+        f"/syncs/{HEYLOYALTY}",
+        f"/syncs/{HEYLOYALTY}/import",
+        f"/runs/{run_id}",
+        "/dead-letters",
+        "/sales",
+    ):
+        operator.goto(path)
+        wide = operator.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, f"{path} is {wide} px wider than a phone screen"

@@ -88,7 +88,9 @@ def _override(options: Any, overrides: dict[str, Any], role: str) -> Any:
     try:
         return model.model_validate({**options.model_dump(), **overrides})
     except ValidationError as exc:
-        raise ValueError(f"{role} settings: {exc.errors()[0]['msg']}") from None
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"{role} setting {where}: {first['msg']}") from None
 
 
 @dataclass

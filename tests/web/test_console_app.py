@@ -1,0 +1,201 @@
+"""The console's rules that need no browser: who may serve it where, the one-time login,
+redirects that stay on the site, secret masking, the field-mapping table and the import's
+chunks (the ones the engine reads)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from pydantic import SecretStr
+
+from ticketbridge.demo import project_dict, sandbox_env, write_example_project
+from ticketbridge.errors import ConfigError
+from ticketbridge.manual_import import ImportChoices, prepare_import
+from ticketbridge.project import load_project
+from ticketbridge.sandbox import serve_asgi
+from ticketbridge.web import UiSettings, create_app
+from ticketbridge.web.auth import safe_next
+from ticketbridge.web.pages.syncs import mapping_tables
+from ticketbridge.web.redact import MASK, Scrubber, mask
+from ticketbridge.web.settings import is_loopback
+
+HEYLOYALTY = "ticketmaster-customers-to-heyloyalty"
+PUBLIC = "0.0.0.0"  # noqa: S104 - never bound: the console must refuse it
+
+
+@contextmanager
+def served(settings: UiSettings) -> Iterator[httpx.Client]:
+    """The console under uvicorn on loopback, and a client of it (cookies kept)."""
+    server, thread, url = serve_asgi(create_app(settings), "console", lifespan="on")
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def project_file(tmp_path: Path) -> Path:
+    return write_example_project(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.8.0.3", True), ("::1", True), ("localhost", True),
+     (PUBLIC, False), ("192.168.1.10", False), ("console.venue.example", False)],
+)  # fmt: skip
+def test_loopback_addresses(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_it_refuses_a_public_address_without_credentials(project_file: Path) -> None:
+    settings = UiSettings(project_file, host=PUBLIC)
+    with pytest.raises(ConfigError, match="without credentials"):
+        settings.check()
+    with pytest.raises(ConfigError, match="without credentials"):
+        create_app(settings)
+    settings.operator_password = SecretStr("long-enough-pw")
+    settings.check()
+    settings.viewer_password = SecretStr("long-enough-pw")
+    with pytest.raises(ConfigError, match="the same"):
+        settings.check()
+    settings.viewer_password = SecretStr("short")
+    with pytest.raises(ConfigError, match="shorter than 8"):
+        settings.check()
+
+
+def test_ticketbridge_ui_refuses_to_start_on_a_public_address(project_file: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ticketbridge", "ui", "--host", PUBLIC, "-c", str(project_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(project_file.parent)},
+    )
+    assert proc.returncode == 2
+    assert (
+        "without credentials" in proc.stderr and "TICKETBRIDGE_UI_OPERATOR_PASSWORD" in proc.stderr
+    )
+
+
+def test_without_passwords_a_start_makes_one_and_a_one_time_link(project_file: Path) -> None:
+    settings = UiSettings(project_file, database_url=f"sqlite:///{project_file.parent}/s.db")
+    made = settings.ensure_login()
+    assert made is not None and settings.operator_password is not None
+    token = settings.one_time_token
+    assert token is not None
+    with served(settings) as client:
+        bad = client.get("/login/once?token=wrong", follow_redirects=False)
+        assert bad.status_code == 403
+        first = client.get(f"/login/once?token={token.get_secret_value()}", follow_redirects=False)
+        assert first.status_code == 303 and first.headers["location"] == "/"
+        assert client.get("/", follow_redirects=False).status_code == 200
+        client.cookies.clear()
+        again = client.get(f"/login/once?token={token.get_secret_value()}", follow_redirects=False)
+        assert again.status_code == 403, "the link works once"
+        assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_configured_passwords_make_no_one_time_link(project_file: Path) -> None:
+    settings = UiSettings(project_file, operator_password=SecretStr("operator-password"))
+    assert settings.ensure_login() is None
+    assert settings.one_time_token is None
+
+
+def test_pages_send_security_headers_and_need_a_login(project_file: Path) -> None:
+    settings = UiSettings(
+        project_file,
+        database_url=f"sqlite:///{project_file.parent}/s.db",
+        operator_password=SecretStr("operator-password"),
+    )
+    with served(settings) as client:
+        answer = client.get("/dead-letters", follow_redirects=False)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/login?next=/dead-letters"
+        login = client.get("/login")
+        assert "script-src 'self'" in login.headers["content-security-policy"]
+        assert login.headers["x-frame-options"] == "DENY"
+        assert login.headers["referrer-policy"] == "no-referrer"
+        assert client.post("/syncs/x/run", data={}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [("/syncs/a?b=1", "/syncs/a?b=1"), ("//evil.example/", "/"), ("https://evil.example", "/"),
+     ("/\\evil", "/"), (None, "/")],
+)  # fmt: skip
+def test_after_login_it_goes_only_to_a_page_of_the_console(given: str | None, kept: str) -> None:
+    assert safe_next(given) == kept
+
+
+def test_masking_by_key_and_type_and_scrubbing_by_value() -> None:
+    shown = mask(
+        {
+            "api_key": "abc123",
+            "token": "${TICKETCO_TOKEN}",
+            "nested": {"client_secret": SecretStr("s3cr3t"), "email": "a@b.example"},
+            "key": "booking:x:1",
+        }
+    )
+    assert shown == {
+        "api_key": MASK,
+        "token": "${TICKETCO_TOKEN}",
+        "nested": {"client_secret": MASK, "email": "a@b.example"},
+        "key": "booking:x:1",
+    }
+    scrub = Scrubber(["hunter22", "abc"])  # 3 characters: too short to tell from text
+    assert scrub("login hunter22 for abc") == f"login {MASK} for abc"
+
+
+def _heyloyalty_project(tmp_path: Path) -> Path:
+    urls = {"ticketmaster": "http://127.0.0.1:1", "heyloyalty": "http://127.0.0.1:2"}
+    path = tmp_path / "ticketbridge.yaml"
+    path.write_text(yaml.safe_dump(project_dict(urls)))
+    return path
+
+
+def test_the_mapping_table_puts_the_default_beside_the_edited(tmp_path: Path) -> None:
+    project = load_project(_heyloyalty_project(tmp_path), env=sandbox_env())
+    tables = mapping_tables(project.get_sync(HEYLOYALTY))
+    members = {row.field: row for row in tables["List fields (customer → member)"]}
+    assert members["email"].change == "" and members["email"].default == "email"
+    assert members["Cardnumber"].change == "added"
+    assert members["Cardnumber"].edited == "cards.Cardnumber"
+    assert "Tracking fields (order → purchase event)" in tables
+
+
+def test_an_import_of_14_months_reads_two_chunks_of_at_most_a_year(tmp_path: Path) -> None:
+    project = load_project(_heyloyalty_project(tmp_path), env=sandbox_env())
+    prepared = prepare_import(
+        project,
+        HEYLOYALTY,
+        ImportChoices(
+            start=date(2025, 1, 1), end=date(2026, 3, 1), orders=False, send_optin=True,
+            import_type="update",
+        ),
+    )  # fmt: skip
+    assert [(w.start.date(), w.end.date()) for w in prepared.chunks] == [
+        (date(2025, 1, 1), date(2026, 1, 1)),
+        (date(2026, 1, 1), date(2026, 3, 1)),
+    ]
+    assert prepared.opts.kind == "backfill"
+    assert prepared.opts.source_overrides == {"orders": False}
+    assert prepared.opts.destination_overrides == {"send_optin": True, "import_type": "update"}
+    assert project.get_sync(HEYLOYALTY).backfill_from is None, "the project is not changed"
+    with pytest.raises(ValueError, match="destination setting import_type: Input should be"):
+        prepare_import(
+            project, HEYLOYALTY, ImportChoices(start=date(2025, 1, 1), import_type="merge")
+        )
+    with pytest.raises(ValueError, match="not after its start"):
+        prepare_import(
+            project, HEYLOYALTY, ImportChoices(start=date(2025, 1, 1), end=date(2024, 1, 1))
+        )
