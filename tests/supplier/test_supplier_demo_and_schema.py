@@ -45,7 +45,7 @@ def test_migration_0002_creates_exactly_the_reservation_tables(state_url: str) -
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(context, combined) == []
-            assert context.get_current_revision() == "0002"
+            assert context.get_current_revision() == "0003_console"
         with engine.begin() as conn:
             command.downgrade(alembic_config(conn), "0001")
         assert SUPPLIER_TABLES.isdisjoint(inspect(engine).get_table_names())

@@ -103,7 +103,7 @@ def test_the_csv_download_is_the_file_ticketbridge_errors_writes(
     operator: Page, stack: ConsoleStack
 ) -> None:
     operator.goto(f"/dead-letters?sync={HEYLOYALTY}")
-    total = int(operator.locator("p strong").first.inner_text())
+    total = int(operator.locator("p strong").first.inner_text().replace(",", ""))
     with operator.expect_download() as download:
         operator.get_by_role("link", name="Download CSV").click()
     path = download.value.path()

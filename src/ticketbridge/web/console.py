@@ -22,6 +22,7 @@ from ticketbridge.errors import ConfigError
 from ticketbridge.http.context import HttpContext
 from ticketbridge.project import Project, load_project
 from ticketbridge.runtime import Runtime, database_url
+from ticketbridge.web import queries
 from ticketbridge.web.jobs import Jobs
 from ticketbridge.web.redact import Scrubber, project_secrets
 from ticketbridge.web.settings import UiSettings
@@ -58,6 +59,11 @@ def _duration(start: datetime | None, end: datetime | None) -> str:
     return str(timedelta(seconds=round(seconds)))
 
 
+def _count(value: int, cap: int) -> str:
+    """A bounded count as people read it: ``1,234``, or ``10,000+`` past the cap."""
+    return f"{cap:,}+" if value > cap else f"{value:,}"
+
+
 def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
 
@@ -83,7 +89,12 @@ class Console:
         self.templates.filters.update(
             age=_age, when=_when, pretty=_pretty, without=lambda s, p: str(s).removeprefix(p)
         )
-        self.templates.globals.update(duration=_duration)
+        self.templates.globals.update(
+            duration=_duration,
+            count=_count,
+            COUNT_CAP=queries.COUNT_CAP,
+            WAITING_CAP=queries.WAITING_CAP,
+        )
         self._scrubber = self._make_scrubber()
 
     # --- the project, as the file says now ---------------------------------------------------

@@ -52,11 +52,7 @@ def _run_data(console: Console, run_id: int) -> dict[str, Any] | None:
     if run is None:
         return None
     job = console.jobs.for_run(run_id)
-    rejected, _, total = queries.letters_page(
-        console.store,
-        queries.LetterFilter(sync=run.sync, run_id=run.id, status="all"),
-        limit=REJECTED_SHOWN,
-    )
+    rejected, total = queries.run_letters(console.store, run.sync, run.id, REJECTED_SHOWN)
     detail = run.detail
     log = list(job.log) if job is not None and not detail.get("log") else detail.get("log", [])
     took = (
@@ -74,7 +70,7 @@ def _run_data(console: Console, run_id: int) -> dict[str, Any] | None:
         "seconds": took,
         "per_second": (c.read / took) if took > 0 and c.read else None,
         "log": log,
-        "rejected": [letter for _, letter in rejected],
+        "rejected": rejected,
         "rejected_total": total,
         "plan": [mask(entry) for entry in detail.get("plan", [])],
         "plan_omitted": detail.get("plan_omitted", 0),
