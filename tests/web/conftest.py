@@ -26,6 +26,7 @@ import yaml
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests import pg
+from ticketbridge import logs
 from ticketbridge.demo import _demo_tiqets_sale, build_sandbox, project_dict, sandbox_env
 from ticketbridge.project import load_project
 from ticketbridge.runtime import Runtime
@@ -178,9 +179,12 @@ def stack(
         )
         app = create_app(settings)
         server, thread, url = serve_asgi(app, "console", lifespan="on")
+        # As `ticketbridge ui` runs: INFO lines, secrets redacted; runs keep their tail.
+        logs.configure("INFO", [*env.values(), OPERATOR_PASSWORD, VIEWER_PASSWORD])
         try:
             yield ConsoleStack(directory, url, database_url, running, app, env)
         finally:
+            logs.configure("WARNING")
             server.should_exit = True
             thread.join(timeout=30)
     finally:

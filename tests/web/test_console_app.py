@@ -4,8 +4,10 @@ chunks (the ones the engine reads)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -16,11 +18,11 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from ticketbridge.demo import project_dict, sandbox_env, write_example_project
+from ticketbridge.demo import INTEGRATIONS, project_dict, sandbox_env, write_example_project
 from ticketbridge.errors import ConfigError
 from ticketbridge.manual_import import ImportChoices, prepare_import
 from ticketbridge.project import load_project
-from ticketbridge.sandbox import serve_asgi
+from ticketbridge.sandbox import free_port, serve_asgi
 from ticketbridge.web import UiSettings, create_app
 from ticketbridge.web.auth import safe_next
 from ticketbridge.web.pages.syncs import mapping_tables
@@ -199,3 +201,91 @@ def test_an_import_of_14_months_reads_two_chunks_of_at_most_a_year(tmp_path: Pat
         prepare_import(
             project, HEYLOYALTY, ImportChoices(start=date(2025, 1, 1), end=date(2024, 1, 1))
         )
+
+
+def _lines_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
+    """Lines of the process's stdout up to the first containing ``marker``."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if marker in line:
+            return lines
+    proc.kill()
+    raise AssertionError(
+        f"no {marker!r} in the output: {lines} {proc.stderr.read() if proc.stderr else ''}"
+    )
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+@contextmanager
+def _log_in_once(lines: list[str]) -> Iterator[httpx.Client]:
+    """A client logged in with the one-time link the command printed."""
+    url = next(line.split(": ", 1)[1] for line in lines if line.startswith("console: "))
+    link = next(line.split(": ", 1)[1] for line in lines if line.startswith("one-time login: "))
+    with httpx.Client(base_url=url, timeout=30) as client:
+        assert client.get(link, follow_redirects=False).status_code == 303
+        yield client
+
+
+def test_ticketbridge_ui_without_passwords_prints_a_one_time_login(project_file: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ticketbridge", "ui", "--port", str(port), "-c", str(project_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(project_file.parent)},
+    )
+    try:
+        lines = _lines_until(proc, "operator password for this start", timeout=60)
+        assert lines[0] == f"console: http://127.0.0.1:{port}"
+        with _log_in_once(lines) as client:
+            page = client.get("/")
+            assert page.status_code == 200
+            for sync in load_project(project_file, secrets=False).syncs:
+                assert sync in page.text
+    finally:
+        code = _stop(proc)
+    assert code == 0
+
+
+@pytest.mark.e2e
+def test_demo_ui_runs_the_demo_then_serves_the_console_on_its_results(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ticketbridge", "demo", "--ui", "--records", "100",
+         "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    try:
+        lines = _lines_until(proc, "one-time login", timeout=240)
+        assert any("Tiqets ↔ ACME" in line for line in lines), "the demo's report comes first"
+        with _log_in_once(lines) as client:
+            overview = client.get("/").text
+            for integration in INTEGRATIONS:
+                assert integration.sync in overview
+            runs = client.get(f"/syncs/{INTEGRATIONS[0].sync}").text
+            assert runs.count('href="/runs/') >= 2, "both demo runs are in the history"
+            assert "demo" in runs, "started by the demo"
+            sales = client.get("/sales").text
+            assert "cancelled (1)" in sales, "the demo's Tiqets sale, cancelled"
+    finally:
+        code = _stop(proc)
+    assert code == 0

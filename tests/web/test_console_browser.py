@@ -54,8 +54,13 @@ def test_a_wrong_password_is_refused_and_the_right_one_shows_every_sync(
 
 
 def test_start_a_run_and_watch_it_finish(operator: Page, stack: ConsoleStack) -> None:
-    # Slow source calls make the run last a few seconds, long enough to watch it run.
-    stack.admin("ticketco", "faults", {"latency_ms": 40, "slow_rate": 1.0})
+    # Slow source calls make the run last a few seconds, long enough to watch it run; its
+    # first call is answered 503 and retried, which the run's log says.
+    stack.admin(
+        "ticketco",
+        "faults",
+        {"latency_ms": 40, "slow_rate": 1.0, "fail_next": 1, "fail_status": 503},
+    )
     try:
         card = operator.locator(f"section.sync[data-sync='{AIRSHIP}']")
         card.get_by_role("button", name="Run now").click()
@@ -72,6 +77,8 @@ def test_start_a_run_and_watch_it_finish(operator: Page, stack: ConsoleStack) ->
     read = operator.locator("table.counters td").first.inner_text()
     assert int(read) == run.counters.read
     assert operator.locator("#live progress").count() == 0
+    expect(operator.locator("pre.log")).to_contain_text("http.retry")
+    expect(operator.locator("pre.log")).to_contain_text("status=503")
 
 
 def test_open_a_rejected_record_and_retry_it(operator: Page, stack: ConsoleStack) -> None:
@@ -251,3 +258,30 @@ def test_every_page_fits_a_phone_screen(operator: Page, stack: ConsoleStack) -> 
         operator.goto(path)
         wide = operator.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert wide <= 0, f"{path} is {wide} px wider than a phone screen"
+
+
+def test_filter_dead_letters_and_retry_the_selected_ones(
+    operator: Page, stack: ConsoleStack
+) -> None:
+    store = stack.console.store
+    before = {d.key: d.attempts for d in store.list_dead_letters(HEYLOYALTY)}
+    operator.goto("/dead-letters")
+    operator.select_option("select[name=sync]", HEYLOYALTY)
+    operator.fill("input[name=reason]", "email")
+    operator.select_option("select[name=age]", "1d")
+    operator.get_by_role("button", name="Filter").click()
+    rows = operator.locator("table.letters tbody tr")
+    expect(rows.first).to_contain_text(HEYLOYALTY)
+    shown = rows.locator("td.key").all_inner_texts()
+    assert shown and set(shown) <= set(before)
+    assert all("email" in r for r in rows.locator("td:nth-child(5)").all_inner_texts())
+    picked = shown[:2]
+    for key in picked:
+        operator.get_by_label(f"retry {key}").check()
+    operator.get_by_role("button", name="Retry selected").click()
+    run_id = _run_id(operator)
+    expect(operator.locator("#live .badge").first).not_to_have_text("running", timeout=60_000)
+    run = store.get_run(run_id)
+    assert run is not None and run.kind == "retry" and run.counters.retried == len(picked)
+    after = {d.key: d.attempts for d in store.list_dead_letters(HEYLOYALTY, include_resolved=True)}
+    assert {k for k in before if after[k] != before[k]} == set(picked)
