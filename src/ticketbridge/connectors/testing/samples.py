@@ -8,6 +8,7 @@ address, the reference and the ticket number), so a case can find what a write l
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from ticketbridge.connectors.base import ObjectSpec, Record
 from ticketbridge.connectors.testing.harness import NOW
@@ -44,7 +45,7 @@ def _contact(first: str, email: str, mobile: str) -> Contact:
     )
 
 
-def _ticket(number: str, holder: str) -> Ticket:
+def _ticket(number: str, holder: str, **mobile: Any) -> Ticket:
     return Ticket(
         number=number,
         barcode=number.replace("-", ""),
@@ -57,6 +58,7 @@ def _ticket(number: str, holder: str) -> Ticket:
         status="valid",
         event=EVENT,
         updated_at=NOW,
+        **mobile,
     )
 
 
@@ -87,7 +89,20 @@ def sample_records() -> list[Record]:
         Record(
             "ticket:conformance:TBTKT-4712",
             "ticket",
-            _ticket("TBTKT-4712", "alan.conformance@example.org"),
+            # A mobile ticket (TIXNGO's feedback): its wallet owner, status and mode too.
+            _ticket(
+                "TBTKT-4712",
+                "alan.conformance@example.org",
+                owner=Person(
+                    first_name="Alan",
+                    last_name="Owner",
+                    email="alan.owner.conformance@example.org",
+                    external_id="u-conformance-1",
+                ),
+                mobile_status="TRANSFERRED",
+                mobile_status_mode="lifecycle",
+                attributes={"previous_status": "PENDING_TRANSFER"},
+            ),
             cursor=NOW,
         ),
     ]
