@@ -217,8 +217,13 @@ def _seed_state(config: Path, database_url: str, acme_url: str) -> None:
 def context(browser: Browser, stack: ConsoleStack) -> Iterator[BrowserContext]:
     ctx = browser.new_context(base_url=stack.url, viewport={"width": 1200, "height": 900})
     ctx.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    ctx.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     yield ctx
     ctx.close()
+    # No script error and nothing the Content-Security-Policy blocked (htmx included),
+    # besides the refusals the tests ask for (a 401 or 403 page is "failed to load").
+    assert [e for e in errors if "status of 40" not in e] == []
 
 
 def log_in(page: Page, password: str, name: str = "ada") -> None:

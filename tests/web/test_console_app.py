@@ -5,6 +5,7 @@ chunks (the ones the engine reads)."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import yaml
 from pydantic import SecretStr
 
 from ticketbridge.demo import INTEGRATIONS, project_dict, sandbox_env, write_example_project
+from ticketbridge.engine.state.sql import open_store
 from ticketbridge.errors import ConfigError
 from ticketbridge.manual_import import ImportChoices, prepare_import
 from ticketbridge.project import load_project
@@ -289,3 +291,32 @@ def test_demo_ui_runs_the_demo_then_serves_the_console_on_its_results(tmp_path: 
     finally:
         code = _stop(proc)
     assert code == 0
+
+
+def test_a_run_whose_process_died_shows_as_crashed_not_running(project_file: Path) -> None:
+    url = f"sqlite:///{project_file.parent}/s.db"
+    sync = next(iter(load_project(project_file, secrets=False).syncs))
+    store = open_store(url)
+    try:
+        holder = f"{socket.gethostname()}:{_ended_pid()}:test"
+        lease = store.acquire_lease(sync, holder, ttl_s=3600)
+        assert lease is not None
+        run_id = store.start_run(sync, "run", lease, {"started_by": "a killed process"})
+    finally:
+        store.close()
+    settings = UiSettings(
+        project_file, database_url=url, operator_password=SecretStr("operator-password")
+    )
+    with served(settings) as client:
+        login = client.get("/login").text
+        token = login.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        client.post("/login", data={"csrf": token, "password": "operator-password"})
+        page = client.get(f"/runs/{run_id}").text
+    assert '<span class="badge crashed">crashed</span>' in page
+    assert "hx-trigger" not in page, "a crashed run is not polled for progress"
+
+
+def _ended_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid

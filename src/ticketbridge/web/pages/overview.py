@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ticketbridge.engine.leases import holder_is_dead
 from ticketbridge.engine.state.base import Lease, RunRow
 from ticketbridge.web import queries
 from ticketbridge.web.auth import User
@@ -30,6 +31,8 @@ class SyncRow:
 def sync_rows(console: Console) -> list[SyncRow]:
     project = console.project()
     store = console.store
+    # As `ticketbridge runs` does: a run whose process died says so (crashed), not running.
+    store.close_abandoned_runs(is_dead=holder_is_dead)
     now = datetime.now(UTC)
     rows = []
     for name in project.syncs:

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ticketbridge.engine.leases import holder_is_dead
 from ticketbridge.engine.state.base import RunRow
 from ticketbridge.web import queries
 from ticketbridge.web.auth import User
@@ -51,6 +52,8 @@ def _run_data(console: Console, run_id: int) -> dict[str, Any] | None:
     run = console.store.get_run(run_id)
     if run is None:
         return None
+    if run.outcome == "running" and console.store.close_abandoned_runs(is_dead=holder_is_dead):
+        run = console.store.get_run(run_id) or run  # its process is gone: now "crashed"
     job = console.jobs.for_run(run_id)
     rejected, total = queries.run_letters(console.store, run.sync, run.id, REJECTED_SHOWN)
     detail = run.detail
