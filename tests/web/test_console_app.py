@@ -4,6 +4,7 @@ chunks (the ones the engine reads)."""
 
 from __future__ import annotations
 
+import io
 import signal
 import socket
 import subprocess
@@ -19,7 +20,9 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
+from ticketbridge import dead_letters
 from ticketbridge.demo import INTEGRATIONS, project_dict, sandbox_env, write_example_project
+from ticketbridge.engine.state.base import DeadLetterIn
 from ticketbridge.engine.state.sql import open_store
 from ticketbridge.errors import ConfigError
 from ticketbridge.manual_import import ImportChoices, prepare_import
@@ -320,3 +323,38 @@ def _ended_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+def test_a_large_csv_download_is_the_cli_file_chunk_after_chunk(project_file: Path) -> None:
+    url = f"sqlite:///{project_file.parent}/s.db"
+    sync = next(iter(load_project(project_file, secrets=False).syncs))
+    store = open_store(url)
+    try:
+        lease = store.acquire_lease(sync, "test", ttl_s=60)
+        assert lease is not None
+        run_id = store.start_run(sync, "run", lease)
+        for start in range(0, 2345, 500):  # several CSV chunks, and commits a second apart
+            letters = [
+                DeadLetterIn(key=f"booking:x:{n:05d}", stage="prepare", reason=f'bad, "{n}"')
+                for n in range(start, min(start + 500, 2345))
+            ]
+            store.commit_batch(lease, run_id, dead_letters=letters)
+        store.commit_batch(lease, run_id, resolved=["booking:x:00007"])
+        expected = io.StringIO(newline="")
+        dead_letters.write_csv(store.list_dead_letters(sync), expected)
+        everything = io.StringIO(newline="")
+        dead_letters.write_csv(store.list_dead_letters(sync, include_resolved=True), everything)
+    finally:
+        store.close()
+    settings = UiSettings(
+        project_file, database_url=url, viewer_password=SecretStr("viewer-password")
+    )
+    with served(settings) as client:
+        login = client.get("/login").text
+        token = login.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        client.post("/login", data={"csrf": token, "password": "viewer-password"})
+        open_only = client.get(f"/dead-letters.csv?sync={sync}")
+        with_resolved = client.get(f"/dead-letters.csv?sync={sync}&all=1")
+    assert open_only.content == expected.getvalue().encode()
+    assert with_resolved.content == everything.getvalue().encode()
+    assert open_only.content.count(b"\r\n") == 2345  # the header and 2,344 open ones

@@ -10,6 +10,7 @@ state of ten runs or of ten thousand.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -277,6 +278,31 @@ def open_letters(store: SqlStateStore, sync: str) -> int:
     )
     with store.engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
+
+
+def csv_letters(
+    store: SqlStateStore, sync: str, include_resolved: bool, batch: int = 2000
+) -> Iterator[DeadLetter]:
+    """The dead letters ``ticketbridge errors --csv`` writes, in its order (first seen, key),
+    without payloads, ``batch`` at a time (keyset): a download of 100,000 holds 2,000."""
+    dl = t.dead_letters
+    base = select(*_LISTED).where(dl.c.sync == sync)
+    if not include_resolved:
+        base = base.where(dl.c.resolved_at.is_(None))
+    after: tuple[datetime, str] | None = None
+    while True:
+        query = base
+        if after is not None:
+            seen, key = after
+            query = query.where(
+                or_(dl.c.first_seen > seen, and_(dl.c.first_seen == seen, dl.c.key > key))
+            )
+        with store.engine.connect() as conn:
+            rows = conn.execute(query.order_by(dl.c.first_seen, dl.c.key).limit(batch)).all()
+        yield from (_letter(row) for row in rows)
+        if len(rows) < batch:
+            return
+        after = (rows[-1].first_seen, rows[-1].key)
 
 
 def letter(store: SqlStateStore, sync: str, key: str) -> DeadLetter | None:

@@ -4,6 +4,7 @@ redacted); retry the selected ones; the CSV that ``ticketbridge errors --csv`` w
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -89,16 +90,21 @@ async def letters_csv(request: Request, user: User) -> Response:
     if sync not in console.project().syncs:
         return refuse(request, 404, "Choose a sync: the CSV is one sync's dead letters.")
     include = request.query_params.get("all") == "1"
-    letters = await run_in_threadpool(
-        console.store.list_dead_letters, sync, include_resolved=include
-    )
+    rows = queries.csv_letters(console.store, sync, include)
 
     def chunks() -> Iterator[str]:
-        for start in range(0, max(len(letters), 1), CSV_ROWS_PER_CHUNK):
+        # Same writer as the CLI (dead_letters.write_csv), a chunk of rows at a time.
+        header = True
+        while True:
+            batch = list(itertools.islice(rows, CSV_ROWS_PER_CHUNK))
+            if not batch and not header:
+                return
             buffer = io.StringIO()
-            writer = dead_letters.write_csv if start == 0 else _rows_only
-            writer(letters[start : start + CSV_ROWS_PER_CHUNK], buffer)
+            (dead_letters.write_csv if header else _rows_only)(batch, buffer)
+            header = False
             yield console.scrub(buffer.getvalue())
+            if len(batch) < CSV_ROWS_PER_CHUNK:
+                return
 
     name = quote(f"{sync}-errors.csv")
     return StreamingResponse(

@@ -31,27 +31,39 @@ class SyncRow:
 def sync_rows(console: Console) -> list[SyncRow]:
     project = console.project()
     store = console.store
-    # As `ticketbridge runs` does: a run whose process died says so (crashed), not running.
-    store.close_abandoned_runs(is_dead=holder_is_dead)
     now = datetime.now(UTC)
-    rows = []
-    for name in project.syncs:
-        last = queries.last_run(store, name)
-        lease = store.get_lease(name)
-        held = lease if lease is not None and lease.acquired_until > now else None
-        ends = endpoints(project, name)
-        rows.append(
-            SyncRow(
-                name=name,
-                ends=ends,
-                next_run=next_run(ends.schedule, last, now),
-                last=last,
-                open_letters=queries.open_letters(store, name),
-                lease=held,
-                running_id=queries.running_run(store, name) if held else None,
-            )
-        )
+    rows = [_row(console, name, now) for name in project.syncs]
+    if any(_abandoned(row) for row in rows):
+        # As `ticketbridge runs` does: a run whose process died says so (crashed), not
+        # running. Only then: it is a write, and a scan of the runs.
+        store.close_abandoned_runs(is_dead=holder_is_dead)
+        rows = [_row(console, name, now) for name in project.syncs]
     return rows
+
+
+def _abandoned(row: SyncRow) -> bool:
+    return (
+        row.last is not None
+        and row.last.outcome == "running"
+        and (row.lease is None or holder_is_dead(row.lease.holder))
+    )
+
+
+def _row(console: Console, name: str, now: datetime) -> SyncRow:
+    store = console.store
+    last = queries.last_run(store, name)
+    lease = store.get_lease(name)
+    held = lease if lease is not None and lease.acquired_until > now else None
+    ends = endpoints(console.project(), name)
+    return SyncRow(
+        name=name,
+        ends=ends,
+        next_run=next_run(ends.schedule, last, now),
+        last=last,
+        open_letters=queries.open_letters(store, name),
+        lease=held,
+        running_id=queries.running_run(store, name) if held else None,
+    )
 
 
 async def overview(request: Request, user: User) -> Response:
