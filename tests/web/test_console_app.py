@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ from ticketbridge.errors import ConfigError
 from ticketbridge.manual_import import ImportChoices, prepare_import
 from ticketbridge.project import load_project
 from ticketbridge.sandbox import free_port, serve_asgi
-from ticketbridge.web import UiSettings, create_app
+from ticketbridge.web import UiSettings, create_app, queries
 from ticketbridge.web.auth import safe_next
 from ticketbridge.web.pages.syncs import mapping_tables
 from ticketbridge.web.redact import MASK, Scrubber, mask
@@ -358,3 +359,51 @@ def test_a_large_csv_download_is_the_cli_file_chunk_after_chunk(project_file: Pa
     assert open_only.content == expected.getvalue().encode()
     assert with_resolved.content == everything.getvalue().encode()
     assert open_only.content.count(b"\r\n") == 2345  # the header and 2,344 open ones
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def test_dead_letter_pages_show_each_match_once_newest_first(state_url: str) -> None:
+    store = open_store(state_url)
+    try:
+        for sync in ("a-sync", "b-sync"):
+            lease = store.acquire_lease(sync, "test", ttl_s=60)
+            assert lease is not None
+            run_id = store.start_run(sync, "run", lease)
+            for start in range(0, 130, 40):  # batches: several first_seen values, ties inside
+                store.commit_batch(
+                    lease,
+                    run_id,
+                    dead_letters=[
+                        DeadLetterIn(key=f"k:{n:04d}", stage="prepare", reason=f"r{n % 3}")
+                        for n in range(start, min(start + 40, 130))
+                    ],
+                )
+        seen: list[tuple[str, str]] = []
+        flt = queries.LetterFilter(reason="r1")
+        while True:
+            rows, more, total = queries.letters_page(store, flt, limit=17)
+            seen += [(sync, d.key) for sync, d in rows]
+            if more is None:
+                break
+            flt.after = queries.LetterFilter.parse_after(more)
+        wanted = {(s, f"k:{n:04d}") for s in ("a-sync", "b-sync") for n in range(130) if n % 3 == 1}
+        assert len(seen) == len(set(seen)) == len(wanted) and set(seen) == wanted
+        order = [(d.first_seen, s, d.key) for s, d in _all(store, seen)]
+        assert order == sorted(order, reverse=True), "newest first, then sync, then key"
+        _, _, total = queries.letters_page(store, queries.LetterFilter(reason="r1"), 17)
+        assert total == len(wanted)
+        run_rows, run_total = queries.run_letters(store, "a-sync", run_id=1, limit=10)
+        assert run_total == 130 and len(run_rows) == 10
+    finally:
+        store.close()
+
+
+def _all(store: Any, keys: list[tuple[str, str]]) -> list[tuple[str, Any]]:
+    return [(sync, queries.letter(store, sync, key)) for sync, key in keys]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select
+from sqlalchemy import Select, and_, func, literal_column, or_, select, tuple_
 
 from ticketbridge.engine.state import tables as t
 from ticketbridge.engine.state.base import DeadLetter, RunCounters, RunRow
@@ -221,14 +221,7 @@ def letters_page(
     newest = (dl.c.first_seen.desc(), dl.c.sync.desc(), dl.c.key.desc())
     keys = _letters_where(select(dl.c.first_seen, dl.c.sync, dl.c.key), flt, now, dialect)
     if flt.after is not None:
-        seen, sync, key = flt.after
-        keys = keys.where(
-            or_(
-                dl.c.first_seen < seen,
-                and_(dl.c.first_seen == seen, dl.c.sync < sync),
-                and_(dl.c.first_seen == seen, dl.c.sync == sync, dl.c.key < key),
-            )
-        )
+        keys = keys.where(tuple_(dl.c.first_seen, dl.c.sync, dl.c.key) < tuple_(*flt.after))
     page = keys.order_by(*newest).limit(limit + 1).subquery()
     query = (
         select(*_LISTED)
@@ -293,10 +286,9 @@ def csv_letters(
     while True:
         query = base
         if after is not None:
-            seen, key = after
-            query = query.where(
-                or_(dl.c.first_seen > seen, and_(dl.c.first_seen == seen, dl.c.key > key))
-            )
+            # A row value comparison: both databases seek the index to it (an OR of the
+            # two conditions made SQLite walk from the start again for every batch).
+            query = query.where(tuple_(dl.c.first_seen, dl.c.key) > tuple_(*after))
         with store.engine.connect() as conn:
             rows = conn.execute(query.order_by(dl.c.first_seen, dl.c.key).limit(batch)).all()
         yield from (_letter(row) for row in rows)
