@@ -23,6 +23,7 @@ from ticketbridge.http.context import HttpContext
 from ticketbridge.project import Project, load_project
 from ticketbridge.runtime import Runtime, database_url
 from ticketbridge.web import queries
+from ticketbridge.web.auth import csrf_token, current_user
 from ticketbridge.web.jobs import Jobs
 from ticketbridge.web.redact import Scrubber, project_secrets
 from ticketbridge.web.settings import UiSettings
@@ -144,8 +145,6 @@ class Console:
         status_code: int = 200,
         headers: dict[str, str] | None = None,
     ) -> HTMLResponse:
-        from ticketbridge.web.auth import csrf_token, current_user
-
         values = {
             "request": request,
             "user": current_user(request),
