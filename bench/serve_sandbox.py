@@ -20,7 +20,7 @@ LOOPBACK = "127.0.0.1"
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.serve_sandbox")
-    parser.add_argument("platform", choices=["ticketco", "airship_crm"])
+    parser.add_argument("platform", choices=["ticketco", "airship_crm", "airship_wallet"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--records", type=int, default=0)
     parser.add_argument("--seed", type=int, default=42)

@@ -164,7 +164,16 @@ def violations(imports: list[Import]) -> list[str]:
         ):
             problems.append(f"engine sees connectors only through connectors.base: {imp}")
         if src in connector_units:
-            upward = ("engine", "supplier", "project", "runtime", "cli", "demo", "web")
+            upward = (
+                "engine",
+                "supplier",
+                "callbacks",
+                "project",
+                "runtime",
+                "cli",
+                "demo",
+                "web",
+            )
             if dst_unit in connector_units and dst_unit != src:
                 problems.append(f"a connector never imports another: {imp}")
             elif dst_unit in {f"ticketbridge.{u}" for u in upward}:

@@ -46,9 +46,10 @@ def _console(stderr: bool = False) -> Console:
     """A terminal gets Rich's layout; a pipe or a file gets lines as long as they are (no
     hard wrap at 80 columns, which breaks grep and CI logs)."""
     stream = sys.stderr if stderr else sys.stdout
+    # No emoji codes: "ticketbridge.yaml:100:" must not print as "ticketbridge.yaml💯".
     if stream.isatty():
-        return Console(stderr=stderr)
-    return Console(stderr=stderr, soft_wrap=True, width=100_000)
+        return Console(stderr=stderr, emoji=False)
+    return Console(stderr=stderr, soft_wrap=True, width=100_000, emoji=False)
 
 
 out = _console()
@@ -695,10 +696,16 @@ def checkpoint(
         runtime.close()
 
 
+def _say(line: str) -> None:
+    out.print(line, highlight=False)
+
+
 @app.command()
 def serve(config: ConfigOpt = None) -> None:
-    """Run every scheduled sync on its schedule (overlapping runs are skipped), and the Tiqets
-    Supplier API when the project has a supplier_api block."""
+    """Run every scheduled sync on its schedule (overlapping runs are skipped), the Tiqets
+    Supplier API when the project has a supplier_api block, and the install callbacks of
+    every Wallet connection with a callbacks block (registered with Wallet first)."""
+    from ticketbridge import callbacks
     from ticketbridge.engine.scheduler import parse_schedule, run_schedules
     from ticketbridge.runtime import database_url
 
@@ -709,9 +716,18 @@ def serve(config: ConfigOpt = None) -> None:
         if cfg.schedule
     }
     supplier = project.supplier_api
-    if not schedules and supplier is None:
-        err.print("nothing to serve: no sync has a schedule and there is no supplier_api")
+    wallets = callbacks.configured(project.connections)
+    if not schedules and supplier is None and not wallets:
+        err.print(
+            "nothing to serve: no sync has a schedule, there is no supplier_api and no "
+            "Wallet connection has callbacks"
+        )
         raise typer.Exit(2)
+    try:
+        callbacks.check_servable(wallets, {(supplier.host, supplier.port)} if supplier else set())
+    except ConfigError as exc:
+        err.print(f"[red]config error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     runtime = _open(project)
 
     async def start(name: str) -> object:
@@ -747,12 +763,16 @@ def serve(config: ConfigOpt = None) -> None:
                     runtime.http,
                 )
             )
+        tasks += await callbacks.start(wallets, runtime.store, runtime.http, _say)
         await asyncio.gather(*tasks)
 
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+    except TicketbridgeError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
     finally:
         runtime.close()
 
@@ -906,8 +926,13 @@ def links(
     project = _load(config, secrets=False)
     _known_sync(project, sync)
     runtime = Runtime.open(project)
+    destination = project.connections[project.sync_config(sync).destination.connection]
+    # Install status is kept per Wallet project (its callbacks name passes, not syncs).
+    wallet = destination.platform == "airship_wallet"
     try:
-        rows = link_rows(runtime.store, sync)
+        rows = link_rows(
+            runtime.store, sync, str(getattr(destination, "project_id", "")) if wallet else None
+        )
         if csv_path == "-":
             write_csv(rows, sys.stdout)
             return

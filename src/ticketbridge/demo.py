@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +39,15 @@ from ticketbridge.sandbox import (
 )
 
 # Fixed order, so `sandbox serve` ports are stable: ticketco 8401, airship_crm 8402, ...
-PORT_ORDER = ["ticketco", "airship_crm", "ticketmaster", "heyloyalty", "acme", "tiqets"]
+PORT_ORDER = [
+    "ticketco",
+    "airship_crm",
+    "ticketmaster",
+    "heyloyalty",
+    "acme",
+    "tiqets",
+    "airship_wallet",
+]
 
 SUPPLIER_KEY_ENV = "TIQETS_SUPPLIER_API_KEY"
 SUPPLIER_KEY = "sandbox-tiqets-supplier-key"
@@ -68,6 +76,9 @@ class DemoIntegration:
     # venue, every date), the sync reads only its window and venues, so the report counts
     # which changes the sync can see.
     ledger_key: str | None = None
+    # Instead of ``mutate``: the mutation bodies, chosen after run 1 from what it wrote (the
+    # destination sandbox's URL in, ``(bodies, counts for the report)`` out).
+    changes: Callable[[str], Awaitable[tuple[list[dict[str, Any]], dict[str, int]]]] | None = None
 
 
 def _ticketco_airship() -> dict[str, Any]:
@@ -115,6 +126,48 @@ def _ticketmaster_heyloyalty() -> dict[str, Any]:
     }
 
 
+def _ticketco_wallet() -> dict[str, Any]:
+    return {
+        "source": {
+            "connection": "ticketco",
+            "stream": "tickets",
+            "venues": ["Riverside Hall", "Bowl Arena"],
+        },
+        "destination": {"connection": "airship_wallet", "object": "event_tickets"},
+        "schedule": "every 15m",
+        "window": {"field": "attendance_at", "from": "-1d", "to": "+30d"},
+    }
+
+
+async def _seat_and_event_change(wallet_url: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """One seated ticket gets another seat, and another event starts 30 minutes later: the
+    event with the most passes, the ticket from any other event (both from what run 1 sent
+    to Wallet, read back from its sandbox)."""
+    data = await _admin_get(wallet_url, "/_sandbox/data")
+    events = {e["id"]: e["external_id"] for e in data["events"]}
+    per_event: dict[str, list[dict[str, Any]]] = {}
+    for link in data["links"]:
+        per_event.setdefault(events[link["event_id"]], []).append(link)
+    moved = max(sorted(per_event), key=lambda e: len(per_event[e]))
+    seated = next(
+        link
+        for e in sorted(per_event)
+        if e != moved
+        for link in sorted(per_event[e], key=lambda x: str(x["external_id"]))
+        if "seat" in link["fields"]
+    )
+    bodies = [
+        {"op": "item", "item_id": int(seated["external_id"]), "seat_name": "99"},
+        {"op": "event_start", "event_id": int(moved), "minutes": 30},
+    ]
+    counts = {
+        "seat_changed": 1,
+        "event_moved": 1,
+        "tickets_of_the_moved_event": len(per_event[moved]),
+    }
+    return bodies, counts
+
+
 INTEGRATIONS: list[DemoIntegration] = [
     DemoIntegration(
         sync="ticketco-bookings-to-airship",
@@ -138,6 +191,15 @@ INTEGRATIONS: list[DemoIntegration] = [
             "new_orders": 5,
             "seed": 1,
         },
+    ),
+    DemoIntegration(
+        sync="ticketco-tickets-to-wallet",
+        title="TicketCo → Airship Wallet",
+        source="ticketco",
+        destination="airship_wallet",
+        config=_ticketco_wallet,
+        mutate={},
+        changes=_seat_and_event_change,
     ),
 ]
 
@@ -284,7 +346,16 @@ async def _demo_integration(
     counts: dict[str, int] = {}
     seen: dict[str, int] | None = None
     for attempt in (1, 2):
-        if attempt == 2:
+        if attempt == 2 and integ.changes is not None:
+            bodies, counts = await integ.changes(urls[integ.destination])
+            for body in bodies:
+                await _admin(urls[integ.source], "/_sandbox/mutate", body)
+            if progress:
+                progress.print(
+                    f"{integ.title}: changed the source: {_changes(counts, None)}",
+                    highlight=False,
+                )
+        elif attempt == 2:
             changed = await _admin(urls[integ.source], "/_sandbox/mutate", integ.mutate)
             lists = {k: v for k, v in (changed or {}).items() if isinstance(v, list)}
             counts = {k: len(v) for k, v in lists.items()}

@@ -145,3 +145,7 @@ class SupplierError(TicketbridgeError):
 class CallbackRefused(TicketbridgeError):
     """An inbound platform callback without the registered secret, or with a body that is not
     one: answer 401 / 400 and act on nothing."""
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        self.status = status  # 401: not from the platform; 400: from it, but not readable
+        super().__init__(message)

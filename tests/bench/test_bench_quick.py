@@ -65,3 +65,36 @@ def test_quick_mode_correctness_checks_pass(tmp_path: Path) -> None:
     assert all(c["ok"] for c in checks), checks
     s1 = json.loads(next(tmp_path.glob("*-s1.json")).read_text())["rows"]
     assert s1[0]["records"] == 2000 and s1[0]["destination_calls"] > 0
+
+
+@pytest.mark.e2e
+def test_wallet_scenario_at_a_small_size(tmp_path: Path) -> None:
+    """``python -m bench.wallet`` (W1) at a small size: its checks pass and its file holds
+    the calls of run 2 by route, against the target of 1 + 2 per changed seat."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.wallet",
+            "--records",
+            "40000",
+            "--min-tickets",
+            "200",
+            "--port-base",
+            str(_free_pair()),
+            "--results-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    [path] = tmp_path.glob("*-w1.json")
+    result = json.loads(path.read_text())
+    assert all(c["ok"] for c in result["checks"]), result["checks"]
+    [row] = result["rows"]
+    assert row["event_tickets"] >= 200 and row["seats_changed"] >= 1
+    assert row["target_calls"] == 1 + 2 * row["seats_changed"]
+    assert row["destination_calls"] == row["pass_group_updates"] + row["pass_updates"]

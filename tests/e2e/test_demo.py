@@ -48,6 +48,18 @@ def test_demo_runs_every_integration_and_the_second_run_sends_only_changes(
         assert second["created"] <= added, "only records new at the source are created"
         assert second["unchanged"] > 0, "unchanged records are skipped"
         assert second["destination_calls"] < first["destination_calls"]
+    # TicketCo -> Airship Wallet: a seat change is one pass update per template (2), an
+    # event moved is one pass-group update, however many passes the event has.
+    wallet = next(s for s in report["syncs"] if s["name"] == "ticketco-tickets-to-wallet")
+    first, second = wallet["runs"]
+    changes = wallet["source_changes"]
+    assert changes["seat_changed"] == changes["event_moved"] == 1
+    moved = changes["tickets_of_the_moved_event"]
+    assert moved >= 2, "an event with several passes"
+    assert first["rejected"] == 0 and first["created"] == first["read"]
+    assert second["updated"] == 1 + moved
+    assert second["unchanged"] == first["created"] - 1 - moved
+    assert second["destination_calls"] == 3
     sale = report["tiqets_sale"]
     assert sale["booking_id"] and sale["cancellation"]["status"] == 204
     assert sale["second_cancellation"]["error_code"] == 3003

@@ -11,10 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import queue
 import random
+import signal
+import subprocess
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,6 +32,7 @@ import yaml
 from tests.e2e.harness import Stack, sigkill_when, writes_since
 from ticketbridge.connectors.airship_wallet.sandbox import create_sandbox as wallet_sandbox
 from ticketbridge.connectors.ticketco.sandbox import create_sandbox as ticketco_sandbox
+from ticketbridge.sandbox import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -464,3 +469,116 @@ def test_links_csv_lists_every_ticket_with_its_url(stack: WalletStack) -> None:
     assert path.read_text() == proc.stdout
     unknown = stack.cli("links", "no-such-sync")
     assert unknown.returncode == 2 and "no-such-sync" in unknown.stderr
+
+
+# --- (9) install callbacks --------------------------------------------------------------------
+
+CALLBACK_ENV = "WALLET_CALLBACK_SECRET"
+CALLBACK_SECRET = "e2e-callback-secret-6f1c2a9d"
+CALLBACK_HEADER = "X-Ticketbridge-Callback-Secret"
+
+
+def _lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    """``proc``'s stdout, line by line, readable with a timeout."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _install_status(stack: WalletStack) -> dict[str, str]:
+    proc = stack.cli("links", SYNC, "--csv", "-")
+    assert proc.returncode == 0, proc.stderr
+    return {r["ticket"]: r["install_status"] for r in csv.DictReader(io.StringIO(proc.stdout))}
+
+
+def test_install_callbacks_need_the_secret_and_show_in_links(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/wallet"
+    stack = start(
+        tmp_path,
+        connection={"callbacks": {"url": url, "port": port, "secret": "${" + CALLBACK_ENV + "}"}},
+    )
+    stack.env[CALLBACK_ENV] = CALLBACK_SECRET
+    serve = None
+    outputs: list[str] = []
+    try:
+        truth = source_tickets(stack)
+        first = stack.run(SYNC)
+        assert first["outcome"] == "ok" and first["created"] == len(truth)
+        assert set(_install_status(stack).values()) == {""}, "no callback heard yet"
+
+        serve = stack.popen("serve")
+        lines = _lines(serve)
+        line = lines.get(timeout=60)
+        assert f"Wallet callbacks of airship_wallet on http://127.0.0.1:{port}" in line, line
+        assert f"registered with Wallet project 12345 as {url}" in line
+        outputs.append(line)
+        registered = stack.data("airship_wallet")["callback"]
+        assert registered == {"baseUrl": url, "headers": {CALLBACK_HEADER: CALLBACK_SECRET}}
+
+        # Refused without the secret, and with a wrong one: 401, and nothing recorded.
+        one = sorted(truth)[0]
+        body = {"passId": 1, "templateId": 1001, "externalId": one, "platform": "ios"}
+        with httpx.Client(timeout=10) as client:
+            for headers in ({}, {CALLBACK_HEADER: "a-wrong-secret-of-some-length"}):
+                for path in ("/pass/install", "/pass/uninstall", "/anything"):
+                    refused = client.post(url + path, json=body, headers=headers)
+                    assert refused.status_code == 401, (path, refused.text)
+                    outputs.append(refused.text)
+            lost = client.post(
+                url + "/elsewhere", json=body, headers={CALLBACK_HEADER: CALLBACK_SECRET}
+            )
+            assert lost.status_code == 404
+        assert set(_install_status(stack).values()) == {""}
+
+        # Wallet's own callbacks (the sandbox simulating phones) carry the registered header.
+        installed, removed = sorted(truth)[:2], sorted(truth)[1]
+        stack.admin("airship_wallet", "mutate", {"op": "install", "external_ids": installed})
+        wait_for(lambda: len(stack.data("airship_wallet")["callbacks_sent"]) == 4)
+        sent = stack.data("airship_wallet")["callbacks_sent"]
+        assert [s["status"] for s in sent] == [200] * 4, sent
+        status = _install_status(stack)
+        both = "installed (android, ios)"
+        assert {n: status[n] for n in installed} == {n: both for n in installed}
+        assert set(status.values()) == {both, ""} and len(status) == len(truth)
+
+        stack.admin("airship_wallet", "mutate", {"op": "uninstall", "external_ids": [removed]})
+        wait_for(lambda: len(stack.data("airship_wallet")["callbacks_sent"]) == 6)
+        status = _install_status(stack)
+        assert status[removed] == "uninstalled (android, ios)"
+        assert status[installed[0]] == both
+
+        table = stack.cli("links", SYNC)
+        assert table.returncode == 0 and "install_status" in table.stdout
+        assert "uninstalled (android, ios)" in table.stdout
+        outputs += [table.stdout, table.stderr]
+        csv_out = stack.cli("links", SYNC, "--csv", "-")
+        outputs += [csv_out.stdout, csv_out.stderr]
+    finally:
+        if serve is not None:
+            serve.send_signal(signal.SIGINT)
+            rest, errors = serve.communicate(timeout=30)
+            outputs += [rest, errors]
+        stack.stop()
+    assert serve is not None and serve.returncode == 0, outputs[-1]
+    secrets = [CALLBACK_SECRET, *stack.env.values()]
+    for text in outputs:
+        for secret in secrets:
+            assert secret not in text
+    for db in tmp_path.glob("state.db*"):
+        content = db.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in content, db.name
+
+
+def wait_for(done: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

@@ -237,6 +237,11 @@ async def test_check_reports_credentials_project_and_templates(harness: Harness)
     assert [(r.name, r.ok) for r in results][-1] == ("template 4040", False)
     results = await harness.destination(project_id=99).check()
     assert [(r.name, r.ok) for r in results] == [("credentials", True), ("project", False)]
+    # Nothing answering: the credentials are not said to be accepted.
+    unreachable = harness.destination(base_url="http://127.0.0.1:9/v1", max_retries=0)
+    results = await unreachable.check()
+    assert [(r.name, r.ok) for r in results] == [("credentials", False), ("project", False)]
+    assert results[0].detail.startswith("not checked: ")
 
 
 async def test_a_record_without_event_is_refused_alone(harness: Harness) -> None:

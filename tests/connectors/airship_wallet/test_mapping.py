@@ -113,6 +113,14 @@ def test_refusals_name_the_record_and_the_field() -> None:
         prepare_event_tickets(make_ticket("T4", no_event=True), OPTS)
 
 
+def test_a_currency_wallet_lacks_can_leave_the_price_out_instead() -> None:
+    omit = EventTicketsOptions(other_currencies="omit")
+    fields = prepare_event_tickets(make_ticket(price=Money(minor=100, currency="DKK")), omit)
+    assert "faceValue" not in fields["pass"] and fields["pass"]["seat"]["value"] == "A12"
+    gbp = prepare_event_tickets(make_ticket(price=Money(minor=2500, currency="GBP")), omit)
+    assert gbp["pass"]["faceValue"]["micros"] == 25_000_000
+
+
 def test_change_messages_are_added_for_updates_only() -> None:
     fields = prepare_event_tickets(make_ticket(), OPTS)["pass"]
     assert "changeMessage" not in fields["seat"]

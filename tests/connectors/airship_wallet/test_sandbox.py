@@ -127,7 +127,7 @@ def test_verify_callback_refuses_a_wrong_secret_without_echoing_it() -> None:
     event = verify_callback(
         {"x-secret": "s3"}, body, "/x/pass/uninstall", header="X-Secret", secret="s3"
     )
-    assert event.kind == "uninstall" and event.pass_id == 1
+    assert event.kind == "uninstall" and event.pass_id == "1"
 
 
 async def test_seeded_events_reset_and_data() -> None:

@@ -31,8 +31,9 @@ from .support import (
 async def test_is_a_source(harness: Harness) -> None:
     src = harness.source()
     assert isinstance(src, Source)
-    assert [s.name for s in src.streams()] == ["customers"]
+    assert [s.name for s in src.streams()] == ["customers", "tickets"]
     assert src.streams()[0].kinds == ("contact", "booking")
+    assert src.streams()[1].kinds == ("ticket",)
 
 
 @pytest.mark.parametrize("wrong", ["api_key", "password"])

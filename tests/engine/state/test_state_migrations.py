@@ -16,7 +16,7 @@ from ticketbridge.engine.state.tables import metadata
 from ticketbridge.errors import StateError
 from ticketbridge.supplier import reservations_metadata
 
-TABLES = {"runs", "leases", "checkpoints", "ledger", "dead_letters"}
+TABLES = {"runs", "leases", "checkpoints", "ledger", "dead_letters", "pass_installs"}
 
 
 def _revision(engine: Engine) -> str | None:
@@ -82,7 +82,12 @@ def test_migrations_build_exactly_the_schema_tables_py_describes(db_url: str) ->
 def test_migrations_ship_inside_the_package() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert _head() == "0003_console"
-    assert [rev.revision for rev in script.walk_revisions()] == ["0003_console", "0002", "0001"]
+    assert [rev.revision for rev in script.walk_revisions()] == [
+        "0003_console",
+        "0003_pass_installs",
+        "0002",
+        "0001",
+    ]
     assert script.dir.rstrip("/").endswith("ticketbridge/engine/state/migrations")
 
 

@@ -10,6 +10,7 @@ from ticketbridge.connectors.airship_wallet.config import (
     SANDBOX_SECRET,
     AirshipWalletConfig,
     EventTicketsOptions,
+    WalletCallbacks,
 )
 from ticketbridge.connectors.airship_wallet.destination import (
     EVENT_TICKETS,
@@ -41,6 +42,7 @@ __all__ = [
     "AirshipWalletDestination",
     "CallbackEvent",
     "EventTicketsOptions",
+    "WalletCallbacks",
     "create_sandbox",
     "verify_callback",
 ]

@@ -7,9 +7,11 @@ is a setting here with the documented value as its default, never a constant els
 
 from __future__ import annotations
 
+import re
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from ticketbridge.connectors.base import ConnectionConfig, ObjectOptions
 
@@ -104,6 +106,65 @@ VenueField = Literal["venueTitle", "venueName"]
 VENUE_TITLE: VenueField = "venueTitle"
 
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
+MIN_CALLBACK_SECRET = 16
+
+
+class WalletCallbacks(BaseModel):
+    """``callbacks:`` of a Wallet connection: where Wallet sends pass install and uninstall
+    callbacks, and the header secret that proves a callback came from Wallet.
+
+    A project has one callback URL (``/project/{projectId}/settings/callback``), so this is a
+    setting of the connection, not of a sync. ``ticketbridge serve`` registers it with the
+    project (unless ``register_on_start: false``) and serves it; the connector itself only
+    sends the registration.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    """The base URL Wallet calls (``{url}/pass/install``...), as Wallet reaches it (behind a
+    proxy, the public one). Default: ``http://{host}:{port}``."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8490, ge=1, le=65535)
+    header: str = "X-Ticketbridge-Callback-Secret"
+    """The header Wallet is told to send with every callback, carrying ``secret``."""
+    secret: SecretStr
+    register_on_start: bool = True
+    """Register ``url`` and the header with the project when ``serve`` starts."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http:// or https:// URL: {value!r}")
+        if parts.query or parts.fragment:
+            raise ValueError("the callback URL takes no query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("header")
+    @classmethod
+    def _header(cls, value: str) -> str:
+        if not _HEADER_NAME.match(value):
+            raise ValueError(f"not an HTTP header name: {value!r}")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        # Empty only while secrets are not loaded (read-only commands); serve refuses it.
+        if 0 < len(value.get_secret_value()) < MIN_CALLBACK_SECRET:
+            raise ValueError(f"the callback secret must be at least {MIN_CALLBACK_SECRET} long")
+        return value
+
+    @property
+    def base_url(self) -> str:
+        return self.url or f"http://{self.host}:{self.port}"
+
+
 class AirshipWalletConfig(ConnectionConfig):
     """One Wallet project, reached with Basic (project key and secret) or OAuth 2.0 client
     credentials. Secrets are ``SecretStr``; every request carries ``Api-Revision``."""
@@ -140,11 +201,22 @@ class AirshipWalletConfig(ConnectionConfig):
     "attendees"}]}}``, or platforms.md's flat ``{"eventExternalId", "attendees"}``; the two
     sources disagree [INFER]."""
 
+    callbacks: WalletCallbacks | None = None
+    """Serve and register install/uninstall callbacks (see :class:`WalletCallbacks`)."""
+
+    def secrets(self) -> list[str]:
+        found = super().secrets()
+        if self.callbacks is not None and self.callbacks.secret.get_secret_value():
+            found.append(self.callbacks.secret.get_secret_value())
+        return found
+
     @model_validator(mode="after")
     def _credentials(self) -> AirshipWalletConfig:
-        if self.auth == "basic" and not (self.project_key and self.project_secret):
+        # A secret that is set but empty passes here: read-only commands load the file with
+        # unset ${VAR}s as "" and need no secret (a command that connects insists on it).
+        if self.auth == "basic" and not (self.project_key and self.project_secret is not None):
             raise ValueError("auth: basic needs project_key and project_secret")
-        if self.auth == "oauth" and not (self.client_id and self.client_secret):
+        if self.auth == "oauth" and not (self.client_id and self.client_secret is not None):
             raise ValueError("auth: oauth needs client_id and client_secret")
         if self.ios_template_id is None and self.android_template_id is None:
             raise ValueError("set ios_template_id and/or android_template_id")
@@ -188,7 +260,10 @@ class EventTicketsOptions(ObjectOptions):
     confirmation_attribute: str = "confirmation_code"
     """Ticket attribute holding the reservation's confirmation code, when a source sets it."""
     currencies: list[str] = Field(default_factory=lambda: list(WALLET_CURRENCIES))
-    """Currencies ``faceValue`` accepts; a price in another one refuses the ticket."""
+    """Currencies ``faceValue`` accepts (the schema page's list, which lacks DKK)."""
+    other_currencies: Literal["refuse", "omit"] = "refuse"
+    """A price in a currency not in ``currencies``: refuse the ticket (a dead letter naming
+    the currency), or ``omit`` the price, so the pass shows none."""
     sharing_status: Literal["multipleHolders", "oneUserAllDevices", "oneUserOneDevice"] | None = (
         None
     )

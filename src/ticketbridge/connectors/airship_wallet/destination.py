@@ -9,7 +9,8 @@ Invariants:
   a retried create re-sends the same links instead of making new ones.
 * Updates follow ``Change.changed``: a changed ``"pass"`` entity is one partial update of each
   of the ticket's passes (one per configured template); a changed ``"event"`` entity is one
-  pass-group update for all the batch's changes of that event, never one call per pass.
+  pass-group update for all of that event's changes in the run (however many batches they
+  span), never one call per pass.
 * A record refused by Wallet (or by this code, with the reason) is its ``Outcome(ok=False)``
   naming the record and the field; auth, fatal and retryable errors propagate to the engine.
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import orjson
 
 from ticketbridge.connectors.airship_wallet.client import AirshipWalletClient
 from ticketbridge.connectors.airship_wallet.config import (
@@ -86,6 +89,10 @@ class AirshipWalletDestination(DestinationKit[AirshipWalletConfig]):
         super().__init__(config, context)
         # Events this destination has made sure exist (one run): eventExternalId -> eventId.
         self._events: dict[str, str] = {}
+        # Pass groups updated by this destination (one run), with the fields sent: an event
+        # whose changed tickets span several batches is still one pass-group update, since
+        # that update reached every pass of the event, those of later batches included.
+        self._groups_sent: set[tuple[str, bytes]] = set()
 
     def open_client(self, config: AirshipWalletConfig, context: HttpContext) -> AirshipWalletClient:
         return AirshipWalletClient(config, context, clock=self._clock)
@@ -251,12 +258,16 @@ class AirshipWalletDestination(DestinationKit[AirshipWalletConfig]):
         opts: EventTicketsOptions,
         failed: dict[str, str],
     ) -> None:
+        sent = (group, orjson.dumps(fields, option=orjson.OPT_SORT_KEYS))
+        if sent in self._groups_sent:
+            return
         try:
             found = await self.client.update_pass_group(group, with_change_messages(fields, opts))
         except RecordRejected as exc:
             reason = f"pass group {group!r} update refused: {exc.message}"
         else:
             if found:
+                self._groups_sent.add(sent)
                 return
             reason = f"pass group {group!r} not found in project {self.config.project_id}"
         for change in members:
@@ -299,10 +310,14 @@ class AirshipWalletDestination(DestinationKit[AirshipWalletConfig]):
                 CheckResult("project", False, "not checked: credentials refused"),
             ]
         except ConnectorError as exc:
-            return [
-                CheckResult("credentials", True, "accepted"),
-                CheckResult("project", False, f"{project}: {exc.message}"),
-            ]
+            # Only an answer from Wallet (a 404, a 5xx) says the credentials passed; with no
+            # answer at all they were not checked.
+            credentials = (
+                CheckResult("credentials", False, "not checked: Wallet did not answer")
+                if exc.status is None
+                else CheckResult("credentials", True, "accepted")
+            )
+            return [credentials, CheckResult("project", False, f"{project}: {exc.message}")]
         results = [
             CheckResult("credentials", True, f"{self.config.auth} accepted"),
             CheckResult("project", True, f"{project} readable ({found.name or 'unnamed'})"),

@@ -132,17 +132,21 @@ def pass_fields(record: Record, opts: EventTicketsOptions) -> dict[str, Any]:
     elif ticket.barcode:
         out["barcode_value"] = {"value": ticket.barcode}
         out["barcodeAltText"] = {"value": ticket.barcode}
-    if ticket.price is not None:
-        currency = ticket.price.currency
-        if currency not in opts.currencies:
+    price = ticket.price
+    if price is not None and price.currency not in opts.currencies:
+        if opts.other_currencies == "refuse":
             raise _refuse(
                 record,
-                f"faceValue currency {currency} is not one Wallet accepts "
-                f"(options.currencies: {', '.join(opts.currencies)})",
+                f"faceValue currency {price.currency} is not one Wallet accepts "
+                f"(options.currencies: {', '.join(opts.currencies)}; other_currencies: "
+                "omit sends the pass without a price)",
             )
+        price = None
+    if price is not None:
+        currency = price.currency
         value: dict[str, Any] = {
             "currencyCode": currency,
-            "micros": micros(ticket.price.minor, currency),
+            "micros": micros(price.minor, currency),
         }
         if opts.labels.get("faceValue"):
             value = {"label": opts.labels["faceValue"], **value}

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from ticketbridge.errors import CallbackRefused
 
@@ -112,17 +119,39 @@ class TokenAnswer(_Payload):
 # -- callbacks ------------------------------------------------------------------------------
 
 
+def _id_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        text = str(value).strip()
+        return text or None
+    raise ValueError(f"not an id: {type(value).__name__}")
+
+
+IdText = Annotated[str | None, BeforeValidator(_id_text)]
+
+
 class CallbackEvent(_Payload):
     """What Wallet POSTs to ``{baseUrl}/pass/install`` (``/uninstall``, ``/{id}/personalize``)."""
 
     kind: str = ""  # from the path: "install", "uninstall" or "personalize"
-    pass_id: int | None = Field(default=None, validation_alias="passId")
-    template_id: int | None = Field(default=None, validation_alias="templateId")
+    # Ids arrive as numbers or strings depending on the document: both are read as text.
+    pass_id: IdText = Field(default=None, validation_alias="passId")
+    template_id: IdText = Field(default=None, validation_alias="templateId")
     serial_number: str | None = Field(default=None, validation_alias="serialNumber")
-    external_id: str | None = Field(default=None, validation_alias="externalId")
+    external_id: IdText = Field(default=None, validation_alias="externalId")
     platform: str | None = None
     created_at: str | None = Field(default=None, validation_alias="createdAt")
     updated_at: str | None = Field(default=None, validation_alias="updatedAt")
+
+
+def check_callback_secret(headers: Mapping[str, str], *, header: str, secret: str) -> None:
+    """Raise :class:`CallbackRefused` (status 401) unless ``header`` carries ``secret``,
+    compared in constant time. An empty secret refuses everything. The message names the
+    header, never a value."""
+    sent = next((v for k, v in headers.items() if k.lower() == header.lower()), "")
+    if not secret or not hmac.compare_digest(sent.encode(), secret.encode()):
+        raise CallbackRefused(f"callback refused: header {header} missing or wrong")
 
 
 def verify_callback(
@@ -131,16 +160,17 @@ def verify_callback(
     """Check that a callback carries the secret header registered with the project (compared
     in constant time) and parse it. ``path`` is the request path under the base URL.
 
-    Raises :class:`CallbackRefused`; its message never contains either secret.
+    Raises :class:`CallbackRefused`: status 401 without the secret, 400 for a body that is not
+    a pass event. Its message never contains either secret.
     """
-    sent = next((v for k, v in headers.items() if k.lower() == header.lower()), "")
-    if not secret or not hmac.compare_digest(sent.encode(), secret.encode()):
-        raise CallbackRefused(f"callback refused: header {header} missing or wrong")
+    check_callback_secret(headers, header=header, secret=secret)
     try:
         raw = orjson.loads(body)
         parsed = CallbackEvent.model_validate(raw)
     except (orjson.JSONDecodeError, ValidationError) as exc:
-        raise CallbackRefused(f"callback body is not a pass event: {type(exc).__name__}") from None
+        raise CallbackRefused(
+            f"callback body is not a pass event: {type(exc).__name__}", status=400
+        ) from None
     parts = [p for p in path.split("/") if p]
     parsed.kind = parts[-1] if parts else ""
     return parsed

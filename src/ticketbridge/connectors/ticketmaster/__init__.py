@@ -2,6 +2,7 @@
 
 Stream ``customers``: customers as contacts with per-channel marketing consent, and their
 orders as bookings, read by updated-at cursor (the Ticketmaster -> Heyloyalty integration).
+Stream ``tickets``: each purchased ticket of the orders, for mobile-pass destinations.
 The API has no public spec [GAP]; every path and parameter name lives in ``paths.Paths`` and
 can be overridden per connection. Registered through the ``ticketbridge.connectors`` entry
 point as ``CONNECTOR``.
@@ -12,9 +13,11 @@ from __future__ import annotations
 from ticketbridge.connectors.base import Connector, SandboxSpec
 from ticketbridge.connectors.ticketmaster.config import (
     CUSTOMERS,
+    TICKETS,
     CustomersOptions,
     Paths,
     TicketmasterConfig,
+    TicketsOptions,
 )
 from ticketbridge.connectors.ticketmaster.sandbox import (
     SANDBOX_ENV,
@@ -34,9 +37,11 @@ CONNECTOR = Connector(
 __all__ = [
     "CONNECTOR",
     "CUSTOMERS",
+    "TICKETS",
     "CustomersOptions",
     "Paths",
     "TicketmasterConfig",
     "TicketmasterSource",
+    "TicketsOptions",
     "create_sandbox",
 ]

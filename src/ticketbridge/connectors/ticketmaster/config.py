@@ -180,3 +180,24 @@ CUSTOMERS = StreamSpec(
     description="Customers updated since the cursor (contacts with per-channel marketing "
     "consent) and their orders updated in the same range (bookings, with the customer).",
 )
+
+
+class TicketsOptions(StreamOptions):
+    """Options of the ``tickets`` stream."""
+
+    holders: bool = True
+    """Name each ticket's holder after its order's buyer: one customer read per buyer not
+    seen yet in the run [INFER: the client data names no holder per ticket]. Off: no
+    customer reads, and passes show no holder."""
+
+
+TICKETS = StreamSpec(
+    name="tickets",
+    kind="ticket",
+    strategies=("cursor",),
+    window_fields=("updated_at",),
+    options=TicketsOptions,
+    description="Each purchased ticket of the orders updated since the cursor, with its "
+    "event, seat, barcode, price and status, the buyer as holder and the order id as "
+    "confirmation code.",
+)

@@ -23,7 +23,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ticketbridge.connectors.ticketmaster.schemas import Customer, Order, OrderTicket
+from ticketbridge.connectors.base import Failed, Record
+from ticketbridge.connectors.ticketmaster.schemas import (
+    Customer,
+    Order,
+    OrderEvent,
+    OrderTicket,
+    TicketOrder,
+)
 from ticketbridge.errors import MappingError
 from ticketbridge.model import (
     Booking,
@@ -34,6 +41,7 @@ from ticketbridge.model import (
     Event,
     FieldIssue,
     Money,
+    Person,
     Ticket,
     Venue,
     record_key,
@@ -210,6 +218,26 @@ def _ticket(t: OrderTicket, n: int, order: Order, key: str) -> Ticket:
     )
 
 
+def order_event(event_raw: OrderEvent | None) -> Event | None:
+    """An order's event (Discovery's shape: ``dates.start.dateTime``, ``venue.address``)."""
+    if event_raw is None:
+        return None
+    venue = None
+    if event_raw.venue is not None and event_raw.venue.name:
+        venue = Venue(
+            external_id=event_raw.venue.id,
+            name=event_raw.venue.name,
+            address=event_raw.venue.address_text(),
+        )
+    return Event(
+        external_id=event_raw.id,
+        name=event_raw.name,
+        venue=venue,
+        starts_at=event_raw.starts_at(),
+        status=event_raw.status(),
+    )
+
+
 def map_order(raw: Any, customer_raw: Any, ctx: MappingContext) -> Booking:
     """An order and its customer -> Booking (with the customer as contact, consent included).
 
@@ -230,23 +258,9 @@ def map_order(raw: Any, customer_raw: Any, ctx: MappingContext) -> Booking:
         contact = map_customer(customer_raw, ctx)
     except MappingError as exc:
         raise MappingError(key, f"customer {order.customer_id}: {exc.reason}") from None
-    event_raw = order.event
-    starts_at = event_raw.starts_at() if event_raw is not None else None
-    venue = event = None
-    if event_raw is not None:
-        if event_raw.venue is not None and event_raw.venue.name:
-            venue = Venue(
-                external_id=event_raw.venue.id,
-                name=event_raw.venue.name,
-                address=event_raw.venue.address_text(),
-            )
-        event = Event(
-            external_id=event_raw.id,
-            name=event_raw.name,
-            venue=venue,
-            starts_at=starts_at,
-            status=event_raw.status(),
-        )
+    event = order_event(order.event)
+    starts_at = event.starts_at if event is not None else None
+    venue = event.venue if event is not None else None
     tickets = [_ticket(t, n, order, key) for n, t in enumerate(order.tickets)]
     return Booking(
         confirmation_number=order.id,
@@ -262,4 +276,133 @@ def map_order(raw: Any, customer_raw: Any, ctx: MappingContext) -> Booking:
         tickets=tickets,
         updated_at=order.updated_at,
         attributes=copy.deepcopy(raw),
+    )
+
+
+# -- tickets (each purchased ticket of an order) ------------------------------------------
+
+# Ticket statuses [INFER]: the sandbox's ISSUED and the order statuses of 4.5 repeated per
+# ticket, and the usual spellings of a scanned ticket. An unknown one is kept as given.
+_TICKET_VALID = frozenset({"ISSUED", "VALID", "ACTIVE", "SOLD", "COMPLETED"})
+_TICKET_ATTENDED = frozenset({"SCANNED", "USED", "ATTENDED", "CHECKED_IN", "REDEEMED"})
+_TICKET_CANCELLED = frozenset({"VOID", "VOIDED", *_CANCELLED})
+
+
+def ticket_key(market: str, number: str) -> str:
+    return record_key("ticket", PLATFORM, market, number)
+
+
+def ticket_number(order_raw: Any, index: int) -> str:
+    """The ticket's id, else ``<order id>-<position from 1>`` (as bookings number them); an
+    order without an id gets a stable stand-in from its content (its failure is keyed)."""
+    tickets = order_raw.get("tickets") if isinstance(order_raw, dict) else None
+    item = tickets[index] if isinstance(tickets, list) and 0 <= index < len(tickets) else None
+    own = item.get("id") if isinstance(item, dict) else None
+    if own is not None and str(own).strip():
+        return str(own).strip()
+    oid = order_raw.get("id") if isinstance(order_raw, dict) else None
+    order_id = str(oid).strip() if oid is not None and str(oid).strip() else ""
+    return f"{order_id or 'unknown-' + stable_hash(order_raw)[:16]}-{index + 1}"
+
+
+def ticket_status(own: str | None, order: str | None, event: str | None) -> str | None:
+    """``cancelled`` (the ticket, its order or its event), ``attended`` (scanned), ``valid``;
+    an unknown ticket status as given, lower case; None when nothing says."""
+    own_code, order_code = (own or "").strip().upper(), (order or "").strip().upper()
+    if (
+        own_code in _TICKET_CANCELLED
+        or order_code in _CANCELLED
+        or (event or "").strip().upper() in _CANCELLED
+    ):
+        return "cancelled"
+    if own_code in _TICKET_ATTENDED:
+        return "attended"
+    if own_code in _TICKET_VALID or (not own_code and order_code in _BOOKED):
+        return "valid"
+    return own_code.lower() or None
+
+
+def _ticket_price(raw: Any, currency: str | None, where: str, issues: list[str]) -> Money | None:
+    """A usable price, or None (noted in ``issues``): a pass simply shows no price."""
+    if raw in (None, ""):
+        return None
+    if not currency:
+        issues.append(f"{where}: no currency on the order")
+        return None
+    try:
+        return Money.from_decimal(str(raw).strip(), currency)
+    except (ArithmeticError, ValueError) as exc:
+        reason = "not a number" if isinstance(exc, ArithmeticError) else str(exc)
+        issues.append(f"{where}: {reason}")
+        return None
+
+
+def map_order_ticket(order_raw: Any, index: int, customer_raw: Any, ctx: MappingContext) -> Ticket:
+    """The ``index``-th ticket of an order -> canonical :class:`Ticket`, with the order's event,
+    the buyer as holder (``customer_raw``, None when not looked up or unknown), the order id
+    as confirmation code and the order's ``updated_at``.
+
+    Only the order's id and ``updated_at`` and the ticket being an object are required;
+    every other missing or unusable field is left out. Raises MappingError naming the
+    field."""
+    key = ticket_key(ctx.market, ticket_number(order_raw, index))
+    order: TicketOrder = _validate(TicketOrder, order_raw, key)
+    tickets = order_raw.get("tickets")
+    if not isinstance(tickets, list):
+        raise MappingError(key, "tickets: not a list")
+    if not 0 <= index < len(tickets):
+        raise MappingError(key, f"tickets.{index}: missing")
+    raw = tickets[index]
+    if not isinstance(raw, dict):
+        raise MappingError(key, f"tickets.{index} is not an object")
+    own: OrderTicket = _validate(
+        OrderTicket, {k: v for k, v in raw.items() if k != "price"}, key, f"tickets.{index}."
+    )
+    issues: list[str] = []
+    price = _ticket_price(raw.get("price"), order.currency, f"tickets.{index}.price", issues)
+    event = order_event(order.event)
+    holder = None
+    if isinstance(customer_raw, dict):
+        first, last = (str(customer_raw.get(k) or "").strip() for k in ("first_name", "last_name"))
+        if first or last:
+            holder = Person(first_name=first or None, last_name=last or None)
+    attributes: dict[str, Any] = {"confirmation_code": order.id, "order_id": order.id}
+    for name, value in (("customer_id", order.customer_id), ("channel", order.channel)):
+        if value:
+            attributes[name] = value
+    if issues:
+        attributes["issues"] = issues
+    return Ticket(
+        number=ticket_number(order_raw, index),
+        barcode=own.barcode,
+        seat=own.seat,
+        row=own.row,
+        section=own.section,
+        gate=own.gate,
+        type=own.type,
+        price=price,
+        holder=holder,
+        status=ticket_status(own.status, order.status, event.status if event else None),
+        event=event,
+        updated_at=order.updated_at,
+        attributes=attributes,
+    )
+
+
+def ticket_entry(stored: dict[str, Any], ctx: MappingContext) -> Record | Failed:
+    """``{"order", "customer", "index"}`` -> the ticket's record, or its failure with the
+    reason and ``stored`` (what a dead-letter retry maps again), under the ticket's key."""
+    order, index = stored["order"], stored["index"]
+    try:
+        ticket = map_order_ticket(order, index, stored["customer"], ctx)
+    except MappingError as exc:
+        return Failed(exc.record_key, exc.reason, stored)
+    except (ValueError, TypeError) as exc:  # a payload shape nobody foresaw
+        key = ticket_key(ctx.market, ticket_number(order, index))
+        return Failed(key, f"{type(exc).__name__}: {exc}", stored)
+    return Record(
+        key=ticket_key(ctx.market, ticket.number),
+        kind="ticket",
+        data=ticket,
+        cursor=ticket.updated_at,
     )

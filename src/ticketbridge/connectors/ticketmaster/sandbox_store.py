@@ -57,6 +57,9 @@ _TYPES = [
     ("VIP", 2.0),
 ]
 _SECTIONS = ["Parket A", "Parket B", "Balkon", "Tribune Nord", "Ståplads"]
+# The entrance printed on seated tickets [INFER]; standing tickets name none.
+_GATES = {"Parket A": "Indgang 1", "Parket B": "Indgang 1", "Balkon": "Indgang 2"}
+_TICKET_KEYS = ("seat", "row", "section", "gate", "status")
 _CHANNELS = ["web", "web", "web", "app", "app", "box_office", "phone"]
 _BAD_EMAILS = ["{l}@", "{l}.{d}", "{l}@@{d}", "{f} {l}@{d}"]
 _BAD_MOBILES = ["1234", "+45 12 34", "ring efter kl. 17", "+45 1234 5678 90"]
@@ -304,6 +307,7 @@ class TicketmasterStore:
                     "section": section,
                     "row": str(row) if seated else None,
                     "seat": str(seat + j) if seated else None,
+                    **({"gate": _GATES[section]} if section in _GATES else {}),
                     "type": kind,
                     "price": round(event["_price"] * factor, 2),
                     "status": {"COMPLETED": "ISSUED"}.get(status, status),
@@ -369,7 +373,12 @@ class TicketmasterStore:
 
     def mutate(self, params: dict[str, Any]) -> dict[str, Any]:
         """Change customers (name, mobile, card), flip consents, add customers and orders,
-        refund orders; everything touched gets ``updated_at`` = now. Returns the ids."""
+        refund orders; everything touched gets ``updated_at`` = now. Returns the ids.
+
+        ``{"op": "ticket", "ticket_id": ..., "seat": "12", ...}`` instead changes the fields
+        of one ticket (seat, row, section, gate, status) and bumps its order."""
+        if params.get("op") is not None:
+            return self._op(params)
         rng = random.Random(f"{self.seed}:{params.get('seed', 1)}")
         self.mutations += 1
         now = self._now()
@@ -417,6 +426,23 @@ class TicketmasterStore:
             "refunded": refunded,
             "updated_at": at,
         }
+
+    def _op(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params["op"] != "ticket":
+            return {"error": f"unknown op {params['op']!r}", "ops": ["ticket"]}
+        wanted = str(params.get("ticket_id"))
+        edit = {k: params[k] for k in _TICKET_KEYS if k in params}
+        if not edit:
+            return {"error": f"ticket op needs one of {_TICKET_KEYS}"}
+        for order in self.orders.values():
+            for ticket in order["tickets"]:
+                if str(ticket.get("id")) == wanted:
+                    ticket.update(edit)
+                    order["updated_at"] = stamp(self._now())
+                    self._order_index.dirty = True
+                    self.mutations += 1
+                    return {"op": "ticket", "order_id": order["id"], **ticket}
+        return {"error": f"no ticket {wanted}"}
 
     def _change(self, rng: random.Random, c: dict[str, Any], at: str) -> None:
         what = rng.randrange(3)

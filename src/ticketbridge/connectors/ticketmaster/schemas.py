@@ -106,6 +106,7 @@ class OrderTicket(_Payload):
     section: Text = None
     row: Text = None
     seat: Text = None
+    gate: Text = None  # [INFER] the entrance printed on the ticket, when the venue sets one
     type: Text = None
     price: Decimal | None = None
     status: Text = None
@@ -149,6 +150,21 @@ class Order(_Payload):
     channel: Text = None
     event: OrderEvent | None = None  # missing at the source is not an error (seeds README 1)
     tickets: list[OrderTicket] = Field(default_factory=list)
+
+
+class TicketOrder(_Payload):
+    """An order as the ``tickets`` stream reads it: only what keys and orders its tickets is
+    required (``id``, ``updated_at``); the rest may be missing, and each ticket
+    (``tickets[n]``, kept unvalidated here) is read on its own, so one bad ticket fails alone."""
+
+    id: Annotated[str, BeforeValidator(_text)]
+    updated_at: Annotated[datetime, BeforeValidator(parse_stamp)]
+    customer_id: Text = None
+    status: Text = None
+    created_at: Stamp = None
+    currency: Text = None
+    channel: Text = None
+    event: OrderEvent | None = None
 
 
 class PageInfo(BaseModel):

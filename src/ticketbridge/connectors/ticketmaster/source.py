@@ -1,4 +1,5 @@
-"""The Ticketmaster source: stream ``customers`` (members as contacts, their orders as bookings).
+"""The Ticketmaster source: stream ``customers`` (members as contacts, their orders as bookings)
+and stream ``tickets`` (each purchased ticket of the orders, as canonical tickets).
 
 A read covers one range of update times, ``[lo, hi)``: ``lo`` is the cursor (``since``) or the
 backfill chunk's start; ``hi`` is the moment the read began (rounded up to the second), or
@@ -20,6 +21,10 @@ skipping records.
 
 A position given back after a crash may repeat a few records (harmless: the engine's ledger
 skips unchanged ones) but never skips one.
+
+The ``tickets`` stream is the orders phase alone: each order of a page becomes its tickets
+(its buyer looked up once per run as their holder, unless ``holders: false``), so its
+positions and resumes are the orders', and a page's tickets are those of its orders.
 """
 
 from __future__ import annotations
@@ -45,8 +50,10 @@ from ticketbridge.connectors.ticketmaster.client import TicketmasterClient
 from ticketbridge.connectors.ticketmaster.config import (
     CUSTOMERS,
     PLATFORM,
+    TICKETS,
     CustomersOptions,
     TicketmasterConfig,
+    TicketsOptions,
 )
 from ticketbridge.connectors.ticketmaster.mapping import (
     MappingContext,
@@ -55,6 +62,8 @@ from ticketbridge.connectors.ticketmaster.mapping import (
     map_customer,
     map_order,
     order_key,
+    ticket_entry,
+    ticket_key,
 )
 from ticketbridge.connectors.ticketmaster.schemas import ListPage, format_stamp, parse_stamp
 from ticketbridge.errors import AuthError, ConnectorError, FatalError, MappingError
@@ -94,7 +103,7 @@ class TicketmasterSource(SourceKit[TicketmasterConfig]):
 
     platform = PLATFORM
     config_model = TicketmasterConfig
-    STREAMS = (CUSTOMERS,)
+    STREAMS = (CUSTOMERS, TICKETS)
     client: TicketmasterClient
 
     def __init__(
@@ -111,12 +120,12 @@ class TicketmasterSource(SourceKit[TicketmasterConfig]):
     def open_client(self, config: TicketmasterConfig, context: HttpContext) -> TicketmasterClient:
         return TicketmasterClient(config, context)
 
-    def _context(self, options: CustomersOptions, now: datetime) -> MappingContext:
+    def _context(self, date_format: str | None, now: datetime) -> MappingContext:
         return MappingContext(
             market=self.config.market,
             now=now,
             default_region=self.config.default_region,
-            date_format=options.date_format,
+            date_format=date_format,
             date_fields=tuple(self.config.date_fields),
         )
 
@@ -131,24 +140,32 @@ class TicketmasterSource(SourceKit[TicketmasterConfig]):
         A position from another range or other options is ignored: re-reading is safe,
         skipping is not.
         """
-        options = self.stream_options(request.stream, request.options, CustomersOptions)
+        holders: bool | None = None  # set: the tickets stream (look the buyers up or not)
+        if self.stream_spec(request.stream).name == TICKETS.name:
+            tickets = self.stream_options(request.stream, request.options, TicketsOptions)
+            members, orders, date_format, holders = False, True, None, tickets.holders
+        else:
+            options = self.stream_options(request.stream, request.options, CustomersOptions)
+            members, orders, date_format = options.members, options.orders, options.date_format
         now = self.now()
         lo, end, hi = self._range(request, now)
         if lo is not None and hi <= lo:
             return
-        resume = _resume(request.position, lo, end, hi, options)
+        resume = _resume(request.position, lo, end, hi, (members, orders, holders))
         if resume is not None:
             hi = resume.hi
-        ctx = self._context(options, now)
+        ctx = self._context(date_format, now)
         size = max(1, min(request.page_size or self.config.page_size, 199))
-        wanted = [p for p, on in zip(PHASES, (options.members, options.orders), strict=True) if on]
-        base = {
+        wanted = [p for p, on in zip(PHASES, (members, orders), strict=True) if on]
+        base: dict[str, Any] = {
             "v": POSITION_VERSION,
             "range": [_iso(lo), _iso(end)],
             "until": _iso(hi),
-            "members": options.members,
-            "orders": options.orders,
+            "members": members,
+            "orders": orders,
         }
+        if holders is not None:
+            base["tickets"] = {"holders": holders}
         for phase in wanted:
             start: datetime | None = lo
             skip: set[str] = set()
@@ -159,11 +176,12 @@ class TicketmasterSource(SourceKit[TicketmasterConfig]):
                     start, skip = resume.start or lo, resume.skip
             fetch = self.client.customers_page if phase == "customers" else self.client.orders_page
             async for items, scan in self._scan(fetch, start, hi, size, skip):
-                entries = (
-                    self._customers_page(items, ctx)
-                    if phase == "customers"
-                    else await self._orders_page(items, ctx)
-                )
+                if phase == "customers":
+                    entries = self._customers_page(items, ctx)
+                elif holders is None:
+                    entries = await self._orders_page(items, ctx)
+                else:
+                    entries = await self._tickets_page(items, ctx, holders)
                 boundary = sorted(scan.boundary)
                 position = {
                     **base,
@@ -286,6 +304,25 @@ class TicketmasterSource(SourceKit[TicketmasterConfig]):
             )
         return out
 
+    async def _tickets_page(
+        self, items: list[dict[str, Any]], ctx: MappingContext, holders: bool
+    ) -> list[Record | Failed]:
+        """Each order's tickets, in order; a ticket that cannot be mapped fails alone, under
+        its own key, with ``{"order", "customer", "index"}`` to map it again."""
+        out: list[Record | Failed] = []
+        for raw in items:
+            cid = raw.get("customer_id")
+            customer = None
+            if holders and cid not in (None, ""):
+                customer = await self._customer(str(cid).strip())
+            listed = raw.get("tickets")
+            # No tickets is an order without tickets; a list that is not one fails visibly.
+            count = len(listed) if isinstance(listed, list) else (0 if listed is None else 1)
+            for index in range(count):
+                stored = {"order": raw, "customer": customer, "index": index}
+                out.append(ticket_entry(stored, ctx))
+        return out
+
     def _remember(self, customer_id: str, raw: dict[str, Any] | None) -> None:
         self._customers[customer_id] = raw
         self._customers.move_to_end(customer_id)
@@ -307,9 +344,23 @@ class TicketmasterSource(SourceKit[TicketmasterConfig]):
 
     def remap(self, stream: str, raw: dict[str, Any], options: StreamOptions) -> Record:
         """Map a stored ``{"customer": {...}}`` or ``{"order": {...}, "customer": {...}}``
-        payload (a ``Failed.raw``) again. Raises MappingError when it still cannot be."""
-        ctx = self._context(self.stream_options(stream, options, CustomersOptions), self.now())
+        payload (a ``Failed.raw``) again; stream ``tickets``: ``{"order", "customer",
+        "index"}``. Raises MappingError when it still cannot be."""
         market = self.config.market
+        if self.stream_spec(stream).name == TICKETS.name:
+            self.stream_options(stream, options, TicketsOptions)
+            order, index = raw.get("order"), raw.get("index")
+            if not isinstance(order, dict) or not isinstance(index, int):
+                raise MappingError(ticket_key(market, "?"), "raw payload needs 'order' and 'index'")
+            entry = ticket_entry(
+                {"order": order, "customer": raw.get("customer"), "index": index},
+                self._context(None, self.now()),
+            )
+            if isinstance(entry, Failed):
+                raise MappingError(entry.key, entry.reason)
+            return entry
+        date_format = self.stream_options(stream, options, CustomersOptions).date_format
+        ctx = self._context(date_format, self.now())
         try:
             if isinstance(raw.get("order"), dict):
                 booking = map_order(raw["order"], raw.get("customer"), ctx)
@@ -410,9 +461,12 @@ def _resume(
     lo: datetime | None,
     end: datetime | None,
     hi: datetime,
-    options: CustomersOptions,
+    reading: tuple[bool, bool, bool | None],
 ) -> _Resume | None:
     """The resume point in ``position`` if it belongs to this range and these options.
+
+    ``reading`` is ``(members, orders, holders)``; ``holders`` is None for the ``customers``
+    stream, so a position of one stream never resumes the other.
 
     A cursor read reuses the interrupted read's ``until``: the phases it finished covered
     exactly that range, so the rest of this read must not reach further (an order past it
@@ -434,8 +488,9 @@ def _resume(
         phase not in PHASES
         or (p_lo, p_end) != (lo, end)
         or until is None
-        or position.get("members") != options.members
-        or position.get("orders") != options.orders
+        or position.get("members") != reading[0]
+        or position.get("orders") != reading[1]
+        or position.get("tickets") != (None if reading[2] is None else {"holders": reading[2]})
         or (start is not None and lo is not None and start < lo)
     ):
         return None

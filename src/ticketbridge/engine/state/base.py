@@ -99,6 +99,26 @@ class DeadLetter:
     resolved_at: datetime | None
 
 
+@dataclass(frozen=True)
+class PassInstall:
+    """What a wallet platform last reported about one pass it issued (install callbacks).
+
+    ``project_id``, ``template_id`` and ``external_id`` name the pass (the external id is the
+    ticket's link id, shared by its passes of every template); ``status`` is ``installed`` or
+    ``uninstalled``; ``changed_at`` is when the platform says it happened (else when it was
+    received). ``received_at`` is set by the store.
+    """
+
+    project_id: str
+    template_id: str
+    external_id: str
+    status: Literal["installed", "uninstalled"]
+    changed_at: datetime
+    pass_id: str | None = None
+    platform: str | None = None
+    received_at: datetime | None = None
+
+
 @dataclass
 class RunRow:
     id: int
@@ -205,6 +225,18 @@ class StateStore(Protocol):
         """One transaction: fencing check, ledger upserts, dead letters (insert or bump
         ``attempts``), resolve dead letters of ``resolved`` keys, checkpoint (when not None),
         and the run's running counters (when not None, replacing the stored ones)."""
+
+    # --- pass installs (wallet callbacks; not fenced: no sync writes them) -------------
+    def record_pass_install(self, report: PassInstall) -> bool:
+        """Keep ``report`` as its pass's status unless the stored one is newer (a later
+        ``changed_at``; on a tie the report received last wins, so callbacks delivered out
+        of order never turn an uninstall back into an install). True if stored."""
+
+    def get_pass_installs(
+        self, project_id: str, external_ids: Sequence[str]
+    ) -> dict[str, list[PassInstall]]:
+        """The stored status of every pass (any template) of those external ids, by external
+        id; ids with no report are missing."""
 
     # --- dead letters ------------------------------------------------------------------
     def list_dead_letters(self, sync: str, include_resolved: bool = False) -> list[DeadLetter]: ...

@@ -41,6 +41,7 @@ from ticketbridge.engine.state.base import (
     Lease,
     LedgerOutcome,
     LedgerRow,
+    PassInstall,
     RunCounters,
     RunKind,
     RunOutcome,
@@ -573,6 +574,44 @@ class SqlStateStore:
                 .where(dl.c.sync == sync, dl.c.key.in_(chunk), dl.c.resolved_at.is_(None))
                 .values(resolved_at=now)
             )
+
+    # --- pass installs -------------------------------------------------------------------
+
+    def record_pass_install(self, report: PassInstall) -> bool:
+        row = {
+            **{f.name: getattr(report, f.name) for f in fields(PassInstall)},
+            "received_at": self._now(),
+        }
+        stmt = self._insert(t.pass_installs).values(**row)
+        keep = [c for c in row if c not in ("project_id", "template_id", "external_id")]
+        with self._tx(write=True) as conn:
+            result = conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=list(t.pass_installs.primary_key.columns),
+                    set_={name: stmt.excluded[name] for name in keep},
+                    where=t.pass_installs.c.changed_at <= stmt.excluded.changed_at,
+                )
+                # A row comes back only if one was written (rowcount is not reliable for an
+                # upsert whose WHERE kept the old row on every driver).
+                .returning(t.pass_installs.c.status)
+            )
+            return result.first() is not None
+
+    def get_pass_installs(
+        self, project_id: str, external_ids: Sequence[str]
+    ) -> dict[str, list[PassInstall]]:
+        found: dict[str, list[PassInstall]] = {}
+        table = t.pass_installs
+        with self._tx(write=False) as conn:
+            for chunk in _chunks(_unique(external_ids)):
+                query = (
+                    select(table)
+                    .where(table.c.project_id == project_id, table.c.external_id.in_(chunk))
+                    .order_by(table.c.external_id, table.c.template_id)
+                )
+                for row in conn.execute(query):
+                    found.setdefault(row.external_id, []).append(PassInstall(**row._asdict()))
+        return found
 
     # --- dead letters --------------------------------------------------------------------
 

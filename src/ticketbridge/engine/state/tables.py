@@ -38,6 +38,7 @@ __all__ = [
     "leases",
     "ledger",
     "metadata",
+    "pass_installs",
     "runs",
 ]
 
@@ -154,4 +155,23 @@ dead_letters = Table(
         "ix_dead_letters_sync_newest", "sync", "first_seen", "key", "resolved_at", "stage", "reason"
     ),
     Index("ix_dead_letters_sync_last_run_id", "sync", "last_run_id"),
+)
+
+# What a mobile-wallet platform reported about each pass it issued (Airship Wallet's install
+# and uninstall callbacks). Keyed by the platform's project and the pass's template and
+# external id, not by sync: one project may be written by several syncs, and a callback
+# names the pass, not the sync. Only the newest report per pass is kept (``changed_at``).
+pass_installs = Table(
+    "pass_installs",
+    metadata,
+    Column("project_id", String(), primary_key=True),
+    Column("template_id", String(), primary_key=True),
+    Column("external_id", String(), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("pass_id", String(), nullable=True),
+    Column("platform", String(20), nullable=True),
+    Column("changed_at", UtcDateTime(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    # Serves "the passes of these tickets" (links export): by external id, any template.
+    Index("ix_pass_installs_project_id_external_id", "project_id", "external_id"),
 )

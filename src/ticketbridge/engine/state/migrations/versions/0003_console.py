@@ -1,7 +1,7 @@
 """Indexes for the console's dead-letter lists (bench/README.md, "Console").
 
 Revision ID: 0003_console
-Revises: 0002
+Revises: 0003_pass_installs
 Create Date: 2026-12-03
 
 * ``ix_dead_letters_newest`` ``(first_seen, sync, key, resolved_at, stage, reason)``: every
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0003_console"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_pass_installs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
