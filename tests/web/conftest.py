@@ -52,7 +52,9 @@ PLATFORMS = ["ticketco", "airship_crm", "ticketmaster", "heyloyalty", "acme"]
 TIMEOUT_MS = 30_000
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in this
+# thread while it is started, and a later test of another package may call asyncio.run().
+@pytest.fixture(scope="package")
 def playwright_driver() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
         message = f"Chromium not found at {CHROMIUM}: apt-get install chromium"
@@ -63,7 +65,7 @@ def playwright_driver() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     launched = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield launched
