@@ -163,7 +163,9 @@ def run_measured(
 class Sandbox:
     """One sandbox process on a loopback port, with its ``/_sandbox/*`` admin routes."""
 
-    def __init__(self, platform: str, port: int, records: int, seed: int, log_dir: Path) -> None:
+    def __init__(
+        self, platform: str, port: int, records: int, seed: int, log_dir: Path, count: int = 1
+    ) -> None:
         self.platform, self.port = platform, port
         self.url = f"http://{LOOPBACK}:{port}"
         cmd = [
@@ -177,7 +179,11 @@ class Sandbox:
             str(records),
             "--seed",
             str(seed),
+            "--count",
+            str(count),
         ]
+        # With count > 1 the admin routes are under /v0/_sandbox/… (one sandbox per venue).
+        self.ready_path = "/_sandbox/stats" if count == 1 else "/v0/_sandbox/stats"
         log_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(log_dir / f"sandbox-{platform}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -195,7 +201,7 @@ class Sandbox:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sandbox {self.platform} exited ({self.proc.returncode})")
             try:
-                self.http.get("/_sandbox/stats").raise_for_status()
+                self.http.get(self.ready_path).raise_for_status()
                 return
             except httpx.HTTPError:
                 time.sleep(0.2)

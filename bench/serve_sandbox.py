@@ -3,7 +3,9 @@
 ``python -m bench.serve_sandbox ticketco --port 18400 --records 100000 --seed 42``
 
 The benchmark starts one such process per platform, so the sandboxes never share a core's
-event loop with each other or with the contender.
+event loop with each other or with the contender. ``--count N`` serves N independent sandboxes
+of the platform (seeds ``seed``, ``seed + 1``, …) under ``/v0``, ``/v1``, …: N venues' accounts
+(bench/temporal_scale.py), in one process.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import argparse
 from datetime import UTC, datetime
 
 import uvicorn
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ticketbridge.connectors import registry
 
@@ -24,21 +28,43 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--records", type=int, default=0)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--count", type=int, default=1)
     args = parser.parse_args(argv)
     connector = registry.get(args.platform)
     assert connector.sandbox is not None
-    sandbox = connector.sandbox.create(
-        seed=args.seed, records=args.records, today=datetime.now(UTC)
-    )
+    apps = [
+        connector.sandbox.create(seed=args.seed + i, records=args.records, today=datetime.now(UTC))
+        for i in range(args.count)
+    ]
+    app = apps[0].app if args.count == 1 else Prefixed([a.app for a in apps])
     # Loopback only, always: the benchmark's traffic never leaves this machine.
     uvicorn.run(
-        sandbox.app,
+        app,
         host=LOOPBACK,
         port=args.port,
         log_level="warning",
         lifespan="off",
         access_log=False,
     )
+
+
+class Prefixed:
+    """ASGI: ``/v<i>/rest`` goes to ``apps[i]`` as ``/rest`` (its admin routes too)."""
+
+    def __init__(self, apps: list[ASGIApp]) -> None:
+        self.apps = apps
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        head, _, rest = scope["path"].lstrip("/").partition("/")
+        if not head.startswith("v") or not head[1:].isdigit() or int(head[1:]) >= len(self.apps):
+            response = JSONResponse({"error": "no such sandbox"}, status_code=404)
+            await response(scope, receive, send)
+            return
+        path = "/" + rest
+        inner = {**scope, "path": path, "raw_path": path.encode()}
+        await self.apps[int(head[1:])](inner, receive, send)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
@@ -40,6 +41,8 @@ app = typer.Typer(
 )
 sandbox_app = typer.Typer(no_args_is_help=True, help="Run the platform sandboxes.")
 app.add_typer(sandbox_app, name="sandbox")
+schedules_app = typer.Typer(no_args_is_help=True, help="Syncs' schedules on a Temporal cluster.")
+app.add_typer(schedules_app, name="schedules")
 
 
 def _console(stderr: bool = False) -> Console:
@@ -165,7 +168,8 @@ def _print_config_error(exc: ConfigError) -> None:
         for problem in problems:
             err.print(f"  {problem}", highlight=False)
     else:
-        err.print(f"[red]config error:[/red] {exc}", highlight=False)
+        # escape: a message may hold brackets (``pip install 'ticketbridge[temporal]'``).
+        err.print(f"[red]config error:[/red] {escape(str(exc))}", highlight=False)
 
 
 def _load(config: Path | None, secrets: bool = True) -> Project:
@@ -343,13 +347,18 @@ def _cli_user() -> str:
         return "cli"
 
 
-def _open(project: Project) -> Runtime:
-    """The runtime of a command that opens connections: every ``${VAR}`` must be set."""
+def _open_env(project: Project) -> None:
+    """A command that opens connections: every ``${VAR}`` must be set."""
     try:
         project.require_env()
     except ConfigError as exc:
         _print_config_error(exc)
         raise typer.Exit(2) from None
+
+
+def _open(project: Project) -> Runtime:
+    """The runtime of a command that opens connections: every ``${VAR}`` must be set."""
+    _open_env(project)
     return Runtime.open(project)
 
 
@@ -372,6 +381,31 @@ def _run(config: Path | None, sync: str, opts: RunOptions, as_json: bool) -> Non
     raise typer.Exit(result.exit_code)
 
 
+TemporalOpt = Annotated[
+    str | None,
+    typer.Option("--temporal", metavar="HOST:PORT", help="Temporal cluster address."),
+]
+NamespaceOpt = Annotated[
+    str | None, typer.Option(help="Temporal namespace (default: TEMPORAL_NAMESPACE or default).")
+]
+TaskQueueOpt = Annotated[str, typer.Option(help="Temporal task queue of the workers.")]
+
+
+def _temporal(body: Any) -> Any:
+    """Run a Temporal command's body (ticketbridge.temporal.commands): a config error or an
+    unreachable cluster is one line, exit 2 or 1."""
+    from ticketbridge.temporal import load_commands
+
+    try:
+        return body(load_commands())
+    except ConfigError as exc:
+        _print_config_error(exc)
+        raise typer.Exit(2) from None
+    except TicketbridgeError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def run(
     sync: str,
@@ -380,10 +414,81 @@ def run(
     ] = False,
     today: DayOpt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    temporal: TemporalOpt = None,
+    namespace: NamespaceOpt = None,
+    task_queue: TaskQueueOpt = "ticketbridge",
     config: ConfigOpt = None,
 ) -> None:
-    """Run one sync once."""
-    _run(config, sync, RunOptions(dry_run=dry_run, today=today), as_json)
+    """Run one sync once (with --temporal: on a worker of the cluster, and wait for it)."""
+    if temporal is None:
+        _run(config, sync, RunOptions(dry_run=dry_run, today=today), as_json)
+    if dry_run:
+        raise typer.BadParameter(
+            "a dry run runs here: leave out --temporal", param_hint="'--dry-run'"
+        )
+    project = _load(config, secrets=False)
+    _known_sync(project, sync)
+    result, code = _temporal(
+        lambda c: c.run_in_cluster(
+            project,
+            c.Cluster(temporal, namespace, task_queue),
+            sync,
+            today,
+            lambda m: err.print(m, highlight=False),
+        )
+    )
+    _print_result(result, as_json)
+    raise typer.Exit(code)
+
+
+@app.command()
+def worker(
+    temporal: TemporalOpt = None,
+    namespace: NamespaceOpt = None,
+    task_queue: TaskQueueOpt = "ticketbridge",
+    concurrency: Annotated[int, typer.Option(min=1, help="Runs at once in this process.")] = 4,
+    config: ConfigOpt = None,
+) -> None:
+    """Run syncs as Temporal workflows (state in PostgreSQL, shared by every worker)."""
+    project = _load(config)
+    _open_env(project)
+
+    def say(line: str) -> None:
+        out.print(line, highlight=False)
+        out.file.flush()  # a worker runs for days: its log must not wait in a buffer
+
+    _temporal(
+        lambda c: c.worker(project, c.Cluster(temporal, namespace, task_queue), concurrency, say)
+    )
+
+
+@schedules_app.command("apply")
+def schedules_apply(
+    temporal: TemporalOpt = None,
+    namespace: NamespaceOpt = None,
+    task_queue: TaskQueueOpt = "ticketbridge",
+    catchup_window: Annotated[
+        str, typer.Option(help="How late a fire missed while the cluster was down may run.")
+    ] = "1h",
+    config: ConfigOpt = None,
+) -> None:
+    """Each sync's schedule as a Temporal Schedule (overlap: skip); removes schedules of syncs
+    no longer scheduled in the project file."""
+    from ticketbridge.engine.windows import parse_duration
+
+    try:
+        catchup = parse_duration(catchup_window)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--catchup-window'") from None
+    project = _load(config, secrets=False)
+    applied, where = _temporal(
+        lambda c: c.schedules_apply(project, c.Cluster(temporal, namespace, task_queue), catchup)
+    )
+    for a in applied:
+        out.print(
+            f"{a.action} {a.sync}" + (f" ({a.schedule})" if a.schedule else ""), highlight=False
+        )
+    out.print(f"schedules: {len(applied)} applied on {where}", highlight=False)
 
 
 def _pairs(values: list[str] | None, flag: str) -> dict[str, Any]:

@@ -413,7 +413,7 @@ async def run_sync(
             fence = None if isinstance(error, LeaseLost) else lease
             detail = {**opts.detail, **(opts.on_finish() if opts.on_finish else {})}
             store.finish_run(run.run_id, fence, outcome, run.counters, message, detail)
-            return RunResult(spec.name, outcome, run.counters, run.run_id, message)
+            return RunResult(spec.name, outcome, run.counters, run.run_id, message, exception=error)
     except LeaseBusy:
         # Only entering the lease raises LeaseBusy; the block's store writes raise LeaseLost.
         run_id = store.record_skipped_run(spec.name, "running", opts.detail)

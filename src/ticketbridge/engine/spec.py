@@ -130,6 +130,9 @@ class RunResult:
     plan: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
     plan_omitted: int = 0  # planned changes of a dry run beyond ``RunOptions.dry_run_sample``
+    # The error that ended the run early, for callers that act on its class (a Temporal
+    # activity turns it into a retry decision); ``error`` is its message for people.
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
 
     @property
     def exit_code(self) -> int:
