@@ -11,6 +11,7 @@ import contextlib
 import gc
 import getpass
 import json
+import socket
 import sys
 import time
 from datetime import date
@@ -26,10 +27,10 @@ from rich.table import Table
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from ticketbridge import dead_letters, logs
-from ticketbridge.engine.leases import holder_is_dead
+from ticketbridge.engine.leases import LeaseKeeper, holder_is_dead
 from ticketbridge.engine.spec import RunOptions, RunResult
-from ticketbridge.engine.state.base import RunCounters, RunRow
-from ticketbridge.errors import ConfigError, StateError, TicketbridgeError
+from ticketbridge.engine.state.base import RunCounters, RunRow, StateStore
+from ticketbridge.errors import ConfigError, LeaseBusy, StateError, TicketbridgeError
 from ticketbridge.http.context import HttpContext
 from ticketbridge.links import link_rows, write_csv
 from ticketbridge.project import ConfigProblems, Project, load_project
@@ -220,8 +221,15 @@ def run_lines(r: RunRow) -> list[str]:
         if r.finished_at is None
         else f"{took:g} s, finished {r.finished_at:%Y-%m-%d %H:%M:%S} UTC"
     )
+    head = f"#{r.id}  {r.started_at:%Y-%m-%d %H:%M} UTC  {r.sync}  {r.kind}: {outcome}"
+    if r.kind == "checkpoint":
+        d = r.detail or {}
+        return [
+            head,
+            f"    set by {d.get('by')}: {json.dumps(d.get('old'))} -> {json.dumps(d.get('new'))}",
+        ]
     return [
-        f"#{r.id}  {r.started_at:%Y-%m-%d %H:%M} UTC  {r.sync}  {r.kind}: {outcome}  ({timing})",
+        f"{head}  ({timing})",
         f"    read {c.read}, created {c.created}, updated {c.updated}, unchanged "
         f"{c.unchanged}, rejected {c.rejected}, skipped {c.skipped_policy + c.skipped_filter}"
         f"; API calls {c.source_calls} source / {c.destination_calls} destination",
@@ -706,6 +714,7 @@ def runs(
                         "finished_at": r.finished_at.isoformat() if r.finished_at else None,
                         "duration_s": _duration(r),
                         "error": r.error,
+                        "detail": r.detail,
                         **r.counters.as_dict(),
                     }
                     for r in rows
@@ -773,32 +782,86 @@ def checkpoint(
         str | None,
         typer.Option(
             "--set",
-            help="Replace it with this JSON. Do not touch unless you know what you are doing.",
+            help="Replace it with this JSON (null: start from scratch). Do not touch unless "
+            "you know what you are doing.",
         ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Set it without asking (for scripts).")
+    ] = False,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Who sets it, for the run history (default: OS user@host)."),
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Show (or, as an operator, set) the sync's checkpoint, e.g. a pagination key."""
+    """Show (or, as an operator, set) the sync's checkpoint, e.g. a pagination key.
+
+    Setting it asks for confirmation (--yes skips that) and is recorded in the run history
+    (`ticketbridge runs`): who, when, the old and the new value."""
     project = _load(config, secrets=False)
     _known_sync(project, sync)
     try:
         value = json.loads(set_json) if set_json is not None else None
     except json.JSONDecodeError as exc:
         raise typer.BadParameter(f"not JSON: {exc}", param_hint="'--set'") from None
+    if value is not None and not isinstance(value, dict):
+        raise typer.BadParameter(
+            "a checkpoint is a JSON object (or null to start from scratch)", param_hint="'--set'"
+        )
     runtime = Runtime.open(project)
     try:
-        if set_json is not None:
-            before = runtime.store.get_checkpoint(sync)
-            runtime.store.set_checkpoint(sync, value)
-            runtime.store.record_action(
-                sync,
-                "checkpoint",
-                "ok",
-                {"started_by": _cli_user(), "before": before, "after": value},
-            )
+        old = runtime.store.get_checkpoint(sync)
+        if set_json is None:
+            out.print_json(json.dumps(old))
+            return
+        if not yes:
+            _confirm_checkpoint(sync, old, value)
+        who = by or _operator()
+        run_id = asyncio.run(_set_checkpoint(runtime.store, sync, value, who))
+        err.print(f"checkpoint of {sync} set by {who} (run #{run_id})", highlight=False)
         out.print_json(json.dumps(runtime.store.get_checkpoint(sync)))
     finally:
         runtime.close()
+
+
+def _confirm_checkpoint(sync: str, old: Any, new: Any) -> None:
+    """Ask before an operator moves a checkpoint; refuse when nobody can answer."""
+    if not sys.stdin.isatty():
+        err.print(
+            f"[red]error:[/red] setting the checkpoint of {sync} needs confirmation: run it in "
+            "a terminal, or add --yes",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    err.print(f"checkpoint of {sync} now: {json.dumps(old)}", highlight=False)
+    err.print(f"would become: {json.dumps(new)}", highlight=False)
+    if not typer.confirm("The next run starts from the new one. Set it?", default=False):
+        err.print("not changed", highlight=False)
+        raise typer.Exit(1)
+
+
+def _operator() -> str:
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+async def _set_checkpoint(store: StateStore, sync: str, value: Any, by: str) -> int:
+    """Set it under the sync's lease, so that a run cannot overwrite it at its next commit:
+    a running sync makes this fail (exit 1), a killed one's lease is taken over."""
+    try:
+        async with LeaseKeeper(store, sync) as lease:
+            run_id: int = store.operator_set_checkpoint(sync, value, by, lease)
+            return run_id
+    except LeaseBusy:
+        err.print(
+            f"[red]error:[/red] {sync} is running; set its checkpoint once the run has ended",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
 
 
 def _say(line: str) -> None:

@@ -47,6 +47,8 @@ PORT_ORDER = [
     "acme",
     "tiqets",
     "airship_wallet",
+    "tixngo",
+    "secutix360",
 ]
 
 SUPPLIER_KEY_ENV = "TIQETS_SUPPLIER_API_KEY"
@@ -168,6 +170,16 @@ async def _seat_and_event_change(wallet_url: str) -> tuple[list[dict[str, Any]],
     return bodies, counts
 
 
+def _tixngo_secutix360() -> dict[str, Any]:
+    return {
+        "source": {"connection": "tixngo", "stream": "ticket_updates"},
+        "destination": {"connection": "secutix360", "object": "ticket_feedback"},
+        "schedule": "every 5m",
+        "diff": True,  # the stored pagination key moves only with acknowledged writes
+        "skip": [],  # ticket ids never processed
+    }
+
+
 INTEGRATIONS: list[DemoIntegration] = [
     DemoIntegration(
         sync="ticketco-bookings-to-airship",
@@ -200,6 +212,16 @@ INTEGRATIONS: list[DemoIntegration] = [
         config=_ticketco_wallet,
         mutate={},
         changes=_seat_and_event_change,
+    ),
+    DemoIntegration(
+        sync="tixngo-feedback-to-secutix360",
+        title="TIXNGO → SECUTIX 360",
+        source="tixngo",
+        destination="secutix360",
+        config=_tixngo_secutix360,
+        # Tickets move along TIXNGO's flow: downloads, assignments, transfers (some to
+        # someone who already received one), activations, scans, deletions.
+        mutate={"share": 0.1, "same_recipient_share": 0.3, "seed": 1},
     ),
 ]
 

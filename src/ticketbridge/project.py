@@ -557,6 +557,7 @@ class _Loader:
             page_size=cfg.page_size,
             backfill_from=cfg.backfill_from,
             backfill_chunk=parse_duration(cfg.backfill_chunk),
+            lease_key=(src.lease_scope(conns[cfg.source.connection]) if src.lease_scope else None),
         )
 
     def _endpoint(

@@ -24,7 +24,16 @@ from ticketbridge.sandbox import RunningSandbox, free_port, serve_in_thread
 pytestmark = pytest.mark.e2e
 
 SYNC = "ticketco-bookings-to-airship"
-PLATFORMS = ("ticketco", "airship_crm", "ticketmaster", "heyloyalty", "acme", "airship_wallet")
+PLATFORMS = (
+    "ticketco",
+    "airship_crm",
+    "ticketmaster",
+    "heyloyalty",
+    "acme",
+    "airship_wallet",
+    "tixngo",
+    "secutix360",
+)
 
 
 def tb(
@@ -42,10 +51,11 @@ def tb(
 
 
 def closed_port_base() -> int:
-    """A base whose five ports nobody listens on (bound and released)."""
+    """A base whose sandbox ports nobody listens on (bound and released)."""
+    last = max(port_of(p, 0) for p in PLATFORMS)
     while True:
         base = free_port()
-        if base + 5 < 65535 and all(_free(base + i) for i in range(5)):
+        if base + last < 65535 and all(_free(base + i) for i in range(last + 1)):
             return base
 
 
@@ -104,7 +114,7 @@ def test_check_against_closed_ports_fails_at_once_naming_the_url(closed: tuple[P
     assert f"GET http://127.0.0.1:{base}/api/public/v1/events" in proc.stdout
     assert f"connection refused by 127.0.0.1:{base}" in proc.stdout
     assert "sandbox serve" in proc.stdout  # what to do
-    assert "valid (6 connections, 3 syncs)" in proc.stdout.splitlines()[0]
+    assert "valid (8 connections, 4 syncs)" in proc.stdout.splitlines()[0]
 
 
 @pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])

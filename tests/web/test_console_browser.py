@@ -238,8 +238,9 @@ def test_set_the_checkpoint_after_confirming(operator: Page, stack: ConsoleStack
     expect(operator.locator(".banner.info")).to_contain_text("checkpoint was changed")
     assert store.get_checkpoint(HEYLOYALTY) == wanted
     recorded = store.list_runs(HEYLOYALTY, limit=1)[0]
-    assert recorded.kind == "checkpoint" and recorded.detail["after"] == wanted
-    assert recorded.detail["started_by"] == "ada (console, operator)"
+    assert recorded.kind == "checkpoint" and recorded.detail["new"] == wanted
+    assert recorded.detail["old"] == before
+    assert recorded.detail["by"] == "ada (console, operator)", "as checkpoint --set records it"
     store.set_checkpoint(HEYLOYALTY, before)  # leave the state as the other tests expect
 
 

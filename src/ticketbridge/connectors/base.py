@@ -17,6 +17,8 @@ Invariants:
   It raises ``RetryableError`` / ``FatalError`` for failures of the whole call and reports
   per-record refusals as ``Outcome(ok=False)``.
 * Connectors never touch the state store.
+* ``Connector.lease_scope`` (optional) names what a source connection reads, for single
+  flight: syncs whose source connections have the same scope never run at once.
 """
 
 from __future__ import annotations
@@ -263,6 +265,15 @@ class Connector:
     sandbox: SandboxSpec | None = None
     streams: tuple[StreamSpec, ...] = ()
     objects: tuple[ObjectSpec, ...] = ()
+    lease_scope: Callable[[Any], str] | None = None
+    """Given a source connection's validated config, the name of the lease its syncs run
+    under, for a platform that must never be read by two runs at once however many syncs read
+    it (TIXNGO: one feedback run per organizer). Invariants: a pure function of the config (no
+    I/O, the same in every process and on every host, so that they all take the same lease);
+    equal for two configs exactly when they read the same thing; free of secrets (it is
+    stored in the state database and shown in messages); prefixed with the platform's name
+    and a ``:``, so that it does not read as a sync's name. None: each sync is its own
+    scope."""
 
     def __post_init__(self) -> None:
         if not self.streams:

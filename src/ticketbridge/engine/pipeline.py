@@ -12,7 +12,9 @@ Guarantees this module implements (DESIGN section 3):
   its reason and retried at the end of the next run; a batch refused as a whole is split until
   the bad records are isolated.
 * A run that runs out of rate budget keeps what it committed and ends ``partial``.
-* A second start of a running sync is recorded as "skipped: running" and does nothing else.
+* A second start of a running sync is recorded as "skipped: running" and does nothing else;
+  so is the start of a sync whose ``lease_key`` another sync's run holds (one run per TIXNGO
+  organizer, however many syncs read it).
 * A dry run reads, selects and plans as a run does, and writes nothing anywhere.
 """
 
@@ -104,6 +106,7 @@ class _Run:
         self.counters = RunCounters()
         self.lease: Lease | None = None
         self.keeper: LeaseKeeper | None = None
+        self.shared: LeaseKeeper | None = None  # the lease shared with other syncs, if any
         self.run_id = 0
         self.max_cursor: datetime | None = None
         self.plan_sample: list[dict[str, Any]] = []
@@ -164,8 +167,18 @@ class _Run:
     async def process_read(self, batch: SourceBatch) -> None:
         """Write one batch and commit its outcomes with the checkpoint it completes."""
         rows = BatchRows()
+        failures = []
         for failure in batch.failures:
-            self._dead_mapping(rows, failure.key, failure.reason, failure.raw)
+            if self.spec.is_skipped(failure.key):
+                # Never processed, not even as a dead letter: whatever happens to it.
+                self.counters.skipped_filter += 1
+            else:
+                failures.append(failure)
+        if failures:
+            sent = self.store.get_ledger(self.spec.name, [f.key for f in failures])
+            for failure in failures:
+                previous = sent.get(failure.key)
+                self._dead_mapping(rows, failure.key, failure.reason, failure.raw, previous)
         await self.process(batch.records, rows)
         self._commit(rows, self.reads.at(batch.position) if batch.positioned else None)
 
@@ -283,12 +296,22 @@ class _Run:
                 self._reject(rows, p.record, p.previous, "destination", outcome.reason or "")
 
     # --- dead letters ------------------------------------------------------------------------
-    def _dead_mapping(self, rows: BatchRows, key: str, reason: str, raw: dict[str, Any]) -> None:
+    def _dead_mapping(
+        self,
+        rows: BatchRows,
+        key: str,
+        reason: str,
+        raw: dict[str, Any],
+        previous: LedgerRow | None = None,
+    ) -> None:
         self.counters.rejected += 1
         if self.opts.dry_run:
             self._plan_entry({"key": key, "action": "reject", "reason": reason})
         rows.dead.append(DeadLetterIn(key=key, stage="mapping", reason=reason, raw=raw))
-        rows.ledger.append(LedgerRow(key=key, last_outcome="rejected"))
+        # As in _reject: a record sent before keeps its destination ids, so that its fixed
+        # version (a later update of the same ticket) updates instead of re-creating.
+        dest_ids = dict(previous.dest_ids) if previous else {}
+        rows.ledger.append(LedgerRow(key=key, last_outcome="rejected", dest_ids=dest_ids))
 
     def _reject(
         self,
@@ -337,7 +360,8 @@ class _Run:
                     )
                 except MappingError as exc:
                     rows = BatchRows()
-                    self._dead_mapping(rows, dl.key, exc.reason, dl.raw)
+                    previous = self.store.get_ledger(self.spec.name, [dl.key]).get(dl.key)
+                    self._dead_mapping(rows, dl.key, exc.reason, dl.raw, previous)
                     self._commit(rows, None)
             if len(pending) >= self.spec.batch_size:
                 await self._flush(pending)
@@ -361,6 +385,8 @@ class _Run:
             return
         assert self.lease is not None and self.keeper is not None
         self.keeper.check()
+        if self.shared is not None:
+            self.shared.check()
         self.store.commit_batch(
             self.lease,
             self.run_id,
@@ -399,9 +425,17 @@ async def run_sync(
             dry_run=True,
             plan_omitted=run.plan_omitted,
         )
-    keeper = LeaseKeeper(store, spec.name, opts.holder or default_holder(), ttl_s=opts.lease_ttl_s)
+    holder = opts.holder or default_holder()
+    keeper = LeaseKeeper(store, spec.name, holder, ttl_s=opts.lease_ttl_s)
+    shared = spec.shared_lease
     try:
-        async with keeper as lease:
+        async with contextlib.AsyncExitStack() as held:
+            if shared is not None:
+                # First the lease this sync shares with the other readers of its source (one
+                # run per TIXNGO organizer), then its own, which fences its state writes.
+                run.shared = LeaseKeeper(store, shared, holder, ttl_s=opts.lease_ttl_s)
+                await held.enter_async_context(run.shared)
+            lease = await held.enter_async_context(keeper)
             run.lease, run.keeper = lease, keeper
             run.run_id = store.start_run(spec.name, opts.kind, lease, opts.detail)
             if opts.on_start is not None:
@@ -414,10 +448,10 @@ async def run_sync(
             detail = {**opts.detail, **(opts.on_finish() if opts.on_finish else {})}
             store.finish_run(run.run_id, fence, outcome, run.counters, message, detail)
             return RunResult(spec.name, outcome, run.counters, run.run_id, message, exception=error)
-    except LeaseBusy:
+    except LeaseBusy as busy:
         # Only entering the lease raises LeaseBusy; the block's store writes raise LeaseLost.
         run_id = store.record_skipped_run(spec.name, "running", opts.detail)
-        log.info("run.skipped", sync=spec.name, reason="running")
+        log.info("run.skipped", sync=spec.name, reason="running", lease=busy.sync)
         return RunResult(spec.name, "skipped", RunCounters(), run_id, "skipped: running")
 
 

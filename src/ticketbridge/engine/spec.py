@@ -43,6 +43,19 @@ class SyncSpec:
     page_size: int | None = None
     backfill_from: date | None = None
     backfill_chunk: timedelta = timedelta(days=365)
+    # The single-flight scope: syncs with the same lease_key never run at once. By default
+    # the sync itself; a source that must have one reader at a time whatever the sync (TIXNGO:
+    # one run per organizer) gives its own (connectors/base.py, Connector.lease_scope).
+    lease_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.lease_key is None:
+            self.lease_key = self.name
+
+    @property
+    def shared_lease(self) -> str | None:
+        """The lease this sync shares with others, besides its own; None if it has none."""
+        return self.lease_key if self.lease_key != self.name else None
 
     def with_overrides(self, opts: RunOptions) -> SyncSpec:
         """This sync with the run's option overrides applied. Raises ValueError naming an
@@ -58,10 +71,18 @@ class SyncSpec:
         )
 
     def is_skipped(self, key: str) -> bool:
-        """Skip lists may name a full record key or just its last part (the platform id)."""
+        """Skip lists may name a full record key or its platform id: any part of the key
+        after a ``:`` (``S360-0001`` skips ``ticket:tixngo:S360-0001``; an id may itself hold
+        a ``:``)."""
         if not self.skip:
             return False
-        return key in self.skip or key.rsplit(":", 1)[-1] in self.skip
+        rest = key
+        while True:
+            if rest in self.skip:
+                return True
+            if ":" not in rest:
+                return False
+            rest = rest.split(":", 1)[1]
 
     def lacks_consent(self, record: Record) -> bool:
         if self.require_consent is None:

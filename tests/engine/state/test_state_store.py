@@ -224,6 +224,42 @@ def test_checkpoint_roundtrip_and_operator_override(
     assert store.get_checkpoint(SYNC) is None
 
 
+def test_an_operator_setting_the_checkpoint_is_in_the_run_history(
+    store: SqlStateStore, clock: FakeClock
+) -> None:
+    store.set_checkpoint(SYNC, {"position": {"paginationKey": "k9"}})
+    run_id = store.operator_set_checkpoint(
+        SYNC, {"position": {"paginationKey": "k2"}}, "alice@ops-host", None
+    )
+    assert store.get_checkpoint(SYNC) == {"position": {"paginationKey": "k2"}}
+    row = store.get_run(run_id)
+    assert row is not None
+    assert (row.sync, row.kind, row.outcome) == (SYNC, "checkpoint", "ok")
+    assert row.started_at == row.finished_at == clock.now
+    assert row.detail == {
+        "by": "alice@ops-host",
+        "old": {"position": {"paginationKey": "k9"}},
+        "new": {"position": {"paginationKey": "k2"}},
+    }
+    cleared = store.operator_set_checkpoint(SYNC, None, "bob", None)
+    assert store.get_checkpoint(SYNC) is None
+    assert store.get_run(cleared).detail["new"] is None  # type: ignore[union-attr]
+    assert [r.kind for r in store.list_runs(SYNC)] == ["checkpoint", "checkpoint"]
+
+
+def test_an_operator_checkpoint_under_a_lost_lease_writes_nothing(
+    store: SqlStateStore, clock: FakeClock
+) -> None:
+    held = store.acquire_lease(SYNC, "cli", TTL)
+    assert held is not None
+    clock.advance(TTL + 1)
+    assert store.acquire_lease(SYNC, "a-run", TTL) is not None
+    with pytest.raises(LeaseLost):
+        store.operator_set_checkpoint(SYNC, {"cursor": "x"}, "alice", held)
+    assert store.get_checkpoint(SYNC) is None
+    assert [r.kind for r in store.list_runs(SYNC)] == []
+
+
 def test_a_failing_batch_writes_nothing(store: SqlStateStore, lease: Lease, run_id: int) -> None:
     store.commit_batch(lease, run_id, ledger=[LedgerRow("k1", {"booking": "h1"})])
 

@@ -5,8 +5,9 @@ Invariants every implementation keeps (the contract suite in tests/engine/state 
 * ``commit_batch`` is one transaction. It first checks the caller's fencing token against the
   lease row; if another holder has taken the lease since, nothing is written and
   :class:`~ticketbridge.errors.LeaseLost` is raised.
-* A checkpoint only changes through ``commit_batch`` (or ``set_checkpoint`` by an operator), so
-  it can never run ahead of the ledger rows committed with it.
+* A checkpoint only changes through ``commit_batch`` (or ``set_checkpoint`` /
+  ``operator_set_checkpoint`` by an operator), so it can never run ahead of the ledger rows
+  committed with it unless an operator puts it there, and then the run history says who.
 * Lease tokens only grow. Acquiring an expired lease increments the token.
 * Secrets are never passed in; nothing here stores credentials.
 """
@@ -199,6 +200,14 @@ class StateStore(Protocol):
 
     def set_checkpoint(self, sync: str, checkpoint: Mapping[str, Any] | None) -> None:
         """Operator override (e.g. set a pagination key by hand). Not fenced: use with care."""
+
+    def operator_set_checkpoint(
+        self, sync: str, checkpoint: Mapping[str, Any] | None, by: str, lease: Lease | None
+    ) -> int:
+        """An operator sets the checkpoint (None: start from scratch), in one transaction with
+        a finished run of kind ``checkpoint`` whose detail is ``{"by", "old", "new"}``: who
+        set it, and the value before and after (its time is the run's). Fenced when ``lease``
+        (the sync's) is given. Returns the run's id."""
 
     # --- ledger ------------------------------------------------------------------------
     def get_ledger(self, sync: str, keys: Sequence[str]) -> dict[str, LedgerRow]: ...

@@ -400,6 +400,27 @@ class SqlStateStore:
             else:
                 self._put_checkpoint(conn, sync, checkpoint, now)
 
+    def operator_set_checkpoint(
+        self, sync: str, checkpoint: Mapping[str, Any] | None, by: str, lease: Lease | None
+    ) -> int:
+        """Set it and record who did, when, from what to what, as a ``checkpoint`` run."""
+        if lease is not None and lease.sync != sync:
+            raise StateError(f"lease is for sync {lease.sync!r}, not {sync!r}")
+        now = self._now()
+        with self._tx(write=True) as conn:
+            if lease is not None:
+                self._fence(conn, lease, now)
+            old = conn.execute(
+                select(t.checkpoints.c.data).where(t.checkpoints.c.sync == sync)
+            ).scalar_one_or_none()
+            if checkpoint is None:
+                conn.execute(delete(t.checkpoints).where(t.checkpoints.c.sync == sync))
+            else:
+                self._put_checkpoint(conn, sync, checkpoint, now)
+            new = None if checkpoint is None else dict(checkpoint)
+            detail = {"by": by, "old": None if old is None else dict(old), "new": new}
+            return self._insert_run(conn, sync, "checkpoint", "ok", now, now, detail)
+
     def _put_checkpoint(
         self, conn: Connection, sync: str, checkpoint: Mapping[str, Any], now: datetime
     ) -> None:

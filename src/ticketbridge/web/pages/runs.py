@@ -68,7 +68,7 @@ def _run_data(console: Console, run_id: int) -> dict[str, Any] | None:
         "run": run,
         "running": run.outcome == "running",
         "progress": progress_of(console, run) if run.outcome == "running" else None,
-        "started_by": detail.get("started_by") or "",
+        "started_by": detail.get("started_by") or detail.get("by") or "",
         "budget_wait_s": detail.get("budget_wait_s"),
         "seconds": took,
         "per_second": (c.read / took) if took > 0 and c.read else None,
@@ -79,7 +79,7 @@ def _run_data(console: Console, run_id: int) -> dict[str, Any] | None:
         "plan_omitted": detail.get("plan_omitted", 0),
         "import": detail.get("import"),
         "checkpoint_change": (
-            {"before": detail.get("before"), "after": detail.get("after")}
+            {"before": detail.get("old"), "after": detail.get("new")}
             if run.kind == "checkpoint"
             else None
         ),

@@ -13,7 +13,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ticketbridge.engine.leases import LeaseKeeper
 from ticketbridge.engine.spec import SyncSpec
+from ticketbridge.errors import LeaseBusy
 from ticketbridge.web import queries
 from ticketbridge.web.auth import User
 from ticketbridge.web.charts import runs_chart
@@ -158,12 +160,11 @@ async def checkpoint(request: Request, user: User) -> Response:
             "checkpoint_confirm.html",
             {"sync": sync, "before": before, "after": value, "text": text},
         )
-    await run_in_threadpool(store.set_checkpoint, sync, value)
-    await run_in_threadpool(
-        store.record_action,
-        sync,
-        "checkpoint",
-        "ok",
-        {"started_by": user.label, "before": before, "after": value},
-    )
+    try:
+        # As `ticketbridge checkpoint --set`: under the sync's lease, so that no run can
+        # overwrite it at its next commit, and recorded as a run with who set it.
+        async with LeaseKeeper(store, sync) as lease:
+            await run_in_threadpool(store.operator_set_checkpoint, sync, value, user.label, lease)
+    except LeaseBusy:
+        return refuse(request, 409, f"A run of {sync} started meanwhile: try again after it.")
     return RedirectResponse(f"/syncs/{sync}?done=checkpoint", status_code=303)
