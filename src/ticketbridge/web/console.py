@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -86,6 +87,9 @@ class Console:
             autoescape=select_autoescape(["html", "svg"]),
             trim_blocks=True,
             lstrip_blocks=True,
+            # Every value a page shows passes the scrubber; the templates' own text does not
+            # (a secret that happens to be a word of the markup must not break the page).
+            finalize=self._finalize,
         )
         self.templates.filters.update(
             age=_age, when=_when, pretty=_pretty, without=lambda s, p: str(s).removeprefix(p)
@@ -136,6 +140,13 @@ class Console:
     def scrub(self, text: str) -> str:
         return self._scrubber(text)
 
+    def _finalize(self, value: Any) -> Any:
+        if isinstance(value, Markup):
+            return Markup(self._scrubber(str(value)))  # noqa: S704 - escaped already
+        if isinstance(value, str):
+            return self._scrubber(value)
+        return value
+
     # --- pages -------------------------------------------------------------------------------
     def render(
         self,
@@ -155,7 +166,7 @@ class Console:
             **(context or {}),
         }
         html = self.templates.get_template(template).render(values)
-        return HTMLResponse(self.scrub(html), status_code=status_code, headers=headers)
+        return HTMLResponse(html, status_code=status_code, headers=headers)
 
     def close(self) -> None:
         self.jobs.close()

@@ -17,8 +17,12 @@ from pydantic import BaseModel, SecretStr
 from ticketbridge.project import Project
 
 MASK = "••••••"
+# A setting is secret when its name ends in one of these words (``api_key``,
+# ``client_secret``, ``password``), not when it merely contains one: ``token_url``,
+# ``api_key_header`` or ``token_password_field`` name where a secret goes, not a secret.
 _SECRET_KEY = re.compile(
-    r"(pass(word)?|secret|token|api[_-]?key|apikey|private|credential|signature)",
+    r"(^|[_-])(pass(word)?|passwd|secret|token|api[_-]?key|apikey|private[_-]?key|"
+    r"credentials?|signature)$",
     re.I,
 )
 
