@@ -7,7 +7,7 @@ Exit codes: 0 ok (also "skipped: running"), 1 run failed (and ``check`` when a c
 from __future__ import annotations
 
 import asyncio
-import csv
+import contextlib
 import gc
 import getpass
 import json
@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from ticketbridge import logs
+from ticketbridge import dead_letters, logs
 from ticketbridge.engine.leases import LeaseKeeper, holder_is_dead
 from ticketbridge.engine.spec import RunOptions, RunResult
 from ticketbridge.engine.state.base import RunCounters, RunRow, StateStore
@@ -347,6 +347,14 @@ def _print_result(result: RunResult, as_json: bool) -> None:
         err.print(f"[yellow]{result.outcome}:[/yellow] {message}", highlight=False)
 
 
+def _cli_user() -> str:
+    """Who started a run from the command line, for the run history."""
+    try:
+        return f"cli ({getpass.getuser()})"
+    except (KeyError, OSError):  # no user name for this uid (a bare container)
+        return "cli"
+
+
 def _open_env(project: Project) -> None:
     """A command that opens connections: every ``${VAR}`` must be set."""
     try:
@@ -365,6 +373,7 @@ def _open(project: Project) -> Runtime:
 def _run(config: Path | None, sync: str, opts: RunOptions, as_json: bool) -> None:
     project = _load(config)
     _known_sync(project, sync)
+    opts.detail.setdefault("started_by", _cli_user())
     runtime = _open(project)
     try:
         with Progress(sync) as progress:
@@ -549,41 +558,39 @@ def backfill(
     The switches override the sync's settings for this import only (a manual import of the
     Heyloyalty kind: members, orders, re-subscribe, opt-in mail, automations).
     """
-    from ticketbridge.engine.windows import parse_duration
+    from ticketbridge.manual_import import ImportChoices, prepare_import
 
     project = _load(config)
     _known_sync(project, sync)
-    source = {k: v for k, v in (("members", members), ("orders", orders)) if v is not None}
-    source.update(_pairs(set_source, "--set-source"))
-    destination = {
-        k: v
-        for k, v in (
-            ("resubscribe_unsubscribed", resubscribe),
-            ("send_optin", send_optin),
-            ("trigger_automations", automations),
-        )
-        if v is not None
-    }
-    destination.update(_pairs(set_destination, "--set-destination"))
-    opts = RunOptions(kind="backfill", source_overrides=source, destination_overrides=destination)
+    choices = ImportChoices(
+        start=from_,
+        end=to,
+        chunk=chunk,
+        members=members,
+        orders=orders,
+        resubscribe=resubscribe,
+        send_optin=send_optin,
+        automations=automations,
+        source=_pairs(set_source, "--set-source"),
+        destination=_pairs(set_destination, "--set-destination"),
+    )
     try:
-        spec = project.get_sync(sync)
-        spec.backfill_from = from_
-        if chunk:
-            try:
-                spec.backfill_chunk = parse_duration(chunk)
-            except ValueError as exc:
-                raise typer.BadParameter(str(exc), param_hint="'--chunk'") from None
-        opts.backfill_to = to
-        spec.with_overrides(opts)  # reject a bad switch before anything runs
-    except (ConfigError, ValueError) as exc:
+        prepared = prepare_import(project, sync, choices)
+    except ValueError as exc:
+        if chunk and "duration" in str(exc):
+            raise typer.BadParameter(str(exc), param_hint="'--chunk'") from None
         err.print(f"[red]error:[/red] {sync}: {exc}", highlight=False)
         raise typer.Exit(2) from None
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {sync}: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    opts = prepared.opts
+    opts.detail = {"started_by": _cli_user()}
     runtime = _open(project)
     try:
         with Progress(sync) as progress:
             opts.on_progress = progress
-            result = asyncio.run(runtime.run(sync, opts))
+            result = asyncio.run(runtime.run(sync, opts, prepared.spec))
     finally:
         runtime.close()
     _print_result(result, as_json)
@@ -741,32 +748,15 @@ def errors(
         letters = runtime.store.list_dead_letters(sync, include_resolved=all_)
     finally:
         runtime.close()
-    fields = ["key", "stage", "reason", "attempts", "first_seen", "last_seen", "resolved_at"]
-    values = [
-        [
-            d.key,
-            d.stage,
-            d.reason,
-            d.attempts,
-            d.first_seen.isoformat(),
-            d.last_seen.isoformat(),
-            d.resolved_at.isoformat() if d.resolved_at else "",
-        ]
-        for d in letters
-    ]
     if as_json:
-        out.print_json(json.dumps([dict(zip(fields, v, strict=True)) for v in values]))
+        out.print_json(json.dumps(dead_letters.as_dicts(letters)))
         return
     if csv_path is not None:
         if csv_path == "-":
-            writer = csv.writer(sys.stdout)
-            writer.writerow(fields)
-            writer.writerows(values)
+            dead_letters.write_csv(letters, sys.stdout)
             return
         with Path(csv_path).open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(fields)
-            writer.writerows(values)
+            dead_letters.write_csv(letters, fh)
         out.print(f"{len(letters)} dead letters written to {csv_path}", highlight=False)
         return
     if not letters:
@@ -914,7 +904,7 @@ def serve(config: ConfigOpt = None) -> None:
     runtime = _open(project)
 
     async def start(name: str) -> object:
-        result = await runtime.run(name, RunOptions())
+        result = await runtime.run(name, RunOptions(detail={"started_by": "schedule"}))
         err.print(
             f"{name}: {result.outcome} {result.counters.as_dict()}"
             + (f" {result.error}" if result.error else ""),
@@ -988,21 +978,81 @@ def init(
 
 
 @app.command()
+def ui(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8400,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the operations console on the project file and state the CLI uses.
+
+    Logins: TICKETBRIDGE_UI_OPERATOR_PASSWORD and TICKETBRIDGE_UI_VIEWER_PASSWORD (read-only).
+    Without them it serves loopback only, with a password and a one-time link made at start.
+    """
+    from ticketbridge.sandbox import PortInUse
+    from ticketbridge.web.serve import serve_console
+    from ticketbridge.web.settings import UiSettings
+
+    _load(config, secrets=False)  # a broken project file is a config error here, exit 2
+    settings = UiSettings.from_env(_config_path(config), host=host, port=port)
+    try:
+        serve_console(settings, lambda line: out.print(line, highlight=False, soft_wrap=True))
+    except ConfigError as exc:
+        raise _fail_config(exc) from None
+    except PortInUse as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
 def demo(
     records: Annotated[int, typer.Option(help="Bookings in the source sandbox.")] = 300,
     seed: int = 42,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    with_ui: Annotated[
+        bool,
+        typer.Option(
+            "--ui", help="Then leave the sandboxes and the console up (Ctrl-C ends both)."
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(help="The console's port (with --ui).")] = 8400,
 ) -> None:
     """Start the sandboxes, run every integration twice, print a summary."""
-    from ticketbridge.demo import print_demo, run_demo
+    from ticketbridge.demo import run_demo
 
-    report = run_demo(records=records, seed=seed, progress=None if as_json else err)
+    then = _demo_console(port, as_json) if with_ui else None
+    report = run_demo(records=records, seed=seed, progress=None if as_json else err, then=then)
+    if not with_ui:
+        _print_demo_report(report, as_json)
+    failed = any(r["outcome"] not in ("ok",) for s in report["syncs"] for r in s["runs"])
+    raise typer.Exit(1 if failed else 0)
+
+
+def _print_demo_report(report: dict[str, Any], as_json: bool) -> None:
+    from ticketbridge.demo import print_demo
+
     if as_json:
         out.print_json(json.dumps(report))
     else:
         print_demo(report, out)
-    failed = any(r["outcome"] not in ("ok",) for s in report["syncs"] for r in s["runs"])
-    raise typer.Exit(1 if failed else 0)
+
+
+def _demo_console(port: int, as_json: bool) -> Any:
+    """``demo --ui``: once the runs are done, print the report, then serve the console on the
+    demo's project and state until Ctrl-C, with a one-time login."""
+    from ticketbridge.web.serve import serve_console
+    from ticketbridge.web.settings import UiSettings
+
+    def then(path: Path, state: str, urls: dict[str, str], report: dict[str, Any]) -> None:
+        _print_demo_report(report, as_json)
+        settings = UiSettings.from_env(path, port=port, database_url=state)
+        say = err if as_json else out  # stdout holds the JSON report
+        say.print("the sandboxes and the console stay up until Ctrl-C", highlight=False)
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_console(settings, lambda line: say.print(line, highlight=False, soft_wrap=True))
+
+    return then
 
 
 @sandbox_app.command("serve")

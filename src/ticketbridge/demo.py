@@ -315,7 +315,17 @@ async def _admin(url: str, path: str, body: dict[str, Any]) -> Any:
         await client.aclose()
 
 
-def run_demo(records: int = 300, seed: int = 42, progress: Console | None = None) -> dict[str, Any]:
+# Called with the demo's project file, state database URL and sandbox URLs once every run is
+# done, while the sandboxes still serve (``demo --ui`` serves the console from there).
+AfterDemo = Callable[[Path, str, dict[str, str], dict[str, Any]], None]
+
+
+def run_demo(
+    records: int = 300,
+    seed: int = 42,
+    progress: Console | None = None,
+    then: AfterDemo | None = None,
+) -> dict[str, Any]:
     """Start every sandbox, run every integration, change the source, run again."""
     platforms = _platforms()
     running: list[RunningSandbox] = []
@@ -340,6 +350,13 @@ def run_demo(records: int = 300, seed: int = 42, progress: Console | None = None
                 report["tiqets_sale"] = _demo_tiqets_sale(project, state, urls["acme"], progress)
             finally:
                 runtime.close()
+            if then is not None:
+                # The sandboxes' fake keys beside the file, as `init` writes them, so that
+                # whatever reads the project from here (the console) finds its secrets.
+                (Path(tmp) / ".env").write_text(
+                    "".join(f"{k}={v}\n" for k, v in sandbox_env().items()), "utf-8"
+                )
+                then(path, state, urls, report)
     finally:
         for r in running:
             r.stop()
@@ -375,7 +392,7 @@ async def _demo_integration(
                 )
         if progress:
             progress.print(f"{integ.title}: run {attempt}…", highlight=False)
-        result = await runtime.run(integ.sync, RunOptions())
+        result = await runtime.run(integ.sync, RunOptions(detail={"started_by": "demo"}))
         row: dict[str, Any] = {
             k: v for k, v in result.counters.as_dict().items() if k in REPORT_FIELDS
         }

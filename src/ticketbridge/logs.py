@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections import deque
+from collections.abc import Iterable, Iterator, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -40,6 +43,41 @@ class Redactor:
         return {k: self.scrub(v) for k, v in event.items()}
 
 
+# The log tail of the run in progress in this context (task), if one is being kept.
+_tail: ContextVar[deque[str] | None] = ContextVar("ticketbridge_log_tail", default=None)
+TAIL_LINES = 100
+LINE_CHARS = 300
+
+
+@contextmanager
+def capture_tail(limit: int = TAIL_LINES) -> Iterator[deque[str]]:
+    """Keep the last ``limit`` log lines emitted in this context (one run's: asyncio tasks it
+    starts share it), secrets already redacted, each cut at ``LINE_CHARS``. Lines below the
+    configured level are never made, so they are not kept either. Inside another capture it
+    keeps to that one's lines (the console watches a run's tail while it runs)."""
+    outer = _tail.get()
+    if outer is not None:
+        yield outer
+        return
+    tail: deque[str] = deque(maxlen=limit)
+    token = _tail.set(tail)
+    try:
+        yield tail
+    finally:
+        _tail.reset(token)
+
+
+def _tee(logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:
+    tail = _tail.get()
+    if tail is not None:
+        head = " ".join(str(event.get(k, "")) for k in ("timestamp", "level", "event"))
+        rest = " ".join(
+            f"{k}={v}" for k, v in event.items() if k not in ("timestamp", "level", "event")
+        )
+        tail.append(f"{head} {rest}".strip()[:LINE_CHARS])
+    return event
+
+
 def configure(level: str = "INFO", secrets: Iterable[str] = (), json: bool = False) -> Redactor:
     redactor = Redactor(secrets)
     _level["debug"] = logging.getLevelName(level.upper()) <= logging.DEBUG
@@ -56,6 +94,7 @@ def configure(level: str = "INFO", secrets: Iterable[str] = (), json: bool = Fal
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redactor,
+            _tee,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

@@ -10,18 +10,19 @@ import inspect
 import multiprocessing
 import os
 import smtplib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import structlog
 
-from ticketbridge import notify
+from ticketbridge import logs, notify
 from ticketbridge.connectors.base import CheckResult, Destination, Source
 from ticketbridge.engine.pipeline import run_sync
 from ticketbridge.engine.reader_process import ProcessSource
-from ticketbridge.engine.spec import RunOptions, RunResult
+from ticketbridge.engine.spec import RunOptions, RunResult, SyncSpec
 from ticketbridge.engine.state.sql import SqlStateStore, open_store
 from ticketbridge.errors import ConfigError, ConnectorError
 from ticketbridge.http.context import HttpContext
@@ -95,11 +96,24 @@ class Runtime:
         finally:
             await source.aclose()
 
-    async def run(self, sync: str, opts: RunOptions | None = None) -> RunResult:
-        spec = self.project.get_sync(sync)
+    async def run(
+        self, sync: str, opts: RunOptions | None = None, spec: SyncSpec | None = None
+    ) -> RunResult:
+        """One run of ``sync`` (as ``spec`` when given: a manual import's own copy). The run
+        stores its log tail and the rate-budget waits of its accounts in its detail."""
+        opts = opts or RunOptions()
+        spec = spec or self.project.get_sync(sync)
         cfg = self.project.sync_config(sync)
-        async with self.endpoints(sync) as (source, destination):
-            result = await run_sync(self.store, spec, source, destination, opts)
+        with logs.capture_tail() as tail:
+            async with self.endpoints(sync) as (source, destination):
+                waited = self._budget_waits()  # budgets exist once the endpoints are built
+                result = await run_sync(
+                    self.store,
+                    spec,
+                    source,
+                    destination,
+                    replace(opts, on_finish=self._finish_detail(opts, tail, waited)),
+                )
         if result.run_id is not None and result.counters.rejected and cfg.notify is not None:
             failed = result.error if result.outcome == "failed" else None
             self._report_errors(sync, result.run_id, cfg.notify.errors_to, failed)
@@ -112,6 +126,24 @@ class Runtime:
                 destination.platform,
             )
         return result
+
+    def _budget_waits(self) -> float:
+        return sum(b.waited_s for b in self.http.budgets.values())
+
+    def _finish_detail(
+        self, opts: RunOptions, tail: Iterable[str], waited: float
+    ) -> Callable[[], Mapping[str, Any]]:
+        def detail() -> Mapping[str, Any]:
+            extra = dict(opts.on_finish() if opts.on_finish else {})
+            # Waits of every account this process budgets, while the run went on: a run
+            # sharing an account with another counts the other's waits too.
+            extra["budget_wait_s"] = round(self._budget_waits() - waited, 3)
+            lines = list(tail)
+            if lines:
+                extra["log"] = lines
+            return extra
+
+        return detail
 
     def _report_errors(
         self, sync: str, run_id: int, to: list[str], failed: str | None = None

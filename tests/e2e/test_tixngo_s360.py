@@ -301,7 +301,9 @@ def test_two_syncs_on_one_organizer_started_together_one_runs_one_is_skipped(
         ran = next(name for name, r in results.items() if r["outcome"] == "ok")
         waited = next(name for name, r in results.items() if r["outcome"] == "skipped")
         runs = json.loads(stack.cli("runs", waited, "--json").stdout)
-        assert [(r["outcome"], r["detail"]) for r in runs] == [("skipped", {"reason": "running"})]
+        # The skipped run says why, and who started it (the history's started_by).
+        assert [(r["outcome"], r["detail"]["reason"]) for r in runs] == [("skipped", "running")]
+        assert runs[0]["detail"]["started_by"].startswith("cli")
         target = {SYNC: "secutix360", "org-b": "secutix360_b"}
         assert stack.stats(target[waited])["total_requests"] == 0, "the skipped one wrote nothing"
         assert len(s360(stack, target[ran])) == 300

@@ -195,6 +195,37 @@ async def test_a_run_whose_every_record_is_refused_fails(store: SqlStateStore) -
     assert bad_data.outcome == "ok" and bad_data.counters.rejected == 3
 
 
+async def test_a_retry_of_selected_dead_letters_retries_only_those(
+    store: SqlStateStore,
+) -> None:
+    source = MemorySource([booking(i) for i in range(10)])
+    dest = MemoryDestination()
+    bad = {"booking:mem:R00002", "booking:mem:R00004", "booking:mem:R00006"}
+    dest.reject = lambda c: "refused" if c.key in bad else None
+    await run_sync(store, spec(), source, dest)
+    dest.reject = lambda c: None
+    chosen = frozenset({"booking:mem:R00004"})
+    result = await run_sync(
+        store, spec(), source, dest, RunOptions(kind="retry", retry_keys=chosen)
+    )
+    assert result.counters.retried == 1 and result.counters.updated + result.counters.created == 1
+    assert {d.key for d in store.list_dead_letters("mem")} == bad - chosen
+
+
+async def test_a_run_stores_who_started_it_and_its_end_detail(store: SqlStateStore) -> None:
+    started: list[int] = []
+    opts = RunOptions(
+        detail={"started_by": "ada (operator)"},
+        on_start=started.append,
+        on_finish=lambda: {"log": ["a line"]},
+    )
+    result = await run_sync(store, spec(), MemorySource([booking(1)]), MemoryDestination(), opts)
+    assert started == [result.run_id]
+    run = store.get_run(started[0])
+    assert run is not None
+    assert run.detail == {"started_by": "ada (operator)", "log": ["a line"]}
+
+
 async def test_mapping_failure_is_dead_lettered_and_remapped_later(
     store: SqlStateStore,
 ) -> None:

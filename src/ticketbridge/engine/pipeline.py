@@ -352,8 +352,9 @@ class _Run:
         """Give every dead letter not already attempted in this run another try."""
         self._retrying = True
         pending: list[Record] = []
+        wanted = self.opts.retry_keys
         for dl in self.store.iter_retryable(self.spec.name, self.run_id):
-            if self.spec.is_skipped(dl.key):
+            if self.spec.is_skipped(dl.key) or (wanted is not None and dl.key not in wanted):
                 continue
             self.counters.retried += 1
             if dl.record is not None:
@@ -442,7 +443,9 @@ async def run_sync(
                 await held.enter_async_context(run.shared)
             lease = await held.enter_async_context(keeper)
             run.lease, run.keeper = lease, keeper
-            run.run_id = store.start_run(spec.name, opts.kind, lease)
+            run.run_id = store.start_run(spec.name, opts.kind, lease, opts.detail)
+            if opts.on_start is not None:
+                opts.on_start(run.run_id)
             try:
                 error = await run.run()
             except Exception as exc:
@@ -456,11 +459,12 @@ async def run_sync(
             outcome, message = _outcome(error, run.counters, run.refused)
             # A lost lease's token no longer passes the fence; the run is still recorded.
             fence = None if isinstance(error, LeaseLost) else lease
-            store.finish_run(run.run_id, fence, outcome, run.counters, message)
+            detail = {**opts.detail, **(opts.on_finish() if opts.on_finish else {})}
+            store.finish_run(run.run_id, fence, outcome, run.counters, message, detail)
             return RunResult(spec.name, outcome, run.counters, run.run_id, message, exception=error)
     except LeaseBusy as busy:
         # Only entering the lease raises LeaseBusy; the block's store writes raise LeaseLost.
-        run_id = store.record_skipped_run(spec.name, "running")
+        run_id = store.record_skipped_run(spec.name, "running", opts.detail)
         log.info("run.skipped", sync=spec.name, reason="running", lease=busy.sync)
         return RunResult(spec.name, "skipped", RunCounters(), run_id, "skipped: running")
 

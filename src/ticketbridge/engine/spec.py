@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -109,7 +109,9 @@ def _override(options: Any, overrides: dict[str, Any], role: str) -> Any:
     try:
         return model.model_validate({**options.model_dump(), **overrides})
     except ValidationError as exc:
-        raise ValueError(f"{role} settings: {exc.errors()[0]['msg']}") from None
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"{role} setting {where}: {first['msg']}") from None
 
 
 @dataclass
@@ -129,6 +131,14 @@ class RunOptions:
     # choices); validated against the options models before the run starts.
     source_overrides: dict[str, Any] = field(default_factory=dict)
     destination_overrides: dict[str, Any] = field(default_factory=dict)
+    # Stored with the run from its start (who started it, a manual import's choices).
+    detail: dict[str, Any] = field(default_factory=dict)
+    # Called with the run's id once it is recorded (the console opens its page).
+    on_start: Callable[[int], None] | None = None
+    # More detail for the run's end (its log tail, rate-budget waits), merged into ``detail``.
+    on_finish: Callable[[], Mapping[str, Any]] | None = None
+    # A retry run of only these dead letters (the console's "retry selected"); None: all.
+    retry_keys: frozenset[str] | None = None
 
 
 @dataclass

@@ -91,6 +91,19 @@ def backfill_chunks(
     return out
 
 
+def backfill_windows(spec: SyncSpec, opts: RunOptions) -> list[Window]:
+    """The chunks a backfill of ``spec`` reads, in order (the console shows them before an
+    import starts). Raises TicketbridgeError without a start date, ValueError for an empty
+    range."""
+    start = spec.backfill_from
+    if start is None:
+        raise TicketbridgeError(f"sync {spec.name}: backfill needs a start date (--from)")
+    end = opts.backfill_to or opts.today or datetime.now(UTC).date()
+    field_name = spec.window.field if spec.window else "updated_at"
+    tz = spec.window.timezone if spec.window else "UTC"
+    return backfill_chunks(field_name, start, end, spec.backfill_chunk, tz)
+
+
 def cursor_since(stored: datetime | None, lookback: timedelta) -> datetime | None:
     """Lower bound of the next query: the stored cursor minus the lookback."""
     return None if stored is None else stored - lookback
@@ -182,13 +195,7 @@ class RunReads:
 
     def _backfill_requests(self, base: ReadRequest) -> Iterator[ReadRequest]:
         spec = self.spec
-        start = spec.backfill_from
-        if start is None:
-            raise TicketbridgeError(f"sync {spec.name}: backfill needs a start date (--from)")
-        end = self.opts.backfill_to or self._today()
-        field_name = spec.window.field if spec.window else "updated_at"
-        tz = spec.window.timezone if spec.window else "UTC"
-        chunks = backfill_chunks(field_name, start, end, spec.backfill_chunk, tz)
+        chunks = backfill_windows(spec, self.opts)
         saved = self.checkpoint.get("backfill")
         state = BackfillState(chunks)
         if saved:

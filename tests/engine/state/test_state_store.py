@@ -156,6 +156,40 @@ def test_record_skipped_run(store: SqlStateStore, clock: FakeClock) -> None:
     assert [r.id for r in store.list_runs(SYNC)] == [run_id]
 
 
+def test_a_run_keeps_the_detail_it_started_with_and_a_skipped_one_too(
+    store: SqlStateStore, lease: Lease
+) -> None:
+    run_id = store.start_run(SYNC, "run", lease, {"started_by": "ada (operator)"})
+    running = store.get_run(run_id)
+    assert running is not None and running.detail == {"started_by": "ada (operator)"}
+
+    skipped = store.get_run(store.record_skipped_run(SYNC, "running", {"started_by": "cli"}))
+    assert skipped is not None
+    assert skipped.detail == {"started_by": "cli", "reason": "running"}
+
+
+def test_record_action_stores_a_finished_run_that_is_never_closed_as_crashed(
+    store: SqlStateStore, clock: FakeClock
+) -> None:
+    run_id = store.record_action(
+        SYNC,
+        "dry-run",
+        "ok",
+        {"started_by": "ada", "plan": [{"key": "k1", "action": "create"}]},
+        RunCounters(read=3, created=1),
+    )
+    store.close_abandoned_runs()
+
+    run = store.get_run(run_id)
+    assert run is not None
+    assert (run.kind, run.outcome, run.error) == ("dry-run", "ok", None)
+    assert run.started_at == run.finished_at == clock.now
+    assert run.counters == RunCounters(read=3, created=1)
+    assert run.detail["plan"] == [{"key": "k1", "action": "create"}]
+    with pytest.raises(ValueError, match="finished"):
+        store.record_action(SYNC, "checkpoint", "running", {})
+
+
 def test_times_come_back_as_utc_whatever_zone_the_clock_uses(
     store: SqlStateStore, clock: FakeClock
 ) -> None:

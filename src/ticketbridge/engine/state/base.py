@@ -20,6 +20,8 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 RunOutcome = Literal["running", "ok", "partial", "failed", "skipped", "crashed"]
+# "dry-run" and "checkpoint" are actions recorded by ``record_action`` (they write no synced
+# data): the run history says who planned or changed what, whatever started it.
 RunKind = Literal["run", "backfill", "retry", "dry-run", "checkpoint"]
 LedgerOutcome = Literal["ok", "rejected", "skipped"]
 
@@ -148,10 +150,31 @@ class StateStore(Protocol):
         """The sync's lease row as it stands (held or expired), None if it never had one."""
 
     # --- runs --------------------------------------------------------------------------
-    def start_run(self, sync: str, kind: RunKind, lease: Lease | None) -> int: ...
+    def start_run(
+        self,
+        sync: str,
+        kind: RunKind,
+        lease: Lease | None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Insert a ``running`` run with ``detail`` (e.g. who started it)."""
 
-    def record_skipped_run(self, sync: str, reason: str) -> int:
+    def record_skipped_run(
+        self, sync: str, reason: str, detail: Mapping[str, Any] | None = None
+    ) -> int:
         """Store a run that did not start (e.g. ``running``: the lease was held)."""
+
+    def record_action(
+        self,
+        sync: str,
+        kind: RunKind,
+        outcome: RunOutcome,
+        detail: Mapping[str, Any],
+        counters: RunCounters | None = None,
+        error: str | None = None,
+    ) -> int:
+        """Store, finished, an action that took no lease and wrote no synced data (a dry
+        run's plan, an operator's checkpoint change), so the history shows it and who did it."""
 
     def finish_run(
         self,

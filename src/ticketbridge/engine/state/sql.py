@@ -257,7 +257,13 @@ class SqlStateStore:
 
     # --- runs ----------------------------------------------------------------------------
 
-    def start_run(self, sync: str, kind: RunKind, lease: Lease | None) -> int:
+    def start_run(
+        self,
+        sync: str,
+        kind: RunKind,
+        lease: Lease | None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> int:
         """Insert a ``running`` run; fenced (LeaseLost, nothing written) when a lease is given."""
         if lease is not None and lease.sync != sync:
             raise StateError(f"lease is for sync {lease.sync!r}, not {sync!r}")
@@ -265,13 +271,34 @@ class SqlStateStore:
         with self._tx(write=True) as conn:
             if lease is not None:
                 self._fence(conn, lease, now)
-            return self._insert_run(conn, sync, kind, "running", now, None, {})
+            return self._insert_run(conn, sync, kind, "running", now, None, dict(detail or {}))
 
-    def record_skipped_run(self, sync: str, reason: str) -> int:
-        """A finished run with outcome ``skipped`` and ``detail == {"reason": reason}``."""
+    def record_skipped_run(
+        self, sync: str, reason: str, detail: Mapping[str, Any] | None = None
+    ) -> int:
+        """A finished run with outcome ``skipped`` and ``detail["reason"] == reason``."""
+        now = self._now()
+        stored = {**(detail or {}), "reason": reason}
+        with self._tx(write=True) as conn:
+            return self._insert_run(conn, sync, "run", "skipped", now, now, stored)
+
+    def record_action(
+        self,
+        sync: str,
+        kind: RunKind,
+        outcome: RunOutcome,
+        detail: Mapping[str, Any],
+        counters: RunCounters | None = None,
+        error: str | None = None,
+    ) -> int:
+        """One insert of a finished run (never ``running``, so never closed as crashed)."""
+        if outcome == "running":
+            raise ValueError("an action is recorded when it has finished")
         now = self._now()
         with self._tx(write=True) as conn:
-            return self._insert_run(conn, sync, "run", "skipped", now, now, {"reason": reason})
+            return self._insert_run(
+                conn, sync, kind, outcome, now, now, dict(detail), counters, error
+            )
 
     @staticmethod
     def _insert_run(
@@ -282,6 +309,8 @@ class SqlStateStore:
         started_at: datetime,
         finished_at: datetime | None,
         detail: dict[str, Any],
+        counters: RunCounters | None = None,
+        error: str | None = None,
     ) -> int:
         run_id = conn.execute(
             insert(t.runs)
@@ -291,8 +320,8 @@ class SqlStateStore:
                 outcome=outcome,
                 started_at=started_at,
                 finished_at=finished_at,
-                counters=RunCounters().as_dict(),
-                error=None,
+                counters=(counters or RunCounters()).as_dict(),
+                error=error,
                 detail=detail,
             )
             .returning(t.runs.c.id)

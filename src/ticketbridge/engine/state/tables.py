@@ -148,6 +148,13 @@ dead_letters = Table(
     Column("resolved_at", UtcDateTime(), nullable=True),
     # Serves "unresolved of a sync" (list, count) and the oldest-first retry scan.
     Index("ix_dead_letters_sync_resolved_at", "sync", "resolved_at", "first_seen"),
+    # The console's lists, newest first (all syncs, one sync), with the columns its filters
+    # test, and a run's rejected records (migration 0003_console says why).
+    Index("ix_dead_letters_newest", "first_seen", "sync", "key", "resolved_at", "stage", "reason"),
+    Index(
+        "ix_dead_letters_sync_newest", "sync", "first_seen", "key", "resolved_at", "stage", "reason"
+    ),
+    Index("ix_dead_letters_sync_last_run_id", "sync", "last_run_id"),
 )
 
 # What a mobile-wallet platform reported about each pass it issued (Airship Wallet's install

@@ -1,0 +1,120 @@
+"""Login, roles and CSRF.
+
+* The session is Starlette's signed cookie (itsdangerous): HttpOnly, SameSite=strict, Secure
+  when ``TICKETBRIDGE_UI_SECURE_COOKIE=1``; it holds the user's name, role and CSRF token.
+* Every POST (login and logout included) must carry the session's CSRF token in its
+  ``csrf`` field; anything else is refused with 403 before the handler runs.
+* A viewer sees every page; only an operator may start or change anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ticketbridge.web.settings import OPERATOR, VIEWER
+
+CSRF_FIELD = "csrf"
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+
+    @property
+    def operator(self) -> bool:
+        return self.role == OPERATOR
+
+    @property
+    def label(self) -> str:
+        """How the run history names whoever started an action from the console."""
+        return f"{self.name} (console, {self.role})"
+
+
+def current_user(request: Request) -> User | None:
+    session = request.scope.get("session")
+    if not session or session.get("role") not in (OPERATOR, VIEWER):
+        return None
+    return User(str(session.get("name") or session["role"]), str(session["role"]))
+
+
+def csrf_token(request: Request) -> str:
+    session = request.scope.get("session")
+    if session is None:
+        return ""
+    token = session.get(CSRF_FIELD)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session[CSRF_FIELD] = token
+    return str(token)
+
+
+async def csrf_ok(request: Request) -> bool:
+    expected = request.scope.get("session", {}).get(CSRF_FIELD)
+    given = (await request.form()).get(CSRF_FIELD)
+    if not expected or not isinstance(given, str):
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def role_for(password: str, operator: str | None, viewer: str | None) -> str | None:
+    """The role a password opens, comparing in constant time with each configured one."""
+    found = None
+    for role, expected in ((OPERATOR, operator), (VIEWER, viewer)):
+        if expected and hmac.compare_digest(password.encode(), expected.encode()):
+            found = role
+    return found
+
+
+def log_in(request: Request, name: str, role: str) -> None:
+    session = request.scope["session"]
+    session.clear()  # a new session at each login: nothing carried over from before
+    session.update(name=name[:60].strip() or role, role=role)
+    session[CSRF_FIELD] = secrets.token_urlsafe(32)
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path of this site: never another host (``//evil``, ``https://…``)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+Handler = Callable[[Request, User], Awaitable[Response]]
+Refuse = Callable[[Request, int, str], Response]
+
+
+def guarded(handler: Handler, refuse: Refuse, *, operator: bool = False) -> Callable[..., object]:
+    """The endpoint for ``handler``: logged-in users only (others go to the login page),
+    a valid CSRF token on every POST, and the operator role where ``operator``."""
+
+    async def endpoint(request: Request) -> Response:
+        user = current_user(request)
+        if user is None:
+            if request.method == "GET":
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+            return refuse(request, 401, "Your session has ended: log in again.")
+        if request.method == "POST" and not await csrf_ok(request):
+            await asyncio.sleep(0)
+            return refuse(
+                request,
+                403,
+                "This form was refused: its security token is missing or out of date. "
+                "Reload the page and try again.",
+            )
+        if operator and not user.operator:
+            return refuse(
+                request, 403, "Your login is read-only: only an operator can start or change this."
+            )
+        return await handler(request, user)
+
+    return endpoint
