@@ -164,7 +164,14 @@ class Sandbox:
     """One sandbox process on a loopback port, with its ``/_sandbox/*`` admin routes."""
 
     def __init__(
-        self, platform: str, port: int, records: int, seed: int, log_dir: Path, count: int = 1
+        self,
+        platform: str,
+        port: int,
+        records: int,
+        seed: int,
+        log_dir: Path,
+        count: int = 1,
+        stamp_first: bool = False,
     ) -> None:
         self.platform, self.port = platform, port
         self.url = f"http://{LOOPBACK}:{port}"
@@ -181,6 +188,7 @@ class Sandbox:
             str(seed),
             "--count",
             str(count),
+            *(["--stamp-first"] if stamp_first else []),
         ]
         # With count > 1 the admin routes are under /v0/_sandbox/… (one sandbox per venue).
         self.ready_path = "/_sandbox/stats" if count == 1 else "/v0/_sandbox/stats"

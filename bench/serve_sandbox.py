@@ -5,15 +5,19 @@
 The benchmark starts one such process per platform, so the sandboxes never share a core's
 event loop with each other or with the contender. ``--count N`` serves N independent sandboxes
 of the platform (seeds ``seed``, ``seed + 1``, …) under ``/v0``, ``/v1``, …: N venues' accounts
-(bench/temporal_scale.py), in one process.
+(bench/temporal_scale.py), in one process. ``--stamp-first`` records the wall-clock time of the
+first platform request (admin routes aside) and serves it at ``GET /_bench/first-request``;
+``DELETE`` on it forgets it (bench/startup.py: when did a run make its first source call).
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from datetime import UTC, datetime
 
 import uvicorn
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=0)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--stamp-first", action="store_true")
     args = parser.parse_args(argv)
     connector = registry.get(args.platform)
     assert connector.sandbox is not None
@@ -36,7 +41,9 @@ def main(argv: list[str] | None = None) -> None:
         connector.sandbox.create(seed=args.seed + i, records=args.records, today=datetime.now(UTC))
         for i in range(args.count)
     ]
-    app = apps[0].app if args.count == 1 else Prefixed([a.app for a in apps])
+    app: ASGIApp = apps[0].app if args.count == 1 else Prefixed([a.app for a in apps])
+    if args.stamp_first:
+        app = FirstRequest(app)
     # Loopback only, always: the benchmark's traffic never leaves this machine.
     uvicorn.run(
         app,
@@ -46,6 +53,30 @@ def main(argv: list[str] | None = None) -> None:
         lifespan="off",
         access_log=False,
     )
+
+
+class FirstRequest:
+    """ASGI: note ``time.time()`` when the first platform request arrives (before the app
+    handles it); ``/_bench/first-request`` reads (GET) or forgets (DELETE) it. Wall-clock time,
+    so another process on this machine can subtract its own ``time.time()``."""
+
+    PATH = "/_bench/first-request"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.first: float | None = None
+        self.path: str | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.PATH:
+            if Request(scope).method == "DELETE":
+                self.first = self.path = None
+            response = JSONResponse({"at": self.first, "path": self.path})
+            await response(scope, receive, send)
+            return
+        if self.first is None and scope["type"] == "http" and "/_sandbox/" not in scope["path"]:
+            self.first, self.path = time.time(), scope["path"]
+        await self.app(scope, receive, send)
 
 
 class Prefixed:

@@ -24,16 +24,18 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
-import uvicorn
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    import uvicorn
 
 ADMIN_PREFIX = "/_sandbox"
 
@@ -314,6 +316,10 @@ def serve_asgi(
     app: ASGIApp, name: str, host: str = "127.0.0.1", port: int = 0, lifespan: str = "off"
 ) -> tuple[uvicorn.Server, threading.Thread, str]:
     """Serve any ASGI app on loopback in a daemon thread (the demo's Supplier API too)."""
+    # uvicorn is imported where it serves: every connector package imports this module for
+    # its sandbox app, and a ``ticketbridge run`` against a real API serves nothing.
+    import uvicorn
+
     if not host.startswith("127.") and host not in ("localhost", "::1"):
         raise ValueError("sandboxes only listen on loopback addresses")
     port = port or free_port(host)
@@ -369,6 +375,8 @@ async def serve_forever(sandboxes: list[tuple[SandboxApp, int]], host: str = "12
     """Serve several sandboxes in this event loop until cancelled (``sandbox serve``).
 
     Raises PortInUse before serving any if one of the ports is taken."""
+    import uvicorn
+
     for sb, port in sandboxes:
         check_port_free(host, port, sb.platform)
     servers = [

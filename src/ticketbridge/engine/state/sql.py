@@ -43,7 +43,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
@@ -117,6 +117,10 @@ class SqlStateStore:
         self._engine = create_state_engine(url)
         self._clock = clock or _utcnow
         is_pg = self._engine.dialect.name == "postgresql"
+        if is_pg:
+            # Imported here: the PostgreSQL dialect (and every driver module it pulls in) costs
+            # a tenth of a second of start-up that a SQLite project does not need.
+            from sqlalchemy.dialects import postgresql
         self._insert = postgresql.insert if is_pg else sqlite.insert
         # A StaticPool shares one connection: transactions on it must not interleave.
         self._lock: AbstractContextManager[Any] = (

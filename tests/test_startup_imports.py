@@ -1,0 +1,115 @@
+"""What ``ticketbridge run`` loads before its first request: only what the command needs.
+
+Start-up time itself is measured in bench/startup.py (never asserted here); these tests pin the
+cheap part of it, module absence in a fresh interpreter, so a new eager import of a server, a
+framework or another connector shows up as a failing test instead of a slower ``run``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from ticketbridge.connectors import registry
+from ticketbridge.engine.state.db import alembic_config, packaged_head
+
+# Never needed by `run` against a current state database (or by any CLI import).
+NOT_AT_IMPORT = (
+    "alembic",  # only when the state database must be migrated
+    "mako",
+    "uvicorn",  # only where a sandbox or the console is served
+    "starlette",
+    "jinja2",
+    "temporalio",
+    "ticketbridge.temporal",
+    "ticketbridge.web",
+    "ticketbridge.supplier.app",  # the Supplier API server
+    "ticketbridge.sandbox",
+    "ticketbridge.demo",
+    "sqlalchemy.dialects.postgresql",  # a SQLite project's state needs no PostgreSQL dialect
+    "email_validator",  # loaded at the first record mapped
+    "phonenumbers",
+)
+
+
+def _loaded_after(code: str, env: dict[str, str] | None = None) -> set[str]:
+    """``sys.modules`` of a fresh interpreter after running ``code``."""
+    script = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _present(loaded: set[str], names: tuple[str, ...]) -> list[str]:
+    return [n for n in names if any(m == n or m.startswith(n + ".") for m in loaded)]
+
+
+def test_importing_the_cli_loads_no_server_migration_tool_or_connector() -> None:
+    loaded = _loaded_after("import ticketbridge.cli")
+    assert _present(loaded, NOT_AT_IMPORT) == []
+    connectors = {m.split(".")[2] for m in loaded if m.startswith("ticketbridge.connectors.")}
+    assert connectors <= {"base", "registry"}, connectors
+
+
+def test_loading_a_project_imports_only_its_connectors_and_no_sandbox_server(
+    tmp_path: Path,
+) -> None:
+    project = {
+        "connections": {
+            "ticketco": {
+                "platform": "ticketco",
+                "base_url": "http://127.0.0.1:9/api/public/v1",
+                "token": "t",
+            },
+            "airship": {
+                "platform": "airship_crm",
+                "base_url": "http://127.0.0.1:9/v1",
+                "token": "t",
+                "account_id": 1,
+            },
+        },
+        "syncs": {
+            "s": {
+                "source": {"connection": "ticketco", "stream": "bookings"},
+                "destination": {"connection": "airship", "object": "contact_bookings"},
+            }
+        },
+    }
+    path = tmp_path / "ticketbridge.yaml"
+    path.write_text(yaml.safe_dump(project))
+    loaded = _loaded_after(
+        f"from ticketbridge.project import load_project\nload_project({str(path)!r})"
+    )
+    used = {"ticketco", "airship_crm"}
+    others = set(registry.names()) - used
+    assert others, "there are connectors this project does not use"
+    imported = {m.split(".")[2] for m in loaded if m.startswith("ticketbridge.connectors.")}
+    assert used <= imported
+    assert imported.isdisjoint(others), imported & others
+    # A connector package still defines its sandbox's routes (Starlette), but nothing serves.
+    servers = ("alembic", "mako", "uvicorn", "temporalio", "ticketbridge.web")
+    assert _present(loaded, (*servers, "ticketbridge.supplier.app", "email_validator")) == []
+
+
+def test_opening_a_current_state_database_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    open_ = f"from ticketbridge.engine.state.sql import open_store\nopen_store({url!r}).close()"
+    first = _loaded_after(open_)  # a new database: migrated by Alembic
+    assert "alembic" in first
+    again = _loaded_after(open_)  # at head already: one SELECT, no Alembic
+    assert _present(again, ("alembic", "mako")) == []
+
+
+def test_the_packaged_head_read_without_alembic_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert packaged_head() == ScriptDirectory.from_config(alembic_config()).get_current_head()
