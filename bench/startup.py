@@ -8,10 +8,16 @@ performance option at its default), then times ``--runs`` reruns on the unchange
   moment the TicketCo sandbox receives its first request (the sandbox notes ``time.time()``
   as the request arrives: ``serve_sandbox --stamp-first``), i.e. what the process spends before
   its first source call;
-* ``total_s``: the whole rerun, to exit;
+* ``cpu_to_first_s``: the CPU time (user + system, from ``/proc``) the process had used when
+  that request arrived. The sandbox holds each rerun's requests 1 s (latency fault) until the
+  bench has read it, then lets them through, so the figure is not smeared by the work that
+  follows; on a busy machine it varies far less than wall time;
+* ``total_s``: the whole rerun, to exit (including that one held second);
 * ``python_s``: ``python -c pass`` the same way, the interpreter's own floor.
 
 One more rerun under ``python -X importtime`` gives the modules by cumulative import time.
+``--baseline /other/venv/bin/python`` times another install (e.g. the main branch's) the same
+way, its reruns interleaved with these, so a busy machine slows both alike.
 Medians go to stdout; every run to ``bench/results/<date>-startup.json``.
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import subprocess
@@ -65,31 +72,57 @@ def _stamp(ticketco: Sandbox, method: str) -> dict[str, Any]:
     return found
 
 
-def timed(cmd: list[str], contender: Contender, ticketco: Sandbox | None) -> dict[str, Any]:
+def _cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+HOLD_MS = 1000.0
+
+
+def timed(
+    cmd: list[str], contender: Contender, ticketco: Sandbox | None, probe: bool = False
+) -> dict[str, Any]:
+    """Run ``cmd`` once; with ``probe``, hold its TicketCo requests until its CPU time at the
+    first one is read."""
     if ticketco is not None:
         _stamp(ticketco, "DELETE")
+        if probe:
+            ticketco.faults({"latency_ms": HOLD_MS, "slow_rate": 1.0})
+    row: dict[str, Any] = {}
     start = time.time()
-    done = subprocess.run(
+    proc = subprocess.Popen(
         cmd,
         env=contender.env(),
         cwd=contender.workdir,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
+    if ticketco is not None and probe:
+        try:
+            while proc.poll() is None and time.time() - start < 60:
+                if _stamp(ticketco, "GET")["at"]:
+                    row["cpu_to_first_s"] = round(_cpu_s(proc.pid), 3)
+                    break
+                time.sleep(0.01)
+        finally:
+            ticketco.faults({})
+    stdout, stderr = proc.communicate()
     end = time.time()
-    row: dict[str, Any] = {"exit_code": done.returncode, "total_s": round(end - start, 4)}
+    row.update({"exit_code": proc.returncode, "total_s": round(end - start, 4)})
     if ticketco is not None:
         first = _stamp(ticketco, "GET")
         row["to_first_s"] = round(first["at"] - start, 4) if first["at"] else None
         row["first_path"] = first["path"]
-        found = Contender.report(done.stdout)
+        found = Contender.report(stdout)
         row["counts"] = {
             k: found.get(k) for k in ("read", "created", "updated", "unchanged", "rejected")
         }
         row["calls"] = {k: found.get(k) for k in ("source_calls", "destination_calls")}
-    row["stderr_tail"] = done.stderr[-2000:] if done.returncode else ""
-    row["_stderr"] = done.stderr
+    row["stderr_tail"] = stderr[-2000:] if proc.returncode else ""
+    row["_stderr"] = stderr
     return row
 
 
@@ -109,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="a name for this measurement (e.g. 'before'): <date>-startup-<label>.json",
     )
+    p.add_argument("--baseline", default=None, help="another interpreter to time, interleaved")
     p.add_argument("--no-write", action="store_true", help="print only; write no results file")
     args = p.parse_args(argv)
     command = "python -m bench.startup " + shlex.join(argv if argv is not None else sys.argv[1:])
@@ -128,33 +162,62 @@ def main(argv: list[str] | None = None) -> int:
             print(fill["stderr_tail"], file=sys.stderr)
             return 1
         print(f"fill: {fill['total_s']:.2f} s, {fill['counts']}", flush=True)
-        runs, floor = [], []
+        runs, floor, base_runs = [], [], []
+        base_cmd = [args.baseline, *cmd[1:]] if args.baseline else None
         for i in range(args.runs):
             floor.append(timed([sys.executable, "-c", "pass"], contender, None))
             row = timed(cmd, contender, ticketco)
+            row["cpu_to_first_s"] = timed(cmd, contender, ticketco, probe=True)["cpu_to_first_s"]
             runs.append(row)
             print(
-                f"rerun {i + 1}: first source call at {row['to_first_s']} s, "
+                f"rerun {i + 1}: first source call at {row['to_first_s']} s "
+                f"(CPU {row['cpu_to_first_s']} s), "
                 f"exit {row['exit_code']} at {row['total_s']} s; {row['counts']}",
                 flush=True,
             )
+            if base_cmd:
+                base = timed(base_cmd, contender, ticketco)
+                held = timed(base_cmd, contender, ticketco, probe=True)
+                base["cpu_to_first_s"] = held["cpu_to_first_s"]
+                base_runs.append(base)
+                print(
+                    f"  baseline: first source call at {base['to_first_s']} s "
+                    f"(CPU {base['cpu_to_first_s']} s), "
+                    f"exit {base['exit_code']} at {base['total_s']} s; {base['counts']}",
+                    flush=True,
+                )
         traced = timed([cmd[0], "-X", "importtime", *cmd[1:]], contender, ticketco)
         modules, import_total = importtime(traced["_stderr"])
-        for row in (fill, *runs, traced, *floor):
+        base_modules: list[dict[str, Any]] = []
+        base_traced: dict[str, Any] = {}
+        if base_cmd:
+            base_traced = timed([base_cmd[0], "-X", "importtime", *cmd[1:]], contender, ticketco)
+            base_modules, base_total = importtime(base_traced.pop("_stderr"))
+        for row in (fill, *runs, traced, *floor, *base_runs):
             row.pop("_stderr")
-        summary = {
+        summary: dict[str, Any] = {
             "to_first_s_median": _median(runs, "to_first_s"),
+            "cpu_to_first_s_median": _median(runs, "cpu_to_first_s"),
             "total_s_median": _median(runs, "total_s"),
             "python_s_median": _median(floor, "total_s"),
             "import_total_s": round(import_total, 4),
             "import_modules": len(modules),
         }
+        if base_cmd:
+            summary["baseline"] = {
+                "python": args.baseline,
+                "to_first_s_median": _median(base_runs, "to_first_s"),
+                "cpu_to_first_s_median": _median(base_runs, "cpu_to_first_s"),
+                "total_s_median": _median(base_runs, "total_s"),
+                "import_total_s": round(base_total, 4),
+                "import_modules": len(base_modules),
+            }
         print(json.dumps(summary, indent=2))
         print(f"importtime, top {args.top} by cumulative time (s):")
         for m in modules[: args.top]:
             print(f"  {m['cumulative_s']:7.3f}  {m['self_s']:7.3f}  {m['module']}")
         if args.no_write:
-            return 0 if all(r["exit_code"] == 0 for r in runs) else 1
+            return 0 if all(r["exit_code"] == 0 for r in runs + base_runs) else 1
         suffix = f"-{args.label}" if args.label else ""
         out = HERE / "results" / f"{datetime.now(UTC):%Y-%m-%d}-startup{suffix}.json"
         env = environment(command)
@@ -170,13 +233,16 @@ def main(argv: list[str] | None = None) -> int:
                     "python_floor": floor,
                     "importtime_run": traced,
                     "importtime_top": modules[:40],
+                    "baseline_runs": base_runs,
+                    "baseline_importtime_run": base_traced,
+                    "baseline_importtime_top": base_modules[:40],
                 },
                 indent=2,
             )
             + "\n"
         )
         print(f"wrote {out}")
-        return 0 if all(r["exit_code"] == 0 for r in runs) else 1
+        return 0 if all(r["exit_code"] == 0 for r in runs + base_runs) else 1
     finally:
         ticketco.stop()
         airship.stop()
