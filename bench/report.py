@@ -132,9 +132,13 @@ def _notes(row: Row) -> str:
     if row["scenario"].startswith("S3"):
         written = row["booking_keys_written"]
         count = written if isinstance(written, int) else len(written)
-        notes.append(
-            f"changed in scope {row.get('changed_in_scope')}, booking keys written {count}"
+        changed = row.get("changed_in_scope")
+        per_change = (
+            f", calls per changed record {row['destination_calls'] / changed:.2f}"
+            if changed
+            else ""
         )
+        notes.append(f"changed in scope {changed}, booking keys written {count}{per_change}")
     if row["scenario"] == "S5-crash":
         notes.append("SIGKILL")
     if row["scenario"] == "S5-rerun":
