@@ -167,8 +167,8 @@ def _notes(row: Row) -> str:
             f"landed before kill {row.get('landed_share', 0):.0%}; duplicates "
             f"{row.get('duplicates')}, misses {row.get('misses')}"
         )
-        if row.get("tracking_rows_per_order"):
-            notes.append(f"tracking rows per order {row['tracking_rows_per_order']}")
+        for name, (now, full) in (row.get("vs_full_load") or {}).items():
+            notes.append(f"{name.replace('_', ' ')} {now:,} (a full load: {full:,})")
     if row["scenario"] == "S6":
         notes.append(
             f"429s {row.get('status_429')}, 503s {row.get('status_5xx')}, bound "

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.contenders import TICKETCO_TOKEN, Job
+from bench.contenders import TICKETCO_TOKEN, Contender, Job
 from bench.procs import REPO, Sandbox
 from ticketbridge.connectors import registry
 
@@ -57,6 +57,10 @@ class Integration:
 
     def project(self, source: str, destination: str, job: Job) -> dict[str, Any]:
         raise NotImplementedError
+
+    def command(self, contender: Contender, source: str, destination: str) -> list[str] | None:
+        """The command of a contender other than ticketbridge; None: not built for it."""
+        return None
 
     def env(self, workdir: Path) -> dict[str, str]:
         """ticketbridge's environment: the sandboxes' fake credentials, a fresh state file."""
