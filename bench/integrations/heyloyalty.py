@@ -168,9 +168,10 @@ def _customers(source: Sandbox, ids: list[int] | None = None) -> dict[str, dict[
                 params["updated_since"] = since
             answer = tm.get("customers", params={**params, "sort": "updated_at,asc"})
             answer.raise_for_status()
-            items = answer.json()["customers"]
+            listed = answer.json()
+            items, paging = listed["customers"], listed["page"]
             found.update((str(c["id"]), c) for c in items)
-            if len(items) < size:
+            if len(items) < size or paging["number"] + 1 >= paging["totalPages"]:
                 return found
             if items[-1]["updated_at"] == since:
                 page += 1  # a group sharing one stamp, larger than a page

@@ -85,11 +85,14 @@ def main(argv: list[str] | None = None) -> None:
                 headers={"Authorization": f"Basic {tm_auth}"},
             )
             response.raise_for_status()
-            found = response.json()[kind]
+            listed = response.json()
+            found, paging = listed[kind], listed["page"]
             fresh = [r for r in found if str(r["id"]) not in seen]
             if fresh:
                 yield fresh
-            if len(found) < args.per_page:
+            # The last page of what is left from ``since`` (a group sharing one stamp may fill
+            # the deep-paging limit exactly: asking for the page after it is refused).
+            if len(found) < args.per_page or paging["number"] + 1 >= paging["totalPages"]:
                 return
             last = found[-1]["updated_at"]
             if last != since:

@@ -79,11 +79,14 @@ async def run(args: argparse.Namespace) -> dict[str, int]:
             )
             if not answer.is_success:
                 raise RuntimeError(f"GET {kind}: HTTP {answer.status_code}")
-            found = answer.json()[kind]
+            listed = answer.json()
+            found, paging = listed[kind], listed["page"]
             fresh = [r for r in found if str(r["id"]) not in seen]
             if fresh:
                 yield fresh
-            if len(found) < args.per_page:
+            # The last page of what is left from ``since`` (a group sharing one stamp may fill
+            # the deep-paging limit exactly: asking for the page after it is refused).
+            if len(found) < args.per_page or paging["number"] + 1 >= paging["totalPages"]:
                 return
             last = found[-1]["updated_at"]
             if last != since:  # the next query starts at the last stamp (inclusive)
