@@ -156,10 +156,14 @@ def _notes(row: Row) -> str:
     if row["scenario"].startswith("S3"):
         written = row["booking_keys_written"]
         count = written if isinstance(written, int) else len(written)
+        changed = row.get("changed_in_scope")
+        per_change = (
+            f", calls per changed record {row['destination_calls'] / changed:.2f}"
+            if changed
+            else ""
+        )
         keys = "booking keys" if row.get("integration", CRM) == CRM else "records"
-        notes.append(f"changed in scope {row.get('changed_in_scope')}, {keys} written {count}")
-        if row.get("calls_per_changed") is not None:
-            notes.append(f"calls per changed record {row['calls_per_changed']:.2f}")
+        notes.append(f"changed in scope {changed}, {keys} written {count}{per_change}")
     if row["scenario"] == "S5-crash":
         notes.append("SIGKILL")
     if row["scenario"] == "S5-rerun":

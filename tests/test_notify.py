@@ -44,28 +44,38 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
     controller.stop()
 
 
+URLS = {"ticketco": "http://ticketco.sandbox", "airship_crm": "http://airship.sandbox"}
+
+
+def notifying_runtime(
+    tmp_path: Path, smtp_port: int, airship: Any | None = None
+) -> tuple[Runtime, str]:
+    """The demo's TicketCo -> Airship CRM sync (300 bookings, some without a usable
+    identifier) with error reports to crm@venue.example, over in-process sandboxes."""
+    project = project_dict(URLS)
+    sync = next(iter(project["syncs"]))
+    project["smtp"] = {"host": "127.0.0.1", "port": smtp_port, "sender": "tb@venue.example"}
+    project["syncs"][sync]["notify"] = {"errors_to": ["crm@venue.example"]}
+    path = tmp_path / "ticketbridge.yaml"
+    path.write_text(yaml.safe_dump(project))
+    loaded = load_project(path, env=sandbox_env())
+    http = HttpContext()
+    now = datetime.now(UTC)
+    http.mount(
+        URLS["ticketco"],
+        httpx.ASGITransport(app=ticketco_sandbox(seed=3, records=300, today=now).app),
+    )
+    airship = airship or airship_sandbox(seed=3)
+    http.mount(URLS["airship_crm"], httpx.ASGITransport(app=airship.app))
+    return Runtime.open(loaded, http, url=f"sqlite:///{tmp_path / 's.db'}"), sync
+
+
 def test_a_run_with_failed_records_sends_one_report_listing_them(
     tmp_path: Path,
     inbox: tuple[Inbox, int],
 ) -> None:
     box, port = inbox
-    urls = {"ticketco": "http://ticketco.sandbox", "airship_crm": "http://airship.sandbox"}
-    project = project_dict(urls)
-    sync = next(iter(project["syncs"]))
-    project["smtp"] = {"host": "127.0.0.1", "port": port, "sender": "tb@venue.example"}
-    project["syncs"][sync]["notify"] = {"errors_to": ["crm@venue.example"]}
-    path = tmp_path / "ticketbridge.yaml"
-    path.write_text(yaml.safe_dump(project))
-    loaded = load_project(path, env=sandbox_env())
-
-    http = HttpContext()
-    now = datetime.now(UTC)
-    http.mount(
-        urls["ticketco"],
-        httpx.ASGITransport(app=ticketco_sandbox(seed=3, records=300, today=now).app),
-    )
-    http.mount(urls["airship_crm"], httpx.ASGITransport(app=airship_sandbox(seed=3).app))
-    runtime = Runtime.open(loaded, http, url=f"sqlite:///{tmp_path / 's.db'}")
+    runtime, sync = notifying_runtime(tmp_path, port)
     try:
         result = asyncio.run(runtime.run(sync, RunOptions()))
         letters = runtime.store.list_dead_letters(sync)
@@ -94,24 +104,9 @@ def test_a_run_whose_every_record_is_refused_fails_and_the_report_says_so(
     """Issue 20.12: Airship refuses every contact (422), so the run is failed and the error
     e-mail is sent, its subject saying the run failed."""
     box, port = inbox
-    urls = {"ticketco": "http://ticketco.sandbox", "airship_crm": "http://airship.sandbox"}
-    project = project_dict(urls)
-    sync = next(iter(project["syncs"]))
-    project["smtp"] = {"host": "127.0.0.1", "port": port, "sender": "tb@venue.example"}
-    project["syncs"][sync]["notify"] = {"errors_to": ["crm@venue.example"]}
-    path = tmp_path / "ticketbridge.yaml"
-    path.write_text(yaml.safe_dump(project))
-    loaded = load_project(path, env=sandbox_env())
-    http = HttpContext()
-    now = datetime.now(UTC)
-    http.mount(
-        urls["ticketco"],
-        httpx.ASGITransport(app=ticketco_sandbox(seed=3, records=300, today=now).app),
-    )
     airship = airship_sandbox(seed=3)
     airship.faults = Faults(fail_next=100_000, fail_status=422, only_methods=["POST"])
-    http.mount(urls["airship_crm"], httpx.ASGITransport(app=airship.app))
-    runtime = Runtime.open(loaded, http, url=f"sqlite:///{tmp_path / 's.db'}")
+    runtime, sync = notifying_runtime(tmp_path, port, airship)
     try:
         result = asyncio.run(runtime.run(sync, RunOptions()))
     finally:

@@ -21,6 +21,7 @@ from ticketbridge.model import BookingStatus, ConsentState, Contact
 from .support import Harness, change_for, make_booking
 
 OPTS = ContactBookingsOptions.model_validate({"groups": {"event_tags": ["Golf", "Bowling"]}})
+BY_ID = OPTS.model_copy(update={"booking_updates": "by_id"})
 
 
 def by_email(data: dict[str, Any], email: str) -> dict[str, Any]:
@@ -102,7 +103,33 @@ async def test_second_booking_of_same_contact_attaches_to_it(harness: Harness) -
     assert data["counts"] == {"units": 4, "groups": 1, "contacts": 1, "bookings": 2}
 
 
-async def test_update_changes_only_the_booking(harness: Harness) -> None:
+async def test_update_is_one_upsert_of_the_booking_by_default(harness: Harness) -> None:
+    dest = harness.destination()
+    await create(dest, make_booking("R1", email_consent=ConsentState.GRANTED))
+    before = by_email(await harness.data(), "jane.doe@example.com")
+
+    # Attended, and the source now says "no email": the booking changes, the profile must not.
+    changed = make_booking("R1", status=BookingStatus.ATTENDED, party_size=4)
+    change = change_for(
+        dest, changed, "update", dest_ids={"contact": str(before["id"])}, options=OPTS
+    )
+    assert "contact" not in change.fields
+    [outcome] = await dest.write("contact_bookings", [change], OPTS)
+    assert outcome.ok and outcome.dest_ids == {"contact": str(before["id"])}
+
+    data = await harness.data()
+    booking = by_ref(data, "R1")
+    assert booking["stage_value"] == 100 and booking["party_size"] == 4
+    assert booking["contact_id"] == before["id"] and data["counts"]["bookings"] == 1
+    after = by_email(data, "jane.doe@example.com")
+    assert {**after, "updated_at": None} == {**before, "updated_at": None}
+    requests = (await harness.stats())["requests"]
+    # One call per changed booking: no look-up of an id Airship's create never returned.
+    assert requests["POST /v1/contact"] == 2 and "GET /v1/bookings" not in requests
+    assert "POST /v1/bookings/{booking_id}" not in requests
+
+
+async def test_update_by_id_looks_the_id_up_once(harness: Harness) -> None:
     dest = harness.destination()
     await create(dest, make_booking("R1", email_consent=ConsentState.GRANTED))
     before = by_email(await harness.data(), "jane.doe@example.com")
@@ -113,10 +140,10 @@ async def test_update_changes_only_the_booking(harness: Harness) -> None:
         "R1", status=BookingStatus.ATTENDED, party_size=4, email_consent=ConsentState.DENIED
     )
     change = change_for(
-        dest, changed, "update", dest_ids={"contact": str(before["id"])}, options=OPTS
+        dest, changed, "update", dest_ids={"contact": str(before["id"])}, options=BY_ID
     )
     assert "contact" not in change.fields
-    [outcome] = await dest.write("contact_bookings", [change], OPTS)
+    [outcome] = await dest.write("contact_bookings", [change], BY_ID)
     assert outcome.ok
 
     data = await harness.data()
@@ -136,9 +163,9 @@ async def test_update_changes_only_the_booking(harness: Harness) -> None:
         make_booking("R1", status=BookingStatus.CANCELLED),
         "update",
         dest_ids=outcome.dest_ids,
-        options=OPTS,
+        options=BY_ID,
     )
-    [outcome2] = await dest.write("contact_bookings", [again], OPTS)
+    [outcome2] = await dest.write("contact_bookings", [again], BY_ID)
     assert outcome2.ok and by_ref(await harness.data(), "R1")["stage_value"] == 550
     requests = (await harness.stats())["requests"]
     assert requests["GET /v1/bookings"] == 1 and requests["POST /v1/contact"] == 1
@@ -150,10 +177,12 @@ async def test_update_with_contact_policy_always_upserts_contact(harness: Harnes
     record = make_booking("R1", tags=("Bowling",))
     change = change_for(dest, record, "update", entities=("contact", "booking"), options=OPTS)
     [outcome] = await dest.write("contact_bookings", [change], OPTS)
-    assert outcome.ok and set(outcome.dest_ids) == {"contact", "booking"}
+    assert outcome.ok and set(outcome.dest_ids) == {"contact"}
     contact = by_email(await harness.data(), "jane.doe@example.com")
     assert {g["name"] for g in contact["units"][0]["groups"]} == {"Booking", "Bowling"}
-    assert (await harness.stats())["requests"]["POST /v1/contact"] == 2
+    requests = (await harness.stats())["requests"]
+    # Profile and booking in one upsert.
+    assert requests["POST /v1/contact"] == 2 and "POST /v1/bookings/{booking_id}" not in requests
 
 
 async def test_preserve_consent_on_second_upsert(harness: Harness) -> None:
@@ -253,10 +282,10 @@ async def test_429_body_uses_airship_error_shape(harness: Harness) -> None:
     assert response.json() == {"errors": [{"message": "Too Many Attempts."}]}
 
 
-async def test_booking_missing_on_update_is_refused_not_recreated(harness: Harness) -> None:
+async def test_booking_missing_on_update_by_id_is_refused_not_recreated(harness: Harness) -> None:
     dest = harness.destination()
-    change = change_for(dest, make_booking("R404"), "update", options=OPTS)
-    [outcome] = await dest.write("contact_bookings", [change], OPTS)
+    change = change_for(dest, make_booking("R404"), "update", options=BY_ID)
+    [outcome] = await dest.write("contact_bookings", [change], BY_ID)
     assert not outcome.ok and outcome.reason is not None
     assert "'R404' not found in Airship account 1" in outcome.reason
     assert "POST /v1/contact" not in (await harness.stats())["requests"]
@@ -270,9 +299,9 @@ async def test_stale_booking_id_is_looked_up_again(harness: Harness) -> None:
         make_booking("R1", party_size=7),
         "update",
         dest_ids={"booking": "999999"},
-        options=OPTS,
+        options=BY_ID,
     )
-    [outcome] = await dest.write("contact_bookings", [change], OPTS)
+    [outcome] = await dest.write("contact_bookings", [change], BY_ID)
     booking = by_ref(await harness.data(), "R1")
     assert outcome.ok and outcome.dest_ids["booking"] == str(booking["id"])
     assert booking["party_size"] == 7

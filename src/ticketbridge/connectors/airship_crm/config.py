@@ -101,6 +101,14 @@ class ContactBookingsOptions(ObjectOptions):
     """Contact source sent with every contact upsert."""
     preserve_consent: bool = True
     """Send Airship's ``preserve_consent`` rule: existing opt-ins are never overwritten."""
+    booking_updates: Literal["upsert", "by_id"] = "upsert"
+    """How a changed booking is written. ``upsert``: one ``POST /v1/contact`` holding the
+    customer's identifier and the booking, which Airship upserts on ``booking_reference`` (the
+    documented upsert key): one call per change, no id needed, and a profile erased in the CRM
+    meanwhile is made again (as a new booking of that customer would make it). ``by_id``:
+    ``POST /v1/bookings/{id}`` with the id kept in the ledger (Airship's create does not return
+    it, so the first update of each booking looks it up: two calls); a booking or profile
+    erased in the CRM is refused instead of made again."""
 
     @field_validator("status_map")
     @classmethod

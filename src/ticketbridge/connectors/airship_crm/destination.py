@@ -154,6 +154,18 @@ class AirshipCrmDestination(DestinationKit[AirshipCrmConfig]):
     async def _create(self, change: Change, opts: ContactBookingsOptions) -> dict[str, str]:
         contact, withdrawn = split_withdrawals(dict(change.fields.get("contact", {})))
         booking = dict(change.fields.get("booking", {}))
+        return await self._upsert_with_booking(change, contact, withdrawn, booking, opts)
+
+    async def _upsert_with_booking(
+        self,
+        change: Change,
+        contact: dict[str, Any],
+        withdrawn: dict[str, Any],
+        booking: dict[str, Any],
+        opts: ContactBookingsOptions,
+    ) -> dict[str, str]:
+        """One ``POST /v1/contact`` with the profile fields the policy lets through, the
+        withdrawals when they fit in it, and the booking (upserted on its reference)."""
         unit_id = await self._unit_for(contact.get(VENUE) or booking.get(VENUE), change)
         body = await self._contact_upsert_body(change, contact, unit_id, opts)
         withdrawn = self._withdraw_within(body, contact, withdrawn)
@@ -167,7 +179,7 @@ class AirshipCrmDestination(DestinationKit[AirshipCrmConfig]):
         ids = {**change.dest_ids, "contact": str(found.id)}
         reference = booking.get("booking_reference")
         # The documented response has no bookings; if a deployment returns them, keep the id
-        # so the first update needs no lookup.
+        # so that a by_id update needs no lookup.
         for made in found.bookings:
             if reference and made.booking_reference == reference:
                 ids["booking"] = str(made.id)
@@ -177,6 +189,10 @@ class AirshipCrmDestination(DestinationKit[AirshipCrmConfig]):
         ids = dict(change.dest_ids)
         contact, withdrawn = split_withdrawals(dict(change.fields.get("contact", {})))
         identity = record_identity(change.record, opts.match)
+        booking = dict(change.fields.get("booking", {}))
+        if booking and self._upserts_booking(change, identity, opts):
+            booking.setdefault("booking_reference", self._reference(change))
+            return await self._upsert_with_booking(change, contact, withdrawn, booking, opts)
         if contact:
             # Only reachable when the sync's policy writes contacts on updates ("always").
             unit_id = await self._unit_for(contact.get(VENUE), change)
@@ -189,10 +205,21 @@ class AirshipCrmDestination(DestinationKit[AirshipCrmConfig]):
             found = await self._withdraw(withdrawn, identity, opts)
             if found is not None:
                 ids["contact"] = found
-        booking = dict(change.fields.get("booking", {}))
         if booking:
             ids["booking"] = await self._update_booking(change, booking, ids.get("booking"))
         return ids
+
+    @staticmethod
+    def _upserts_booking(
+        change: Change, identity: dict[str, Any], opts: ContactBookingsOptions
+    ) -> bool:
+        """Whether a changed booking goes out as one contact upsert (see ``booking_updates``).
+        Not when there is no identifier to upsert on, nor when booking fields are written only
+        where Airship's are empty: that needs the booking as Airship holds it, whose look-up
+        gives its id too."""
+        return (
+            opts.booking_updates == "upsert" and bool(identity) and not _if_empty(change, "booking")
+        )
 
     async def _contact_upsert_body(
         self,
