@@ -14,8 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import report
+from bench import integrations, report
 from bench.contenders import ALL, Contender, Job, available
+from bench.integrations.runner import IntegrationBench
 from bench.procs import Sandbox
 from bench.scenarios import Bench, Row
 
@@ -37,6 +38,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--quick", action="store_true", help="10k, one run, correctness subset")
+    p.add_argument(
+        "--integration",
+        default=integrations.CRM,
+        help=f"comma list of {', '.join(integrations.NAMES)} (default {integrations.CRM})",
+    )
     p.add_argument(
         "--contenders",
         default=None,
@@ -110,6 +116,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-readme", action="store_true")
     args = p.parse_args(argv)
     q = args.quick
+    args.integration = args.integration.split(",")
+    for name in args.integration:
+        if name not in integrations.NAMES:
+            p.error(f"unknown integration {name!r}")
     args.contenders = (args.contenders or ("ticketbridge" if q else ",".join(ALL))).split(",")
     args.scenarios = (args.scenarios or ("S1,S2,S3,S5" if q else ",".join(SCENARIOS))).split(",")
     args.records = _ints(args.records or ("10000" if q else "10000,100000,1000000"))
@@ -198,6 +208,53 @@ def _size(
     return checks
 
 
+def _integration(
+    args: argparse.Namespace,
+    name: str,
+    contenders: list[Contender],
+    work: Path,
+    rows: list[Row],
+    rows_log: Path,
+) -> list[Row]:
+    """S1, S2, S3 and S5 of one integration other than TicketCo -> Airship CRM, at the small
+    size (S1 always runs: the reruns start from its state and are judged by its result)."""
+    it = integrations.get(name)
+
+    def made(c: Contender) -> bool:
+        return c.name == "ticketbridge" or it.command(c, "", "") is not None
+
+    built = [c for c in contenders if made(c)]
+    skipped = [c.name for c in contenders if not made(c)]
+    if skipped:
+        print(f"== {name}: no job built for {', '.join(skipped)}", flush=True)
+    n = args.small
+    print(f"== {name}: {n:,} {it.unit}", flush=True)
+    logs = work / "logs"
+    source = Sandbox(it.source, args.port_base, n, args.seed, logs)
+    destination = Sandbox(it.destination, args.port_base + 1, 0, args.seed, logs)
+    checks: list[Row] = []
+    try:
+        source.wait_ready()
+        destination.wait_ready()
+        bench = IntegrationBench(
+            it, n, source, destination, built, args.timeout, logs, rows_log=rows_log
+        )
+        checks += bench.s1(args.runs)
+        if {"S2", "S3"} & set(args.scenarios):
+            checks += bench.s2_s3(
+                args.runs if "S2" in args.scenarios else 0,
+                args.runs if "S3" in args.scenarios else 0,
+                args.shares,
+            )
+        if "S5" in args.scenarios:
+            checks += bench.s5(args.runs)
+        rows += bench.rows
+    finally:
+        source.stop()
+        destination.stop()
+    return checks
+
+
 def _s6(
     args: argparse.Namespace,
     contenders: list[Contender],
@@ -253,17 +310,23 @@ def main(argv: list[str] | None = None) -> int:
         plan: list[int | None] = [n for n in sizes if n <= HUGE]
         plan += [None] if "S6" in args.scenarios else []
         plan += [n for n in sizes if n > HUGE]
+        if integrations.CRM not in args.integration:
+            plan = []
         for step in plan:
             if step is None:
                 checks += _s6(args, contenders, work, rows, rows_log)
             else:
                 checks += _size(args, step, contenders, work, rows, rows_log)
+        for name in args.integration:
+            if name != integrations.CRM:
+                checks += _integration(args, name, contenders, work, rows, rows_log)
     for c in checks:
         print(f"  {'ok ' if c['ok'] else 'FAIL'} {c['check']}: {c['detail']}")
     paths = report.write_json(args.results_dir, rows, checks, env)
     print("results: " + ", ".join(str(p) for p in paths))
     if not args.no_readme:
-        report.update_readme(args.readme, rows, env, checks)
+        section = "results" if args.integration == [integrations.CRM] else "integrations"
+        report.update_readme(args.readme, rows, env, checks, section)
         print(f"table: {args.readme}")
     print(report.table(rows))
     failed = [c for c in checks if not c["ok"] and c["contender"] == "ticketbridge"]

@@ -16,6 +16,7 @@ from typing import Any
 
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
+CRM = "ticketco-airship"  # rows without an ``integration`` are TicketCo -> Airship CRM
 Row = dict[str, Any]
 
 
@@ -71,14 +72,19 @@ def write_json(
 ) -> list[Path]:
     results_dir.mkdir(parents=True, exist_ok=True)
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    by_scenario: dict[str, list[Row]] = defaultdict(list)
+    by_scenario: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for row in rows:
-        by_scenario[row["scenario"].split("-")[0]].append(row)
+        by_scenario[(row.get("integration", CRM), row["scenario"].split("-")[0])].append(row)
     paths = []
-    for scenario, found in by_scenario.items():
-        path = results_dir / f"{day}-{scenario.lower()}.json"
+    for (integration, scenario), found in by_scenario.items():
+        name = scenario.lower() if integration == CRM else f"{integration}-{scenario.lower()}"
+        path = results_dir / f"{day}-{name}.json"
         found = [counted(r) for r in found]
-        mine = [c for c in checks if c["check"].startswith(scenario)]
+        mine = [
+            c
+            for c in checks
+            if c["check"].startswith(scenario) and c.get("integration", CRM) == integration
+        ]
         path.write_text(
             json.dumps({"environment": env, "rows": found, "checks": mine}, indent=1, default=str)
             + "\n",
@@ -94,22 +100,40 @@ def _median(values: list[float]) -> float:
 
 def table(rows: list[Row]) -> str:
     """Medians per scenario, size and contender (runs in brackets)."""
-    groups: dict[tuple[str, int, str], list[Row]] = defaultdict(list)
+    groups: dict[tuple[str, str, int, str], list[Row]] = defaultdict(list)
     for row in rows:
-        groups[(row["scenario"], row["records"], row["contender"])].append(row)
+        it = row.get("integration", CRM)
+        groups[(it, row["scenario"], row["records"], row["contender"])].append(row)
+    several = len({k[0] for k in groups}) > 1 or any(k[0] != CRM for k in groups)
     head = (
-        "| scenario | bookings | contender | runs | wall s | records/s | source calls "
+        ("| integration | scenario | records " if several else "| scenario | bookings ")
+        + "| contender | runs | wall s | records/s | source calls "
         "| destination calls | destination writes | CPU s / 1k | peak RSS MB "
         "| tree PSS MB | notes |"
     )
-    lines = [head, "|" + "---|" * 13]
-    order = {"S1": 0, "S2": 1, "S3-1%": 2, "S3-10%": 3, "S5-crash": 4, "S5-rerun": 5, "S6": 6}
+    lines = [head, "|" + "---|" * (14 if several else 13)]
+    order = {
+        "S1": 0,
+        "S2": 1,
+        "S3-1%": 2,
+        "S3-10%": 3,
+        "S3-event": 4,
+        "S5-crash": 5,
+        "S5-rerun": 6,
+        "S6": 7,
+    }
     names = {"ticketbridge": 0, "dlt-defaults": 1, "dlt-tuned": 2, "raw": 3, "raw-aiohttp": 4}
-    for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[1], names.get(k[2], 9))):
+    integrations = {CRM: 0, "ticketmaster-heyloyalty": 1, "ticketco-wallet": 2}
+    for key in sorted(
+        groups,
+        key=lambda k: (integrations.get(k[0], 9), order.get(k[1], 9), k[2], names.get(k[3], 9)),
+    ):
         found = groups[key]
         last = found[-1]
+        unit = f" {last['unit']}" if several and last.get("unit") else ""
         lines.append(
-            f"| {key[0]} | {key[1]:,} | {key[2]} | {len(found)} "
+            ("| " + key[0] + " " if several else "")
+            + f"| {key[1]} | {key[2]:,}{unit} | {key[3]} | {len(found)} "
             f"| {_median([r['wall_s'] for r in found]):.1f} "
             f"| {_median([r['records_per_s'] or 0 for r in found]):,.0f} "
             f"| {_median([r['source_calls'] for r in found]):,.0f} "
@@ -138,7 +162,8 @@ def _notes(row: Row) -> str:
             if changed
             else ""
         )
-        notes.append(f"changed in scope {changed}, booking keys written {count}{per_change}")
+        keys = "booking keys" if row.get("integration", CRM) == CRM else "records"
+        notes.append(f"changed in scope {changed}, {keys} written {count}{per_change}")
     if row["scenario"] == "S5-crash":
         notes.append("SIGKILL")
     if row["scenario"] == "S5-rerun":
@@ -146,6 +171,8 @@ def _notes(row: Row) -> str:
             f"landed before kill {row.get('landed_share', 0):.0%}; duplicates "
             f"{row.get('duplicates')}, misses {row.get('misses')}"
         )
+        for name, (now, full) in (row.get("vs_full_load") or {}).items():
+            notes.append(f"{name.replace('_', ' ')} {now:,} (a full load: {full:,})")
     if row["scenario"] == "S6":
         notes.append(
             f"429s {row.get('status_429')}, 503s {row.get('status_5xx')}, bound "
@@ -156,12 +183,20 @@ def _notes(row: Row) -> str:
     return "; ".join(notes)
 
 
-def update_readme(readme: Path, rows: list[Row], env: dict[str, Any], checks: list[Row]) -> None:
-    """Replace the text between the markers (or append it) with this run's table."""
+def update_readme(
+    readme: Path,
+    rows: list[Row],
+    env: dict[str, Any],
+    checks: list[Row],
+    section: str = "results",
+) -> None:
+    """Replace the text between the ``section``'s markers (or append it) with this run's
+    table: ``results`` for TicketCo -> Airship CRM, ``integrations`` for the others."""
+    start, end = START.replace("results", section), END.replace("results", section)
     failed = [c for c in checks if not c["ok"]]
     body = "\n".join(
         [
-            START,
+            start,
             f"Run {env['date']} at commit {env.get('commit')} on {env['cpus']} CPUs, "
             f"Python {env['python']}, dlt {env['versions'].get('dlt')}, "
             f"httpx {env['versions'].get('httpx')}, aiohttp {env['versions'].get('aiohttp')}, "
@@ -175,12 +210,12 @@ def update_readme(readme: Path, rows: list[Row], env: dict[str, Any], checks: li
             "",
             f"Correctness checks: {len(checks) - len(failed)} passed, {len(failed)} failed"
             + "".join(f"\n- FAILED {c['check']}: {c['detail']}" for c in failed),
-            END,
+            end,
         ]
     )
     text = readme.read_text(encoding="utf-8") if readme.exists() else ""
-    if START in text and END in text:
-        text = text[: text.index(START)] + body + text[text.index(END) + len(END) :]
+    if start in text and end in text:
+        text = text[: text.index(start)] + body + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + body + "\n"
     readme.write_text(text, encoding="utf-8")
@@ -196,11 +231,14 @@ def rebuild(log: Path, results_dir: Path, readme: Path | None) -> list[Path]:
         if item.pop("kind", None) == "check":
             checks[item["check"]] = item
         else:  # a row logged again once checked replaces its first version
-            rows[(item["scenario"], item["records"], item["contender"], item["run"])] = item
+            key = (item.get("integration", CRM), item["scenario"], item["records"])
+            rows[(*key, item["contender"], item["run"])] = item
     env = environment(f"python -m bench.report {log}")
     paths = write_json(results_dir, list(rows.values()), list(checks.values()), env)
     if readme is not None:
-        update_readme(readme, list(rows.values()), env, list(checks.values()))
+        crm_only = all(r.get("integration", CRM) == CRM for r in rows.values())
+        section = "results" if crm_only else "integrations"
+        update_readme(readme, list(rows.values()), env, list(checks.values()), section)
     return paths
 
 
