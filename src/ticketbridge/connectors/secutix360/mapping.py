@@ -22,50 +22,12 @@ from ticketbridge.connectors.base import Mapped, Record
 from ticketbridge.connectors.secutix360.config import PLATFORM, TicketFeedbackOptions
 from ticketbridge.errors import RecordRejected
 from ticketbridge.model import Person, Ticket, normalize_email
+from ticketbridge.model.mobile_status import STATUSES
 
 TICKET = "ticket"
 OWNER = "owner"
 HOLDER = "holder"
 PEOPLE = (OWNER, HOLDER)
-
-# platforms.md 6.5 [DOC 4.1]: the statuses of each TIXNGO mode.
-STATUSES: dict[str, frozenset[str]] = {
-    "lifecycle": frozenset(
-        [
-            "INJECTED",
-            "DOWNLOADED",
-            "ASSIGNED",
-            "CONTROLLED",
-            "PENDING_TRANSFER",
-            "FAILURE_TRANSFER",
-            "TRANSFERRED",
-            "BT_ACTIVATED",
-            "MANUAL_ACTIVATED",
-            "OFFLINE_ACTIVATED",
-            "ONLINE_ACTIVATED",
-            "DELETION_PENDING",
-            "DELETED",
-            "ACTIVATED",
-            "DEACTIVATED",
-            "DEFAULT",
-            "INVALID",
-            "PENDING",
-            "FAILURE",
-        ]
-    ),
-    "history": frozenset(
-        [
-            "INJECTED",
-            "RECEIVED",
-            "ACTIVATED",
-            "TRANSFER_PENDING",
-            "TRANSFERRED",
-            "CONTROLLED",
-            "DELETION_PENDING",
-            "DELETED",
-        ]
-    ),
-}
 
 
 def _refuse(record: Record, message: str) -> RecordRejected:

@@ -35,40 +35,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ticketbridge.model.mobile_status import STATUSES
 from ticketbridge.sandbox import Stats
 
-LIFECYCLE = [
-    "INJECTED",
-    "DOWNLOADED",
-    "ASSIGNED",
-    "CONTROLLED",
-    "PENDING_TRANSFER",
-    "FAILURE_TRANSFER",
-    "TRANSFERRED",
-    "BT_ACTIVATED",
-    "MANUAL_ACTIVATED",
-    "OFFLINE_ACTIVATED",
-    "ONLINE_ACTIVATED",
-    "DELETION_PENDING",
-    "DELETED",
-    "ACTIVATED",
-    "DEACTIVATED",
-    "DEFAULT",
-    "INVALID",
-    "PENDING",
-    "FAILURE",
-]
-HISTORY = [
-    "INJECTED",
-    "RECEIVED",
-    "ACTIVATED",
-    "TRANSFER_PENDING",
-    "TRANSFERRED",
-    "CONTROLLED",
-    "DELETION_PENDING",
-    "DELETED",
-]
-MODES = {"lifecycle": frozenset(LIFECYCLE), "history": frozenset(HISTORY)}
 S360_STATUSES = ("Not printed", "Printed", "Controlled", "Invalidated", "Cancelled")  # [DOC 7.5]
 _FIRST = ("Anna", "Luca", "Marie", "Noah", "Lea", "Elias", "Sofia", "Julien", "Mia", "Louis")
 _LAST = ("Muller", "Rossi", "Favre", "Meier", "Blanc", "Keller", "Bianchi", "Roux", "Weber")
@@ -266,9 +235,9 @@ class S360Store:
                 "INVALID_PARAMETER", "externalStatus and externalStatusMode go together"
             )
         if mode is not None and status is not None:
-            if mode not in MODES:
+            if mode not in STATUSES:
                 raise S360Error("INVALID_PARAMETER", f"externalStatusMode {mode!r} is unknown")
-            if status not in MODES[mode]:
+            if status not in STATUSES[mode]:
                 raise S360Error(
                     "INVALID_PARAMETER", f"externalStatus {status!r} is not a {mode} status"
                 )

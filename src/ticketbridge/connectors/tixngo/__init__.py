@@ -11,13 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from ticketbridge.connectors.base import Connector, SandboxSpec
-from ticketbridge.connectors.tixngo.config import (
-    HISTORY_STATUSES,
-    LIFECYCLE_STATUSES,
-    TixngoConfig,
-)
+from ticketbridge.connectors.tixngo.config import TixngoConfig
 from ticketbridge.connectors.tixngo.sandbox import ORGANIZER, SANDBOX_API_KEY, create_sandbox
 from ticketbridge.connectors.tixngo.source import TICKET_UPDATES, TixngoSource
+from ticketbridge.model.mobile_status import HISTORY_STATUSES, LIFECYCLE_STATUSES
 
 
 def sandbox_config(url: str) -> dict[str, Any]:

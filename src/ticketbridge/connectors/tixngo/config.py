@@ -16,44 +16,10 @@ from pydantic import Field, SecretStr, field_validator
 
 from ticketbridge.connectors.base import ConnectionConfig
 from ticketbridge.model import normalize_email
-
-# platforms.md 6.5 [DOC 4.1]: the two status lists an organizer's feed may use.
-LIFECYCLE_STATUSES = (
-    "INJECTED",
-    "DOWNLOADED",
-    "ASSIGNED",
-    "CONTROLLED",
-    "PENDING_TRANSFER",
-    "FAILURE_TRANSFER",
-    "TRANSFERRED",
-    "BT_ACTIVATED",
-    "MANUAL_ACTIVATED",
-    "OFFLINE_ACTIVATED",
-    "ONLINE_ACTIVATED",
-    "DELETION_PENDING",
-    "DELETED",
-    "ACTIVATED",
-    "DEACTIVATED",
-    "DEFAULT",
-    "INVALID",
-    "PENDING",
-    "FAILURE",
+from ticketbridge.model.mobile_status import (
+    STATUSES,
+    StatusMode,
 )
-HISTORY_STATUSES = (
-    "INJECTED",
-    "RECEIVED",
-    "ACTIVATED",
-    "TRANSFER_PENDING",
-    "TRANSFERRED",
-    "CONTROLLED",
-    "DELETION_PENDING",
-    "DELETED",
-)
-StatusMode = Literal["lifecycle", "history"]
-STATUSES: dict[str, frozenset[str]] = {
-    "lifecycle": frozenset(LIFECYCLE_STATUSES),
-    "history": frozenset(HISTORY_STATUSES),
-}
 
 
 class TixngoConfig(ConnectionConfig):

@@ -14,7 +14,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ticketbridge.connectors.tixngo.config import STATUSES, StatusMode
 from ticketbridge.connectors.tixngo.schemas import TicketUpdate, TixngoEvent, TixngoPerson
 from ticketbridge.errors import MappingError
 from ticketbridge.model import (
@@ -26,6 +25,7 @@ from ticketbridge.model import (
     record_key,
     stable_hash,
 )
+from ticketbridge.model.mobile_status import STATUSES, StatusMode
 
 PLATFORM = "tixngo"
 
