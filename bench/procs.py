@@ -273,3 +273,23 @@ def delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
         "write_totals": sub(after["write_totals"], before["write_totals"]),
         "faults": sub(after["faults"], before["faults"]),
     }
+
+
+def run_figures(
+    m: Measured, records: int, src: dict[str, Any], dst: dict[str, Any]
+) -> dict[str, Any]:
+    """What every result row holds of one measured run: the process's own figures, the rates
+    per record, and the calls and writes the source and destination sandboxes saw (``src``
+    and ``dst`` are :func:`delta` s); a run that failed (not killed) adds its stderr's tail."""
+    return {
+        **m.as_dict(),
+        "records_per_s": round(records / m.wall_s, 1) if m.wall_s else None,
+        "cpu_s_per_1k": round(m.cpu_s / records * 1000, 3) if records else None,
+        "source_calls": src["total_requests"],
+        "destination_calls": dst["total_requests"],
+        "destination_requests": dst["requests"],
+        "destination_statuses": dst["statuses"],
+        "destination_writes": sum(dst["write_totals"].values()),
+        "write_totals": dst["write_totals"],
+        **({"error_tail": m.stderr[-2000:]} if m.exit_code not in (0, 3) and not m.killed else {}),
+    }

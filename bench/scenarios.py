@@ -18,7 +18,7 @@ import httpx
 
 from bench import airship_body, report
 from bench.contenders import ENGINES, TICKETCO_TOKEN, Contender
-from bench.procs import Sandbox, delta, run_measured
+from bench.procs import Sandbox, delta, run_figures, run_measured
 
 Row = dict[str, Any]
 
@@ -134,15 +134,7 @@ class Bench:
             "contender": c.name,
             "run": run,
             "started": started.isoformat(timespec="seconds"),
-            **m.as_dict(),
-            "records_per_s": round(self.records / m.wall_s, 1) if m.wall_s else None,
-            "cpu_s_per_1k": round(m.cpu_s / self.records * 1000, 3) if self.records else None,
-            "source_calls": src["total_requests"],
-            "destination_calls": dst["total_requests"],
-            "destination_requests": dst["requests"],
-            "destination_statuses": dst["statuses"],
-            "destination_writes": sum(dst["write_totals"].values()),
-            "write_totals": dst["write_totals"],
+            **run_figures(m, self.records, src, dst),
             "booking_keys_written": sorted(
                 k.split(":", 1)[1] for k in dst["writes"] if k.startswith("booking:")
             ),
@@ -154,8 +146,6 @@ class Bench:
             "reported": c.report(m.stdout),
             **(extra or {}),
         }
-        if m.exit_code not in (0, 3) and not m.killed:
-            row["error_tail"] = m.stderr[-2000:]
         self.rows.append(row)
         self._log(row)
         print(_line(row), flush=True)

@@ -23,7 +23,7 @@ import yaml
 from bench import report
 from bench.contenders import ENGINES, Contender
 from bench.integrations.base import Held, Integration
-from bench.procs import Sandbox, delta, run_measured
+from bench.procs import Sandbox, delta, run_figures, run_measured
 
 Row = dict[str, Any]
 
@@ -98,15 +98,7 @@ class IntegrationBench:
             "contender": c.name,
             "run": run,
             "started": started.isoformat(timespec="seconds"),
-            **m.as_dict(),
-            "records_per_s": round(self.records / m.wall_s, 1) if m.wall_s else None,
-            "cpu_s_per_1k": round(m.cpu_s / self.records * 1000, 3) if self.records else None,
-            "source_calls": src["total_requests"],
-            "destination_calls": dst["total_requests"],
-            "destination_requests": dst["requests"],
-            "destination_statuses": dst["statuses"],
-            "destination_writes": sum(dst["write_totals"].values()),
-            "write_totals": dst["write_totals"],
+            **run_figures(m, self.records, src, dst),
             # Source keys written (the name is the CRM rows' one, so report.py reads both).
             "booking_keys_written": sorted(
                 self.integration.written(dst["writes"], self.destination)
@@ -118,8 +110,6 @@ class IntegrationBench:
             "reported": c.report(m.stdout),
             **(extra or {}),
         }
-        if m.exit_code not in (0, 3) and not m.killed:
-            row["error_tail"] = m.stderr[-2000:]
         self.rows.append(row)
         self._log(row)
         print(_line(row), flush=True)
@@ -261,7 +251,8 @@ class IntegrationBench:
             if now < deadline or now < polled["next"]:
                 return False
             polled["next"] = now + 0.1
-            return sum(self.destination.stats()["write_totals"].values()) > 0
+            written: int = sum(self.destination.stats()["write_totals"].values())
+            return written > 0
 
         return due
 
