@@ -90,14 +90,29 @@ def test_loading_a_project_imports_only_its_connectors_and_no_sandbox_server(
         f"from ticketbridge.project import load_project\nload_project({str(path)!r})"
     )
     used = {"ticketco", "airship_crm"}
+    used_modules = [f"ticketbridge.connectors.{p}" for p in sorted(used)]
     others = set(registry.names()) - used
     assert others, "there are connectors this project does not use"
     imported = {m.split(".")[2] for m in loaded if m.startswith("ticketbridge.connectors.")}
     assert used <= imported
     assert imported.isdisjoint(others), imported & others
-    # A connector package still defines its sandbox's routes (Starlette), but nothing serves.
+    # Nothing serves, and a connector package names its sandbox module without importing it:
+    # the sandbox routes (Starlette) load only where a sandbox is made.
     servers = ("alembic", "mako", "uvicorn", "temporalio", "ticketbridge.web")
-    assert _present(loaded, (*servers, "ticketbridge.supplier.app", "email_validator")) == []
+    sandboxes = ("starlette", "ticketbridge.sandbox", *(f"{p}.sandbox" for p in used_modules))
+    assert _present(loaded, (*servers, *sandboxes, "ticketbridge.supplier.app")) == []
+    assert _present(loaded, ("email_validator",)) == []
+
+
+def test_a_connectors_sandbox_is_made_from_its_lazily_named_module() -> None:
+    """The factory a connector registers still makes its sandbox (the demo and ``sandbox``
+    commands use it), importing the sandbox module only then."""
+    loaded = _loaded_after(
+        "from ticketbridge.connectors.registry import get\n"
+        "app = get('ticketco').sandbox.create(seed=1, records=3, today=None)\n"
+        "assert type(app).__name__ == 'SandboxApp', app\n"
+    )
+    assert "ticketbridge.connectors.ticketco.sandbox" in loaded
 
 
 def test_opening_a_current_state_database_does_not_import_alembic(tmp_path: Path) -> None:

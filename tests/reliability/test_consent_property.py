@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 
 from tests.connectors.airship_crm.support import BASE, TOKEN, make_booking
 from tests.fakes import RecordsSource
-from ticketbridge.connectors.airship_crm import AirshipCrmDestination, create_sandbox
+from ticketbridge.connectors.airship_crm import AirshipCrmDestination
+from ticketbridge.connectors.airship_crm.sandbox import create_sandbox
 from ticketbridge.connectors.base import Record, StreamSpec
 from ticketbridge.engine.pipeline import run_sync
 from ticketbridge.engine.state.sql import open_store

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -246,6 +247,18 @@ class Destination(Protocol):
 class SandboxFactory(Protocol):
     def __call__(self, *, seed: int, records: int, today: datetime | None) -> Any:
         """Return a ``ticketbridge.sandbox.SandboxApp`` for this platform."""
+
+
+def lazy_sandbox(module: str) -> SandboxFactory:
+    """``module``'s ``create_sandbox``, imported at the first call. A sandbox's routes need
+    Starlette, which a project talking to the real platform never uses: a connector package
+    names its sandbox module here instead of importing it (start-up, bench/README)."""
+
+    def create(*, seed: int, records: int, today: datetime | None) -> Any:
+        factory: SandboxFactory = import_module(module).create_sandbox
+        return factory(seed=seed, records=records, today=today)
+
+    return create
 
 
 @dataclass(frozen=True)

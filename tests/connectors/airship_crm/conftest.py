@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ticketbridge.connectors.airship_crm import create_sandbox
+from ticketbridge.connectors.airship_crm.sandbox import create_sandbox
 from ticketbridge.sandbox import SandboxApp
 
 from .support import Harness

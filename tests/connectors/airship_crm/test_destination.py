@@ -12,8 +12,8 @@ from ticketbridge.connectors.airship_crm import (
     CONNECTOR,
     AirshipCrmDestination,
     ContactBookingsOptions,
-    create_sandbox,
 )
+from ticketbridge.connectors.airship_crm.sandbox import create_sandbox
 from ticketbridge.connectors.base import Change, Destination
 from ticketbridge.errors import AuthError
 from ticketbridge.model import BookingStatus, ConsentState, Contact
@@ -40,7 +40,11 @@ async def create(dest: AirshipCrmDestination, *records: Any) -> list[Any]:
 
 def test_connector_registration() -> None:
     assert CONNECTOR.sandbox is not None
-    assert CONNECTOR.platform == "airship_crm" and CONNECTOR.sandbox.create is create_sandbox
+    assert CONNECTOR.platform == "airship_crm"
+    # The registered factory (named lazily, see connectors.base.lazy_sandbox) makes this sandbox.
+    made = CONNECTOR.sandbox.create(seed=7, records=3, today=None)
+    assert made.platform == "airship_crm"
+    assert made.store.dump() == create_sandbox(seed=7, records=3).store.dump()
     assert CONNECTOR.sandbox.env == {"AIRSHIP_TOKEN": "sandbox-airship-token"}
     assert CONNECTOR.sandbox.config("http://127.0.0.1:8402") == {
         "platform": "airship_crm",

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ticketbridge.connectors.airship_crm import create_sandbox
+from ticketbridge.connectors.airship_crm.sandbox import create_sandbox
 from ticketbridge.sandbox import SandboxApp
 
 AUTH = {"Authorization": "Bearer sandbox-airship-token"}

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ticketbridge.connectors.ticketco import create_sandbox
+from ticketbridge.connectors.ticketco.sandbox import create_sandbox
 from ticketbridge.sandbox import SandboxApp
 
 from .support import TODAY, Harness

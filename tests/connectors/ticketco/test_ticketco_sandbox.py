@@ -10,8 +10,13 @@ import httpx
 import pytest
 
 from ticketbridge.connectors.registry import get
-from ticketbridge.connectors.ticketco import CONNECTOR, SANDBOX_VENUES, create_sandbox
-from ticketbridge.connectors.ticketco.sandbox import EVENTS_ONLY_TOKEN, SANDBOX_TOKEN
+from ticketbridge.connectors.ticketco import CONNECTOR
+from ticketbridge.connectors.ticketco.sandbox import (
+    EVENTS_ONLY_TOKEN,
+    SANDBOX_TOKEN,
+    SANDBOX_VENUES,
+    create_sandbox,
+)
 from ticketbridge.model import normalize_email, normalize_mobile
 
 from .support import ORIGIN, TODAY, Harness
@@ -22,7 +27,10 @@ ROUTES = ["events", "events/{id}", "events/{id}/status", "item_grosses", "custom
 async def test_registered_with_sandbox_settings() -> None:
     assert get("ticketco") is CONNECTOR
     assert CONNECTOR.sandbox is not None
-    assert CONNECTOR.sandbox.create is create_sandbox
+    # The registered factory (named lazily, see connectors.base.lazy_sandbox) makes this sandbox.
+    made = CONNECTOR.sandbox.create(seed=7, records=3, today=None)
+    assert made.platform == "ticketco"
+    assert made.store.dump() == create_sandbox(seed=7, records=3).store.dump()
     assert CONNECTOR.sandbox.env == {"TICKETCO_TOKEN": SANDBOX_TOKEN}
     assert CONNECTOR.sandbox.config("http://127.0.0.1:8401") == {
         "platform": "ticketco",

@@ -5,7 +5,10 @@ booking, the way Airship's own TicketCo connector writes them. See ``destination
 invariants and ``sandbox.py`` for the simulator.
 """
 
+from typing import Any
+
 from ticketbridge.connectors.airship_crm.config import (
+    PLATFORM,
     SANDBOX_TOKEN,
     AirshipCrmConfig,
     ContactBookingsOptions,
@@ -15,15 +18,29 @@ from ticketbridge.connectors.airship_crm.destination import (
     CONTACT_BOOKINGS,
     AirshipCrmDestination,
 )
-from ticketbridge.connectors.airship_crm.sandbox import create_sandbox, sandbox_config
-from ticketbridge.connectors.base import Connector, SandboxSpec
+from ticketbridge.connectors.base import Connector, SandboxSpec, lazy_sandbox
+
+
+def sandbox_config(url: str) -> dict[str, Any]:
+    """Connection settings for a sandbox served at ``url`` (token as an ``${ENV}`` ref)."""
+    return {
+        "platform": PLATFORM,
+        "base_url": url.rstrip("/") + "/v1",
+        "token": "${AIRSHIP_TOKEN}",
+        "account_id": 1,
+    }
+
 
 CONNECTOR = Connector(
     platform="airship_crm",
     title="Airship CRM (airship.co.uk)",
     config=AirshipCrmConfig,
     destination=AirshipCrmDestination,
-    sandbox=SandboxSpec(create_sandbox, sandbox_config, {"AIRSHIP_TOKEN": SANDBOX_TOKEN}),
+    sandbox=SandboxSpec(
+        lazy_sandbox("ticketbridge.connectors.airship_crm.sandbox"),
+        sandbox_config,
+        {"AIRSHIP_TOKEN": SANDBOX_TOKEN},
+    ),
 )
 
 __all__ = [
@@ -33,5 +50,5 @@ __all__ = [
     "AirshipCrmDestination",
     "ContactBookingsOptions",
     "GroupsOptions",
-    "create_sandbox",
+    "sandbox_config",
 ]

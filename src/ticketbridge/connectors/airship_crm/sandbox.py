@@ -276,13 +276,3 @@ def create_sandbox(
         error_body=airship_error,
         credentials={"token": SANDBOX_TOKEN},
     )
-
-
-def sandbox_config(url: str) -> dict[str, Any]:
-    """Connection settings for a sandbox served at ``url`` (token as an ``${ENV}`` ref)."""
-    return {
-        "platform": PLATFORM,
-        "base_url": url.rstrip("/") + "/v1",
-        "token": "${AIRSHIP_TOKEN}",
-        "account_id": 1,
-    }

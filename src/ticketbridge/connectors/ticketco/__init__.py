@@ -7,14 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ticketbridge.connectors.base import Connector, SandboxSpec
-from ticketbridge.connectors.ticketco.config import TicketcoConfig
-from ticketbridge.connectors.ticketco.sandbox import (
-    BASE,
-    SANDBOX_TOKEN,
-    SANDBOX_VENUES,
-    create_sandbox,
-)
+from ticketbridge.connectors.base import Connector, SandboxSpec, lazy_sandbox
+from ticketbridge.connectors.ticketco.config import BASE, SANDBOX_TOKEN, TicketcoConfig
 from ticketbridge.connectors.ticketco.source import (
     BOOKINGS,
     TICKETS,
@@ -37,16 +31,18 @@ CONNECTOR = Connector(
     title="TicketCo",
     config=TicketcoConfig,
     source=TicketcoSource,
-    sandbox=SandboxSpec(create_sandbox, sandbox_config, {"TICKETCO_TOKEN": SANDBOX_TOKEN}),
+    sandbox=SandboxSpec(
+        lazy_sandbox("ticketbridge.connectors.ticketco.sandbox"),
+        sandbox_config,
+        {"TICKETCO_TOKEN": SANDBOX_TOKEN},
+    ),
 )
 
 __all__ = [
     "BOOKINGS",
     "CONNECTOR",
-    "SANDBOX_VENUES",
     "TICKETS",
     "BookingsOptions",
     "TicketcoConfig",
     "TicketcoSource",
-    "create_sandbox",
 ]

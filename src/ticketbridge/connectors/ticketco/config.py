@@ -10,6 +10,11 @@ from pydantic import SecretStr, field_validator, model_validator
 from ticketbridge.connectors.base import ConnectionConfig
 from ticketbridge.model.currency import exponent
 
+# Fake credentials the sandbox issues (platforms.md: never reuse real tokens), and the API's
+# path on it: here, so the package's sandbox settings need not import the sandbox (Starlette).
+SANDBOX_TOKEN = "sandbox-ticketco-token"  # noqa: S105
+BASE = "/api/public/v1"
+
 DEFAULT_BASE_URL = "https://ticketco.events/api/public/v1"
 
 

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ticketbridge.connectors.ticketco.config import BASE, SANDBOX_TOKEN
 from ticketbridge.connectors.ticketco.sandbox_store import (
     ADDRESSES,
     SANDBOX_VENUES,
@@ -22,9 +23,7 @@ from ticketbridge.connectors.ticketco.sandbox_store import (
 from ticketbridge.sandbox import JsonResponse, SandboxApp
 
 # Fake credentials the sandbox issues (platforms.md: never reuse real tokens).
-SANDBOX_TOKEN = "sandbox-ticketco-token"  # noqa: S105
 EVENTS_ONLY_TOKEN = "sandbox-ticketco-events-only"  # noqa: S105 - scoped to the Events data set
-BASE = "/api/public/v1"
 
 # Importers of the sandbox's names from before the store had its own module.
 __all__ = [
