@@ -8,6 +8,7 @@ framework or another connector shows up as a failing test instead of a slower ``
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import yaml
 
 from ticketbridge.connectors import registry
 from ticketbridge.engine.state.db import alembic_config, packaged_head
+from ticketbridge.engine.state.sql import open_store
 
 # Never needed by `run` against a current state database (or by any CLI import).
 NOT_AT_IMPORT = (
@@ -53,16 +55,8 @@ def _present(loaded: set[str], names: tuple[str, ...]) -> list[str]:
     return [n for n in names if any(m == n or m.startswith(n + ".") for m in loaded)]
 
 
-def test_importing_the_cli_loads_no_server_migration_tool_or_connector() -> None:
-    loaded = _loaded_after("import ticketbridge.cli")
-    assert _present(loaded, NOT_AT_IMPORT) == []
-    connectors = {m.split(".")[2] for m in loaded if m.startswith("ticketbridge.connectors.")}
-    assert connectors <= {"base", "registry"}, connectors
-
-
-def test_loading_a_project_imports_only_its_connectors_and_no_sandbox_server(
-    tmp_path: Path,
-) -> None:
+def _project_file(tmp_path: Path) -> Path:
+    """A TicketCo -> Airship CRM project (sync ``s``) whose APIs are on a closed port."""
     project = {
         "connections": {
             "ticketco": {
@@ -86,6 +80,20 @@ def test_loading_a_project_imports_only_its_connectors_and_no_sandbox_server(
     }
     path = tmp_path / "ticketbridge.yaml"
     path.write_text(yaml.safe_dump(project))
+    return path
+
+
+def test_importing_the_cli_loads_no_server_migration_tool_or_connector() -> None:
+    loaded = _loaded_after("import ticketbridge.cli")
+    assert _present(loaded, NOT_AT_IMPORT) == []
+    connectors = {m.split(".")[2] for m in loaded if m.startswith("ticketbridge.connectors.")}
+    assert connectors <= {"base", "registry"}, connectors
+
+
+def test_loading_a_project_imports_only_its_connectors_and_no_sandbox_server(
+    tmp_path: Path,
+) -> None:
+    path = _project_file(tmp_path)
     loaded = _loaded_after(
         f"from ticketbridge.project import load_project\nload_project({str(path)!r})"
     )
@@ -102,6 +110,55 @@ def test_loading_a_project_imports_only_its_connectors_and_no_sandbox_server(
     sandboxes = ("starlette", "ticketbridge.sandbox", *(f"{p}.sandbox" for p in used_modules))
     assert _present(loaded, (*servers, *sandboxes, "ticketbridge.supplier.app")) == []
     assert _present(loaded, ("email_validator",)) == []
+
+
+# Not loaded by a lean `run` (run_command.py) before its first connection: the command-line
+# framework and Rich, the sandbox servers, and httpx's own command-line client.
+NOT_BEFORE_FIRST_CALL = (
+    *NOT_AT_IMPORT,
+    "ticketbridge.cli",
+    "typer",
+    "click",
+    "rich",
+    "pygments",
+    "httpx._main",
+    "ticketbridge.connectors.ticketco.sandbox",
+    "ticketbridge.connectors.airship_crm.sandbox",
+)
+
+
+def test_a_run_opens_its_first_connection_without_the_command_line_framework(
+    tmp_path: Path,
+) -> None:
+    """``ticketbridge run`` off a terminal: ``sys.modules`` at the moment the process first
+    connects a socket (an audit hook; the state is SQLite, so that is the first API call)."""
+    path = _project_file(tmp_path)
+    script = (
+        "import json, os, sys\n"
+        "def first_connect(event, args):\n"
+        "    if event == 'socket.connect':\n"
+        "        loaded = [m for m, module in sys.modules.items() if module is not None]\n"
+        "        print(json.dumps(sorted(loaded)), flush=True)\n"
+        "        os._exit(0)\n"
+        "sys.addaudithook(first_connect)\n"
+        f"sys.argv = ['ticketbridge', 'run', 's', '--config', {str(path)!r}]\n"
+        "from ticketbridge.run_command import main\n"
+        "main()\n"
+    )
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    open_store(state).close()  # at head already, as on every run but the first
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "TICKETBRIDGE_DATABASE_URL": state,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "aiohttp" in loaded, "the hook saw the first API call"
+    assert _present(loaded, NOT_BEFORE_FIRST_CALL) == []
 
 
 def test_a_connectors_sandbox_is_made_from_its_lazily_named_module() -> None:
@@ -128,3 +185,4 @@ def test_the_packaged_head_read_without_alembic_is_alembics_head() -> None:
     from alembic.script import ScriptDirectory
 
     assert packaged_head() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+

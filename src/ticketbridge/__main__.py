@@ -1,5 +1,5 @@
 """``python -m ticketbridge``: the same as the ``ticketbridge`` command."""
 
-from ticketbridge.cli import main
+from ticketbridge.run_command import main
 
 main()

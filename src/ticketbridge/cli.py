@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import getpass
 import json
 import socket
@@ -34,6 +33,7 @@ from ticketbridge.errors import ConfigError, LeaseBusy, StateError, Ticketbridge
 from ticketbridge.http.context import HttpContext
 from ticketbridge.links import link_rows, write_csv
 from ticketbridge.project import ConfigProblems, Project, load_project
+from ticketbridge.run_command import cli_user, run_once, tune_gc
 from ticketbridge.runtime import NOT_CHECKED, Runtime, check_project
 
 app = typer.Typer(
@@ -347,14 +347,6 @@ def _print_result(result: RunResult, as_json: bool) -> None:
         err.print(f"[yellow]{result.outcome}:[/yellow] {message}", highlight=False)
 
 
-def _cli_user() -> str:
-    """Who started a run from the command line, for the run history."""
-    try:
-        return f"cli ({getpass.getuser()})"
-    except (KeyError, OSError):  # no user name for this uid (a bare container)
-        return "cli"
-
-
 def _open_env(project: Project) -> None:
     """A command that opens connections: every ``${VAR}`` must be set."""
     try:
@@ -371,22 +363,9 @@ def _open(project: Project) -> Runtime:
 
 
 def _run(config: Path | None, sync: str, opts: RunOptions, as_json: bool) -> None:
-    project = _load(config)
-    _known_sync(project, sync)
-    opts.detail.setdefault("started_by", _cli_user())
-    runtime = _open(project)
-    try:
-        with Progress(sync) as progress:
-            opts.on_progress = progress
-            result = asyncio.run(runtime.run(sync, opts))
-    except ConfigError as exc:
-        raise _fail_config(exc) from None
-    finally:
-        runtime.close()
-    if opts.dry_run and not as_json:
-        _print_plan(result)
-    _print_result(result, as_json)
-    raise typer.Exit(result.exit_code)
+    path = _config_path(config)
+    code = run_once(path, sync, opts, as_json, _State.log_level, _State.log_json)
+    raise typer.Exit(code)
 
 
 TemporalOpt = Annotated[
@@ -585,7 +564,7 @@ def backfill(
         err.print(f"[red]error:[/red] {sync}: {exc}", highlight=False)
         raise typer.Exit(2) from None
     opts = prepared.opts
-    opts.detail = {"started_by": _cli_user()}
+    opts.detail = {"started_by": cli_user()}
     runtime = _open(project)
     try:
         with Progress(sync) as progress:
@@ -1126,22 +1105,10 @@ def links(
         runtime.close()
 
 
-def _tune_gc() -> None:
-    """Fewer, cheaper garbage collections for a process that allocates per record.
-
-    ``freeze`` moves everything imported so far (tens of thousands of long-lived objects) out
-    of the collector's sight, so a full collection no longer walks them; the higher young
-    threshold makes collections rarer while keeping memory bounded. Measured on the S1
-    benchmark (bench/README.md): about 15 % less CPU per record.
-    """
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 100)
-
-
 def main() -> None:
     """Run the CLI. A usage error (bad option or value, unknown command) is one line on
     stderr naming the option, exit 2; never a traceback."""
-    _tune_gc()
+    tune_gc()
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as exc:
