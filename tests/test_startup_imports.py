@@ -186,3 +186,14 @@ def test_the_packaged_head_read_without_alembic_is_alembics_head() -> None:
 
     assert packaged_head() == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
+
+def test_aiohttps_import_time_tls_contexts_load_no_ca_bundle() -> None:
+    """http/tls.py: aiohttp's two default contexts are built without reading the CA bundle
+    (https requests get their own, see tests/http/test_tls.py)."""
+    code = (
+        "import ticketbridge.http.transport, aiohttp.connector as c\n"
+        "print(c._SSL_CONTEXT_VERIFIED.cert_store_stats()['x509_ca'],"
+        " c._SSL_CONTEXT_UNVERIFIED.cert_store_stats()['x509_ca'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "0"]

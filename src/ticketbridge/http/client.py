@@ -16,7 +16,6 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import aiohttp
 import httpx
 import orjson
 import structlog
@@ -27,6 +26,7 @@ from ticketbridge.http.budget import RateBudget
 from ticketbridge.http.context import HttpContext
 from ticketbridge.http.outcomes import DEFAULT_TABLE, Action, classify, to_error
 from ticketbridge.http.retry import RetryPolicy
+from ticketbridge.http.tls import aiohttp
 from ticketbridge.http.transport import (
     MAX_BYTES,
     STALL_S,

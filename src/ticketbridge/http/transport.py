@@ -35,8 +35,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import httpx
+
+from ticketbridge.http import tls
+from ticketbridge.http.tls import aiohttp
 
 ENV = "TICKETBRIDGE_HTTP_TRANSPORT"
 # aiohttp computes these itself from the body it is given; passing httpx's too would send them
@@ -251,6 +253,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=limits,
                 proxy=proxy,
+                ssl=tls.context() if tls.needs_context(url, proxy) else True,
             ) as answer:
                 content = await read_capped(
                     answer.content, answer.content_length, max_bytes, stall_s
