@@ -81,23 +81,44 @@ def _cpu_s(pid: int) -> float:
 HOLD_MS = 1000.0
 
 
+def by_package(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``importtime`` rows summed by top-level package (ticketbridge by subpackage), largest
+    first: what a stretch of the run spent importing what."""
+    found: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        parts = r["module"].split(".")
+        key = ".".join(parts[:3]) if parts[0] == "ticketbridge" else parts[0]
+        entry = found.setdefault(key, {"package": key, "self_s": 0.0, "modules": 0})
+        entry["self_s"] += r["self_s"]
+        entry["modules"] += 1
+    for entry in found.values():
+        entry["self_s"] = round(entry["self_s"], 4)
+    return sorted(found.values(), key=lambda e: -e["self_s"])
+
+
 def timed(
-    cmd: list[str], contender: Contender, ticketco: Sandbox | None, probe: bool = False
+    cmd: list[str],
+    contender: Contender,
+    ticketco: Sandbox | None,
+    probe: bool = False,
+    stderr_to: Path | None = None,
 ) -> dict[str, Any]:
     """Run ``cmd`` once; with ``probe``, hold its TicketCo requests until its CPU time at the
-    first one is read."""
+    first one is read. With ``stderr_to`` its stderr goes to that file, whose size at the first
+    request is kept (``_stderr_before``): under ``-X importtime``, the imports done before."""
     if ticketco is not None:
         _stamp(ticketco, "DELETE")
         if probe:
             ticketco.faults({"latency_ms": HOLD_MS, "slow_rate": 1.0})
     row: dict[str, Any] = {}
     start = time.time()
+    err_file = open(stderr_to, "w+", encoding="utf-8") if stderr_to else None  # noqa: SIM115
     proc = subprocess.Popen(
         cmd,
         env=contender.env(),
         cwd=contender.workdir,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=err_file or subprocess.PIPE,
         text=True,
     )
     if ticketco is not None and probe:
@@ -105,11 +126,18 @@ def timed(
             while proc.poll() is None and time.time() - start < 60:
                 if _stamp(ticketco, "GET")["at"]:
                     row["cpu_to_first_s"] = round(_cpu_s(proc.pid), 3)
+                    if stderr_to is not None:
+                        text = stderr_to.read_text(encoding="utf-8", errors="replace")
+                        row["_stderr_before"] = text[: text.rfind("\n") + 1]  # whole lines
                     break
                 time.sleep(0.01)
         finally:
             ticketco.faults({})
     stdout, stderr = proc.communicate()
+    if err_file is not None:
+        err_file.seek(0)
+        stderr = err_file.read()
+        err_file.close()
     end = time.time()
     row.update({"exit_code": proc.returncode, "total_s": round(end - start, 4)})
     if ticketco is not None:
@@ -186,8 +214,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"exit {base['exit_code']} at {base['total_s']} s; {base['counts']}",
                     flush=True,
                 )
-        traced = timed([cmd[0], "-X", "importtime", *cmd[1:]], contender, ticketco)
+        # Held like a CPU probe, so the imports before the first request can be told apart.
+        traced = timed(
+            [cmd[0], "-X", "importtime", *cmd[1:]],
+            contender,
+            ticketco,
+            probe=True,
+            stderr_to=work / "importtime.txt",
+        )
         modules, import_total = importtime(traced["_stderr"])
+        before, before_total = importtime(traced.pop("_stderr_before", ""))
         base_modules: list[dict[str, Any]] = []
         base_traced: dict[str, Any] = {}
         if base_cmd:
@@ -202,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             "python_s_median": _median(floor, "total_s"),
             "import_total_s": round(import_total, 4),
             "import_modules": len(modules),
+            "import_before_first_s": round(before_total, 4),
+            "import_modules_before_first": len(before),
         }
         if base_cmd:
             summary["baseline"] = {
@@ -216,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"importtime, top {args.top} by cumulative time (s):")
         for m in modules[: args.top]:
             print(f"  {m['cumulative_s']:7.3f}  {m['self_s']:7.3f}  {m['module']}")
+        packages = by_package(before)
+        print(f"imported before the first request, by package, top {args.top} (self s, modules):")
+        for pkg in packages[: args.top]:
+            print(f"  {pkg['self_s']:7.3f}  {pkg['modules']:4d}  {pkg['package']}")
         if args.no_write:
             return 0 if all(r["exit_code"] == 0 for r in runs + base_runs) else 1
         suffix = f"-{args.label}" if args.label else ""
@@ -233,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                     "python_floor": floor,
                     "importtime_run": traced,
                     "importtime_top": modules[:40],
+                    "importtime_before_first_by_package": packages[:40],
                     "baseline_runs": base_runs,
                     "baseline_importtime_run": base_traced,
                     "baseline_importtime_top": base_modules[:40],
