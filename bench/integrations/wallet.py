@@ -13,11 +13,12 @@ however many passes the event has.
 from __future__ import annotations
 
 import random
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from bench.contenders import Job
+from bench.contenders import Contender, Job
 from bench.integrations.base import Change, Held, Integration, connection
 from bench.procs import Sandbox
 from ticketbridge.demo import INTEGRATIONS
@@ -50,6 +51,25 @@ class TicketcoWallet(Integration):
             "connections": {"ticketco": ticketco, "airship_wallet": wallet},
             "syncs": {self.sync: sync},
         }
+
+    def command(self, contender: Contender, source: str, destination: str) -> list[str] | None:
+        job = contender.job
+        common = ["--ticketco", source, "--wallet", destination, "--per-page", str(job.per_page)]
+        if contender.name == "raw-aiohttp":
+            module = "bench.integrations.wallet_raw"
+            return [sys.executable, "-m", module, *common, "--concurrency", str(job.concurrency)]
+        if contender.name == "dlt-defaults":
+            return [
+                sys.executable,
+                "-m",
+                "bench.integrations.wallet_dlt",
+                *common,
+                "--batch-size",
+                str(job.batch_size),
+                "--pipelines-dir",
+                str(contender.workdir / "pipelines"),
+            ]
+        return None
 
     def written(self, writes: dict[str, Any], destination: Sandbox) -> set[str]:
         return {k.rsplit(":", 1)[1] for k in writes if k.startswith("pass:")}
