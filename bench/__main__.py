@@ -105,11 +105,27 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="ticketbridge's sync page_size: records its source hands the engine "
         "per page (default: the source's 500)",
     )
-    p.add_argument(
+    reader = p.add_mutually_exclusive_group()
+    reader.add_argument(
         "--source-process",
+        dest="source_process",
+        action="store_const",
+        const=True,
+        default=None,
+        help="ticketbridge's sync sets source_process: true (default: unset, i.e. auto)",
+    )
+    reader.add_argument(
+        "--one-process",
+        dest="source_process",
+        action="store_const",
+        const=False,
+        help="ticketbridge's sync sets source_process: false",
+    )
+    p.add_argument(
+        "--tuned-source",
         action="store_true",
-        help="ticketbridge's sync reads and maps TicketCo in a child process "
-        "(source_process: true)",
+        help="ticketbridge's TicketCo connection sends per_page and sets short_page_is_last "
+        "and item_grosses_grouped (default: the connection as `ticketbridge init` writes it)",
     )
     p.add_argument("--results-dir", type=Path, default=HERE / "results")
     p.add_argument("--readme", type=Path, default=HERE / "README.md")
@@ -292,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         args.rate_burst,
         args.read_page,
         args.source_process,
+        args.tuned_source,
     )
     # Every measured row as it comes (a stopped run keeps what it measured):
     # ``python -m bench.report FILE`` rebuilds the JSON files and the table from it.

@@ -33,7 +33,12 @@ class Job:
     concurrency: int = 8
     rate_burst: int | None = None  # ticketbridge's Airship rate_burst in S6 (None: its default)
     read_page: int | None = None  # ticketbridge's sync page_size (None: the source's 500)
-    source_process: bool = False  # ticketbridge reads TicketCo in a child process
+    # ticketbridge's sync source_process: None leaves it unset, i.e. at its default ("auto",
+    # which reads TicketCo in a child process); True / False set it.
+    source_process: bool | None = None
+    # ticketbridge's TicketCo connection with the reading options a user can add: per_page
+    # sent, short_page_is_last, item_grosses_grouped. Off: the connection as `init` writes it.
+    tuned_source: bool = False
 
 
 @dataclass
@@ -105,6 +110,25 @@ class Contender:
         return found if isinstance(found, dict) else {}
 
 
+# TicketCo's page when no size is sent: the sandbox's, and the size every other job asks for.
+SANDBOX_PAGE = 100
+
+
+def ticketco_connection(ticketco: str, job: Job) -> dict[str, Any]:
+    """ticketbridge's TicketCo connection: as `ticketbridge init` writes it (a page size only
+    when the job's differs from the API's own), or with every reading option (``tuned_source``)."""
+    conn: dict[str, Any] = {
+        "platform": "ticketco",
+        "base_url": f"{ticketco}/api/public/v1",
+        "token": "${TICKETCO_TOKEN}",
+    }
+    if job.tuned_source or job.per_page != SANDBOX_PAGE:
+        conn.update(page_size_param="per_page", page_size=job.per_page)
+    if job.tuned_source:
+        conn.update(short_page_is_last=True, item_grosses_grouped=True)
+    return conn
+
+
 def project(ticketco: str, airship: str, job: Job, rate_per_second: float | None) -> dict[str, Any]:
     """The project file: the demo's TicketCo -> Airship CRM sync, widened to every event the
     sandbox has (the window spans its 121 days, no venue filter), so that every contender
@@ -122,15 +146,7 @@ def project(ticketco: str, airship: str, job: Job, rate_per_second: float | None
             airship_conn["rate_burst"] = job.rate_burst
     return {
         "connections": {
-            "ticketco": {
-                "platform": "ticketco",
-                "base_url": f"{ticketco}/api/public/v1",
-                "token": "${TICKETCO_TOKEN}",
-                "page_size_param": "per_page",
-                "page_size": job.per_page,
-                "short_page_is_last": True,
-                "item_grosses_grouped": True,
-            },
+            "ticketco": ticketco_connection(ticketco, job),
             "airship": airship_conn,
         },
         "syncs": {
@@ -146,7 +162,7 @@ def project(ticketco: str, airship: str, job: Job, rate_per_second: float | None
                 "write_policy": {"contact": "on_create", "booking": "always"},
                 "batch_size": job.batch_size,
                 **({"page_size": job.read_page} if job.read_page else {}),
-                **({"source_process": True} if job.source_process else {}),
+                **({} if job.source_process is None else {"source_process": job.source_process}),
             }
         },
     }

@@ -94,6 +94,20 @@ async def plain_httpx(url: str, n: int) -> None:
         await _concurrently(n, one)
 
 
+async def plain_aiohttp(url: str, n: int) -> None:
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession(base_url=url, headers=headers) as session:
+
+        async def one(i: int) -> None:
+            async with session.post("/v1/contact", json={"account_id": 1, **_body(i)}) as r:
+                r.raise_for_status()
+                await r.json()
+
+        await _concurrently(n, one)
+
+
 def plain_requests(url: str, n: int) -> None:
     import requests
 
@@ -129,6 +143,10 @@ def main(argv: list[str] | None = None) -> None:
             (
                 "plain httpx.AsyncClient",
                 lambda: asyncio.run(plain_httpx(sandbox.url, args.requests)),
+            ),
+            (
+                "plain aiohttp.ClientSession",
+                lambda: asyncio.run(plain_aiohttp(sandbox.url, args.requests)),
             ),
             ("requests.Session", lambda: plain_requests(sandbox.url, args.requests)),
         ]

@@ -90,15 +90,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port-base", type=int, default=18500)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
-        "--source-process",
+        "--stacks", type=Path, default=None, help="also keep py-spy's raw stacks here"
+    )
+    parser.add_argument(
+        "--one-process",
         action="store_true",
-        help="the sync reads TicketCo in a child process; both are sampled",
+        help="the sync sets source_process: false (default: unset, i.e. auto, which reads "
+        "TicketCo in a child process; both processes are sampled)",
     )
     args = parser.parse_args(argv)
     beside = Path(sys.executable).parent / "py-spy"
     spy = str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy"
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    suffix = "-reader" if args.source_process else ""
+    suffix = "-one-process" if args.one_process else ""
     out = args.out or HERE / "results" / f"{day}-profile-s1{suffix}.txt"
     with tempfile.TemporaryDirectory(prefix="ticketbridge-profile-") as tmp:
         work = Path(tmp)
@@ -107,12 +111,13 @@ def main(argv: list[str] | None = None) -> None:
         try:
             tc.wait_ready()
             air.wait_ready()
-            c = Contender("ticketbridge", work / "tb", Job(source_process=args.source_process))
+            job = Job(source_process=False if args.one_process else None)
+            c = Contender("ticketbridge", work / "tb", job)
             c.fresh()
             cmd = c.command(tc.url, air.url, None)
             raw = work / "stacks.txt"
             started = datetime.now(UTC)
-            follow = ["--subprocesses"] if args.source_process else []
+            follow = [] if args.one_process else ["--subprocesses"]
             subprocess.run(
                 [spy, "record", "-r", "200", "-f", "raw", "-o", str(raw), *follow, "--", *cmd],
                 env=c.env(),
@@ -123,11 +128,17 @@ def main(argv: list[str] | None = None) -> None:
             )
             wall = (datetime.now(UTC) - started).total_seconds()
             text = summarize(raw.read_text())
+            if args.stacks:
+                shutil.copyfile(raw, args.stacks)
         finally:
             tc.stop()
             air.stop()
     out.parent.mkdir(parents=True, exist_ok=True)
-    mode = ", source_process: true (both processes sampled)" if args.source_process else ""
+    mode = (
+        ", source_process: false"
+        if args.one_process
+        else ", source_process unset (auto: both processes sampled)"
+    )
     out.write_text(
         f"ticketbridge S1 profile: {args.records:,} bookings{mode}, {wall:.1f} s wall "
         f"under py-spy; {' '.join(cmd[1:4])} ...\n\n" + text,

@@ -52,8 +52,8 @@ class IntegrationBench:
             return other
         path = c.workdir / "ticketbridge.yaml"
         project = it.project(self.source.url, self.destination.url, c.job)
-        if c.job.source_process:
-            project["syncs"][it.sync]["source_process"] = True
+        if c.job.source_process is not None:
+            project["syncs"][it.sync]["source_process"] = c.job.source_process
         path.write_text(yaml.safe_dump(project, sort_keys=False))
         return [
             sys.executable,

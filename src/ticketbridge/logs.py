@@ -67,6 +67,14 @@ def capture_tail(limit: int = TAIL_LINES) -> Iterator[deque[str]]:
         _tail.reset(token)
 
 
+def extend_tail(lines: Iterable[str]) -> None:
+    """Add lines logged elsewhere for this run (its reader process) to the capture of this
+    context, if there is one."""
+    tail = _tail.get()
+    if tail is not None:
+        tail.extend(lines)
+
+
 def _tee(logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:
     tail = _tail.get()
     if tail is not None:

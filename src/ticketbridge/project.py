@@ -127,8 +127,9 @@ class SyncConfig(_Strict):
     batch_size: int = Field(500, ge=1, le=10_000)
     page_size: int | None = Field(None, ge=1)
     # Read and map the source in a child process (engine/reader_process.py): a second core
-    # for large loads.
-    source_process: bool = False
+    # for large loads. "auto" (the default) does so where the source says its reads are worth
+    # it and can run there (runtime.py, reads_in_child); true insists, false never.
+    source_process: bool | Literal["auto"] = "auto"
 
     @field_validator("schedule")
     @classmethod

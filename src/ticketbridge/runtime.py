@@ -6,6 +6,7 @@ any way behaves the same.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import multiprocessing
 import os
@@ -48,6 +49,10 @@ class Runtime:
     project: Project
     store: SqlStateStore
     http: HttpContext = field(default_factory=HttpContext)
+    # Whether ``source_process: auto`` may fork a reader here. A Temporal worker says no: its
+    # rate budget is shared with other workers through this process's HTTP context, which a
+    # forked reader would not use, and its SDK runs threads of its own.
+    auto_reader: bool = True
 
     @classmethod
     def open(
@@ -76,16 +81,42 @@ class Runtime:
             raise ConfigError(f"{connector.platform} cannot be a destination")
         return connector.destination(self.project.connections[connection], self.http)
 
+    def reads_in_child(self, sync: str, source: Source) -> bool:
+        """Whether ``sync`` reads ``source`` in a forked child (``source_process``).
+
+        ``auto`` forks where it pays and is safe: the source declares that its reads are
+        self-contained and that reading and mapping are a large share of a run
+        (``reads_in_child``), the source is reached over the network (a transport mounted in
+        this process, e.g. an in-process sandbox, would be a copy in the child), fork exists,
+        and this runtime allows it (see ``auto_reader``)."""
+        setting = self.project.sync_config(sync).source_process
+        forkable = "fork" in multiprocessing.get_all_start_methods()
+        if setting is True and not forkable:
+            raise ConfigError(
+                "source_process: true needs fork() (Linux); remove it here",
+                field=f"syncs.{sync}.source_process",
+            )
+        if setting != "auto":
+            return bool(setting)
+        connection = self.project.connections[self.project.sync_config(sync).source.connection]
+        base_url = getattr(connection, "base_url", None)
+        mounted = base_url is not None and self.http.transport_for(str(base_url)) is not None
+        return (
+            forkable
+            and self.auto_reader
+            and bool(getattr(source, "reads_in_child", False))
+            and not mounted
+            # A context with a clock of its own (virtual time in tests) stays in this process:
+            # the child's context would sleep for real.
+            and self.http.sleep is asyncio.sleep
+        )
+
     @asynccontextmanager
     async def endpoints(self, sync: str) -> AsyncIterator[tuple[Source, Destination]]:
         cfg = self.project.sync_config(sync)
         source = self.source(cfg.source.connection)
-        if cfg.source_process:
-            if "fork" not in multiprocessing.get_all_start_methods():
-                raise ConfigError(
-                    "source_process: true needs fork() (Linux); remove it here",
-                    field=f"syncs.{sync}.source_process",
-                )
+        if self.reads_in_child(sync, source):
+            log.debug("reader.process", sync=sync, platform=source.platform)
             source = ProcessSource(source, self._child_source(cfg.source.connection))
         try:
             destination = self.destination(cfg.destination.connection)

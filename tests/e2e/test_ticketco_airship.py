@@ -214,7 +214,9 @@ def test_sigkill_mid_run_then_rerun_has_no_duplicate_and_no_loss(
 ) -> None:
     # With the reader, small batches keep the read-ahead small, so the reader is blocked on
     # a full pipe when the run is killed: it must notice, not wait there forever.
-    settings: dict[str, Any] = {"source_process": True, "batch_size": 5} if source_process else {}
+    settings: dict[str, Any] = (
+        {"source_process": True, "batch_size": 5} if source_process else {"source_process": False}
+    )
     stack = start(tmp_path, records=400, seed=5, **settings)
     try:
         expected = expected_bookings(stack)

@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from tests.fakes import MemoryDestination, MemorySource, booking, spec
+from ticketbridge import logs
 from ticketbridge.connectors.base import Page, ReadRequest, StreamOptions
 from ticketbridge.engine.pipeline import run_sync
 from ticketbridge.engine.reader_process import ProcessSource
@@ -110,3 +112,22 @@ async def test_a_reader_that_dies_fails_the_run_retryably_and_loses_nothing(
     again = await run_sync(store, spec(), in_child(source), dest)
     assert again.outcome == "ok" and again.counters.read == 30 - done
     assert len(dest.stored) == 30 and max(dest.creates.values()) == 1
+
+
+class _LoggingSource(MemorySource):
+    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
+        async for page in super().read(request):
+            structlog.get_logger("ticketbridge.test").warning("source.said", page=len(page.records))
+            yield page
+
+
+async def test_what_the_child_logs_joins_the_runs_log_tail() -> None:
+    # The console shows a run's log tail (its source's retries among it): a reader in a child
+    # process must not take those lines away with it.
+    logs.configure("INFO")
+    source = _LoggingSource([booking(i) for i in range(15)], page_size=10)
+    with logs.capture_tail() as tail:
+        pages = [p async for p in in_child(source).read(REQUEST)]
+    assert len(pages) == 2
+    said = [line for line in tail if "source.said" in line]
+    assert len(said) == 2 and "page=10" in said[0] and "page=5" in said[1]

@@ -293,7 +293,8 @@ class ApiClient:
             max_bytes=self._max_bytes,
             stall_s=self._stall_s,
         )
-        await read_body(response, self._max_bytes, None)  # in memory already: no stall
+        if not hasattr(response, "_content"):  # an encoded body: decoded within the limit
+            await read_body(response, self._max_bytes, None)  # in memory already: no stall
         return response
 
     async def _send(self, request: httpx.Request) -> httpx.Response:

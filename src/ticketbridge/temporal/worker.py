@@ -64,7 +64,7 @@ async def serve_worker(
     try:
         bucket = SharedBucket(store.engine)
         bucket.ensure_table()
-        runtime = Runtime(project, store, SharedHttpContext(bucket))
+        runtime = Runtime(project, store, SharedHttpContext(bucket), auto_reader=False)
         client = await cluster.connect(identity)
         activities = SyncActivities(runtime, identity)
         worker = Worker(

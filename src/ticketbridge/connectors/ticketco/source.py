@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import structlog
 from pydantic import Field
@@ -124,6 +124,10 @@ class TicketcoSource(SourceKit[TicketcoConfig]):
     config_model = TicketcoConfig
     STREAMS = (BOOKINGS, TICKETS)
     client: TicketcoClient
+    # ``source_process: auto`` reads TicketCo in a child process: every run reads its whole
+    # window again and maps every item gross (about half of a run's CPU on a large load), and
+    # one read keeps nothing another read or the destination needs.
+    reads_in_child: ClassVar[bool] = True
 
     def open_client(self, config: TicketcoConfig, context: HttpContext) -> TicketcoClient:
         return TicketcoClient(config, context)
