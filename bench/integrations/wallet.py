@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from bench.contenders import Contender, Job
+from bench.contenders import SANDBOX_PAGE, Contender, Job
 from bench.integrations.base import Change, Held, Integration, connection
 from bench.procs import Sandbox
 from ticketbridge.demo import INTEGRATIONS
@@ -40,12 +40,12 @@ class TicketcoWallet(Integration):
         sync["source"] = {k: v for k, v in sync["source"].items() if k != "venues"}
         sync["window"] = {"field": "attendance_at", "from": "-62d", "to": "+62d"}
         sync["batch_size"] = job.batch_size
-        ticketco = {
-            **connection("ticketco", source),
-            "page_size_param": "per_page",
-            "page_size": job.per_page,
-            "short_page_is_last": True,
-        }
+        # As `init` writes it unless the job says otherwise (see contenders.ticketco_connection).
+        ticketco = connection("ticketco", source)
+        if job.tuned_source or job.per_page != SANDBOX_PAGE:
+            ticketco.update(page_size_param="per_page", page_size=job.per_page)
+        if job.tuned_source:
+            ticketco.update(short_page_is_last=True, item_grosses_grouped=True)
         wallet = {**connection("airship_wallet", destination), "concurrency": job.concurrency}
         return {
             "connections": {"ticketco": ticketco, "airship_wallet": wallet},
