@@ -183,6 +183,33 @@ def _notes(row: Row) -> str:
     return "; ".join(notes)
 
 
+TITLES = {
+    CRM: "TicketCo → Airship CRM",
+    "ticketmaster-heyloyalty": "Ticketmaster → Heyloyalty",
+    "ticketco-wallet": "TicketCo → Airship Wallet",
+}
+ORDER = {CRM: 0, "ticketmaster-heyloyalty": 1, "ticketco-wallet": 2}
+
+
+def _run_line(env: dict[str, Any]) -> str:
+    return (
+        f"Run {env['date']} at commit {env.get('commit')} on {env['cpus']} CPUs, "
+        f"Python {env['python']}, dlt {env['versions'].get('dlt')}, "
+        f"httpx {env['versions'].get('httpx')}, aiohttp {env['versions'].get('aiohttp')}, "
+        f"uvicorn {env['versions'].get('uvicorn')} (httptools "
+        f"{env['versions'].get('httptools')}); "
+        f"load before the run: `{env['uptime']}`."
+    )
+
+
+def _checks_line(checks: list[Row]) -> str:
+    failed = [c for c in checks if not c["ok"]]
+    return (
+        f"Correctness checks: {len(checks) - len(failed)} passed, {len(failed)} failed"
+        + "".join(f"\n- FAILED {c['check']}: {c['detail']}" for c in failed)
+    )
+
+
 def update_readme(
     readme: Path,
     rows: list[Row],
@@ -191,34 +218,65 @@ def update_readme(
     section: str = "results",
 ) -> None:
     """Replace the text between the ``section``'s markers (or append it) with this run's
-    table: ``results`` for TicketCo -> Airship CRM, ``integrations`` for the others."""
+    table: ``results`` for TicketCo -> Airship CRM, ``integrations`` for the others. In
+    ``integrations``, the rows (and the paragraph) of an integration this run did not measure
+    are kept: a run of one integration leaves the others' figures alone."""
     start, end = START.replace("results", section), END.replace("results", section)
-    failed = [c for c in checks if not c["ok"]]
-    body = "\n".join(
-        [
-            start,
-            f"Run {env['date']} at commit {env.get('commit')} on {env['cpus']} CPUs, "
-            f"Python {env['python']}, dlt {env['versions'].get('dlt')}, "
-            f"httpx {env['versions'].get('httpx')}, aiohttp {env['versions'].get('aiohttp')}, "
-            f"uvicorn {env['versions'].get('uvicorn')} (httptools "
-            f"{env['versions'].get('httptools')}); "
-            f"load before the run: `{env['uptime']}`.",
-            "",
-            f"Command: `{env['command']}`",
-            "",
-            table(rows),
-            "",
-            f"Correctness checks: {len(checks) - len(failed)} passed, {len(failed)} failed"
-            + "".join(f"\n- FAILED {c['check']}: {c['detail']}" for c in failed),
-            end,
-        ]
-    )
     text = readme.read_text(encoding="utf-8") if readme.exists() else ""
-    if start in text and end in text:
+    present = start in text and end in text
+    if section == "integrations":
+        old = text[text.index(start) + len(start) : text.index(end)] if present else ""
+        body = "\n".join([start, _integrations(old, rows, env, checks), end])
+    else:
+        body = "\n".join(
+            [
+                start,
+                _run_line(env),
+                "",
+                f"Command: `{env['command']}`",
+                "",
+                table(rows),
+                "",
+                _checks_line(checks),
+                end,
+            ]
+        )
+    if present:
         text = text[: text.index(start)] + body + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + body + "\n"
     readme.write_text(text, encoding="utf-8")
+
+
+def _integrations(old: str, rows: list[Row], env: dict[str, Any], checks: list[Row]) -> str:
+    """The ``integrations`` section: one paragraph per integration (where its rows come from),
+    then one table. This run's integrations replace their old paragraph and rows."""
+    measured = {r.get("integration", CRM) for r in rows}
+
+    def owner(paragraph: str) -> str | None:
+        return next((i for i, t in TITLES.items() if paragraph.startswith(f"{t} rows:")), None)
+
+    def row_owner(line: str) -> str | None:
+        cells = line.split("|")
+        return cells[1].strip() if len(cells) > 2 and cells[1].strip() in TITLES else None
+
+    kept_lines = [line for line in old.splitlines() if (o := row_owner(line)) and o not in measured]
+    kept = {row_owner(line) for line in kept_lines}
+    paragraphs: dict[str, list[str]] = defaultdict(list)
+    for paragraph in old.strip().split("\n\n"):
+        o = owner(paragraph.strip())
+        if o is not None and o in kept:
+            paragraphs[o].append(paragraph.strip())
+    for it in sorted(measured, key=lambda i: ORDER.get(i, 9)):
+        mine = [c for c in checks if c.get("integration", CRM) == it]
+        paragraphs[it] = [
+            f"{TITLES.get(it, it)} rows: {_run_line(env)} Command: `{env['command']}`. "
+            + _checks_line(mine)
+        ]
+    lines = table(rows).splitlines()
+    body = sorted(kept_lines + lines[2:], key=lambda line: ORDER.get(row_owner(line) or "", 9))
+    out = [p for it in sorted(paragraphs, key=lambda i: ORDER.get(i, 9)) for p in paragraphs[it]]
+    return "\n\n".join([*out, "\n".join(lines[:2] + body)]) + "\n"
 
 
 def rebuild(log: Path, results_dir: Path, readme: Path | None) -> list[Path]:

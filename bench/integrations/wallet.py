@@ -13,11 +13,12 @@ however many passes the event has.
 from __future__ import annotations
 
 import random
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from bench.contenders import Job
+from bench.contenders import SANDBOX_PAGE, Contender, Job
 from bench.integrations.base import Change, Held, Integration, connection
 from bench.procs import Sandbox
 from ticketbridge.demo import INTEGRATIONS
@@ -39,17 +40,36 @@ class TicketcoWallet(Integration):
         sync["source"] = {k: v for k, v in sync["source"].items() if k != "venues"}
         sync["window"] = {"field": "attendance_at", "from": "-62d", "to": "+62d"}
         sync["batch_size"] = job.batch_size
-        ticketco = {
-            **connection("ticketco", source),
-            "page_size_param": "per_page",
-            "page_size": job.per_page,
-            "short_page_is_last": True,
-        }
+        # As `init` writes it unless the job says otherwise (see contenders.ticketco_connection).
+        ticketco = connection("ticketco", source)
+        if job.tuned_source or job.per_page != SANDBOX_PAGE:
+            ticketco.update(page_size_param="per_page", page_size=job.per_page)
+        if job.tuned_source:
+            ticketco.update(short_page_is_last=True, item_grosses_grouped=True)
         wallet = {**connection("airship_wallet", destination), "concurrency": job.concurrency}
         return {
             "connections": {"ticketco": ticketco, "airship_wallet": wallet},
             "syncs": {self.sync: sync},
         }
+
+    def command(self, contender: Contender, source: str, destination: str) -> list[str] | None:
+        job = contender.job
+        common = ["--ticketco", source, "--wallet", destination, "--per-page", str(job.per_page)]
+        if contender.name == "raw-aiohttp":
+            module = "bench.integrations.wallet_raw"
+            return [sys.executable, "-m", module, *common, "--concurrency", str(job.concurrency)]
+        if contender.name == "dlt-defaults":
+            return [
+                sys.executable,
+                "-m",
+                "bench.integrations.wallet_dlt",
+                *common,
+                "--batch-size",
+                str(job.batch_size),
+                "--pipelines-dir",
+                str(contender.workdir / "pipelines"),
+            ]
+        return None
 
     def written(self, writes: dict[str, Any], destination: Sandbox) -> set[str]:
         return {k.rsplit(":", 1)[1] for k in writes if k.startswith("pass:")}
