@@ -89,7 +89,8 @@ class Runtime:
         (``reads_in_child``), the source is reached over the network (a transport mounted in
         this process, e.g. an in-process sandbox, would be a copy in the child), fork exists,
         and this runtime allows it (see ``auto_reader``)."""
-        setting = self.project.sync_config(sync).source_process
+        cfg = self.project.sync_config(sync)
+        setting = cfg.source_process
         forkable = "fork" in multiprocessing.get_all_start_methods()
         if setting is True and not forkable:
             raise ConfigError(
@@ -98,7 +99,7 @@ class Runtime:
             )
         if setting != "auto":
             return bool(setting)
-        connection = self.project.connections[self.project.sync_config(sync).source.connection]
+        connection = self.project.connections[cfg.source.connection]
         base_url = getattr(connection, "base_url", None)
         mounted = base_url is not None and self.http.transport_for(str(base_url)) is not None
         return (

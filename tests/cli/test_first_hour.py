@@ -59,6 +59,20 @@ def closed_port_base() -> int:
             return base
 
 
+def serve_every_sandbox() -> tuple[int, list[RunningSandbox]]:
+    """Every platform's sandbox served on one free port base (the base `init` is given)."""
+    while True:
+        base = closed_port_base()
+        running: list[RunningSandbox] = []
+        try:
+            for p in PLATFORMS:
+                running.append(serve_in_thread(build_sandbox(p, 42, 300), port=port_of(p, base)))
+            return base, running
+        except RuntimeError:  # a port got taken meanwhile
+            for r in running:
+                r.stop()
+
+
 def _free(port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -81,16 +95,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A project from ``init`` with its sandboxes serving, after one run of SYNC (which
     leaves dead letters)."""
     directory = tmp_path_factory.mktemp("served")
-    while True:
-        base = closed_port_base()
-        running: list[RunningSandbox] = []
-        try:
-            for p in PLATFORMS:
-                running.append(serve_in_thread(build_sandbox(p, 42, 300), port=port_of(p, base)))
-            break
-        except RuntimeError:  # a port got taken meanwhile
-            for r in running:
-                r.stop()
+    base, running = serve_every_sandbox()
     try:
         assert tb("init", "venue", "--port-base", str(base), cwd=directory).returncode == 0
         project = directory / "venue"

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ticketbridge.demo import build_sandbox, port_of
 from ticketbridge.run_command import RunArgs, parse
-from ticketbridge.sandbox import RunningSandbox, serve_in_thread
 
-from .test_first_hour import PLATFORMS, SYNC, closed_port_base
+from .test_first_hour import SYNC, serve_every_sandbox
 
 LEAN = [sys.executable, "-m", "ticketbridge"]
 APP = [sys.executable, "-c", "import sys; from ticketbridge.cli import main; main()"]
@@ -35,16 +33,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A project from ``init`` with its sandboxes serving, loaded once (so later runs read an
     unchanged source)."""
     directory = tmp_path_factory.mktemp("lean")
-    while True:
-        base = closed_port_base()
-        running: list[RunningSandbox] = []
-        try:
-            for p in PLATFORMS:
-                running.append(serve_in_thread(build_sandbox(p, 42, 300), port=port_of(p, base)))
-            break
-        except RuntimeError:  # a port got taken meanwhile
-            for r in running:
-                r.stop()
+    base, running = serve_every_sandbox()
     try:
         assert _tb(LEAN, ("init", "venue", "--port-base", str(base)), directory).returncode == 0
         first = _tb(LEAN, ("run", SYNC), directory / "venue")
