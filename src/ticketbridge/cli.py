@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from ticketbridge import dead_letters, logs
+from ticketbridge import dead_letters, logs, process_exit
 from ticketbridge.engine.leases import LeaseKeeper, holder_is_dead
 from ticketbridge.engine.spec import RunOptions, RunResult
 from ticketbridge.engine.state.base import RunCounters, RunRow, StateStore
@@ -1108,6 +1108,14 @@ def links(
 def main() -> None:
     """Run the CLI. A usage error (bad option or value, unknown command) is one line on
     stderr naming the option, exit 2; never a traceback."""
+    try:
+        _run_app()
+    except SystemExit as exc:
+        process_exit.end(exc.code)
+    process_exit.end(0)
+
+
+def _run_app() -> None:
     tune_gc()
     try:
         code = app(standalone_mode=False)
