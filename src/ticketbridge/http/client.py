@@ -31,6 +31,7 @@ from ticketbridge.http.transport import (
     MAX_BYTES,
     STALL_S,
     AiohttpTransport,
+    Answer,
     BodyTooLarge,
     ShortBody,
     aiohttp_timeout,
@@ -80,12 +81,16 @@ def _charset(content_type: str) -> str:
     return ""
 
 
-def decode_json(response: httpx.Response) -> Any:
+def decode_json(response: httpx.Response | Answer) -> Any:
     """orjson on UTF-8 bodies (what JSON APIs send); a body in another declared charset is
     decoded by that charset first (``httpx.Response.json`` would read it as UTF-8)."""
     if _charset(response.headers.get("content-type", "")) in _UTF8:
         return orjson.loads(response.content)
-    return json.loads(response.text)
+    return json.loads(_as_response(response).text)
+
+
+def _as_response(response: httpx.Response | Answer) -> httpx.Response:
+    return response.response() if isinstance(response, Answer) else response
 
 
 # A page of JSON larger than this is not a page (issue 20.9): a broken or hostile server
@@ -268,10 +273,11 @@ class ApiClient:
         params: Mapping[str, Any] | None,
         json_body: Any,
         headers: Mapping[str, str] | None,
-    ) -> httpx.Response:
+    ) -> httpx.Response | Answer:
         """One attempt without an httpx request: the same URL, query, headers and body that
         :meth:`_build` and the auth flow make (tests/http/test_transport.py holds both to it),
-        for a tenth of a record's CPU less at one request per record."""
+        for a tenth of a record's CPU less at one request per record. The answer stays an
+        :class:`Answer` unless its body needs decoding."""
         absolute = "://" in rel
         url = rel if absolute else f"{self.base_url}/{rel}"
         if params or direct.params:
@@ -283,7 +289,7 @@ class ApiClient:
             sent = _merged(sent, headers)
         assert isinstance(self._transport, AiohttpTransport)
         proxy = self._transport.proxy_for_url(url) if absolute else direct.proxy
-        response = await self._transport.fetch(
+        answer = await self._transport.exchange(
             method,
             url,
             sent,
@@ -293,8 +299,10 @@ class ApiClient:
             max_bytes=self._max_bytes,
             stall_s=self._stall_s,
         )
-        if not hasattr(response, "_content"):  # an encoded body: decoded within the limit
-            await read_body(response, self._max_bytes, None)  # in memory already: no stall
+        if not answer.encoded:
+            return answer
+        response = answer.response()  # an encoded body: decoded within the limit
+        await read_body(response, self._max_bytes, None)  # in memory already: no stall
         return response
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
@@ -334,6 +342,30 @@ class ApiClient:
         Raises the translated error once retries are used up, or at once for errors that a
         retry cannot fix (auth, rejected record, other 4xx).
         """
+        return _as_response(
+            await self._exchange(
+                method,
+                path,
+                params=params,
+                json_body=json_body,
+                data=data,
+                headers=headers,
+                table=table,
+            )
+        )
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        table: Mapping[int, Action] | None = None,
+    ) -> httpx.Response | Answer:
+        """:meth:`request`, its answer as the transport gave it (see :meth:`_send_direct`)."""
         rel = path.lstrip("/")
         outcomes = {**self.table, **table} if table else self.table
         attempt = 0
@@ -341,6 +373,7 @@ class ApiClient:
             if self.budget is not None:
                 await self.budget.acquire(self.platform)
             self.calls += 1
+            response: httpx.Response | Answer
             try:
                 if self._direct is not None and data is None:
                     response = await self._send_direct(
@@ -388,7 +421,7 @@ class ApiClient:
                     return response
                 translated = to_error(
                     action,
-                    response,
+                    _as_response(response),
                     platform=self.platform,
                     request_id_header=self.request_id_header,
                 )
@@ -447,7 +480,7 @@ class ApiClient:
         """Like :meth:`request` and decode JSON; a malformed body is retried like a 5xx."""
         attempt = 0
         while True:
-            response = await self.request(method, path, **kw)
+            response = await self._exchange(method, path, **kw)
             if not response.content:
                 return None
             try:

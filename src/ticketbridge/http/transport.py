@@ -32,7 +32,6 @@ import os
 import socket
 import urllib.request
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -194,6 +193,51 @@ def unreachable(exc: BaseException) -> str | None:
     return None
 
 
+class Answer:
+    """A whole response as aiohttp read it: status, headers and body, without an
+    ``httpx.Response`` (building one, with its header parsing, was a tenth of a request's
+    CPU). :meth:`response` makes the ``httpx.Response`` for whoever needs one."""
+
+    __slots__ = ("_built", "_head", "_request", "content", "encoded", "headers", "status_code")
+
+    def __init__(
+        self, head: aiohttp.ClientResponse, content: bytes, request: httpx.Request | None
+    ) -> None:
+        self.status_code = head.status
+        self.headers = head.headers  # case-insensitive, like httpx's
+        self.content = content
+        self.encoded = head.headers.get("Content-Encoding", "identity").lower() != "identity"
+        self._head = head
+        self._request = request
+        self._built: httpx.Response | None = None
+
+    def response(self) -> httpx.Response:
+        """The ``httpx.Response`` of this answer (made once). Its body is decoded when read
+        (``await response.aread()``) if it came encoded; otherwise it is already in place."""
+        if self._built is not None:
+            return self._built
+        head = self._head
+        version = f"HTTP/{head.version.major}.{head.version.minor}" if head.version else "HTTP/1.1"
+        # A byte stream, not ``content=``: the body is decoded (Content-Encoding) once, when
+        # the caller reads it, and httpx does not rebuild the framing headers.
+        response = httpx.Response(
+            self.status_code,
+            headers=list(head.raw_headers),
+            stream=httpx.ByteStream(self.content),
+            request=self._request,
+            extensions={
+                "http_version": version.encode("ascii"),
+                "reason_phrase": (head.reason or "").encode("latin-1", "replace"),
+            },
+        )
+        if not self.encoded:
+            # Nothing to decode: the body read (and capped) is the content, as ``aread()``
+            # would store it, without reading it a second time through httpx.
+            response._content = self.content
+        self._built = response
+        return response
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session (its own connection pool) per ApiClient; made on first use, since
     an aiohttp session belongs to the event loop it was made in."""
@@ -233,7 +277,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         parts = urlsplit(url)
         return self._proxy_for(httpx.URL(f"{parts.scheme}://{parts.netloc}/"))
 
-    async def fetch(
+    async def exchange(
         self,
         method: str,
         url: str,
@@ -245,11 +289,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         *,
         max_bytes: int | None = None,
         stall_s: float | None = None,
-    ) -> httpx.Response:
+    ) -> Answer:
         """One exchange, the whole body read (within ``max_bytes``, see :func:`read_capped`);
         ``headers`` exactly as sent (no framing headers: aiohttp writes those for ``body``).
-        The response's body is not decoded yet (``await response.aread()`` does, by its
-        Content-Encoding)."""
+        The answer's body is as it came (``Answer.encoded`` says whether it still needs
+        decoding by its Content-Encoding)."""
         session = self._session_now()
         try:
             async with session.request(
@@ -265,33 +309,37 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 content = await read_capped(
                     answer.content, answer.content_length, max_bytes, stall_s
                 )
-                raw_headers: Any = list(answer.raw_headers)
-                encoded = answer.headers.get("Content-Encoding", "identity").lower()
-                status, reason = answer.status, answer.reason or ""
-                version = (
-                    f"HTTP/{answer.version.major}.{answer.version.minor}"
-                    if answer.version
-                    else "HTTP/1.1"
-                )
+                return Answer(answer, content, request)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _translate(exc, request) from exc
-        # A byte stream, not ``content=``: the body is decoded (Content-Encoding) once, when
-        # the caller reads it, and httpx does not rebuild the framing headers.
-        response = httpx.Response(
-            status,
-            headers=raw_headers,
-            stream=httpx.ByteStream(content),
-            request=request,
-            extensions={
-                "http_version": version.encode("ascii"),
-                "reason_phrase": reason.encode("latin-1", "replace"),
-            },
+
+    async def fetch(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | list[tuple[str, str]],
+        body: bytes | None,
+        limits: aiohttp.ClientTimeout,
+        proxy: str | None,
+        request: httpx.Request | None = None,
+        *,
+        max_bytes: int | None = None,
+        stall_s: float | None = None,
+    ) -> httpx.Response:
+        """:meth:`exchange` as an ``httpx.Response`` whose body is not decoded yet (``await
+        response.aread()`` does, by its Content-Encoding)."""
+        answer = await self.exchange(
+            method,
+            url,
+            headers,
+            body,
+            limits,
+            proxy,
+            request,
+            max_bytes=max_bytes,
+            stall_s=stall_s,
         )
-        if encoded == "identity":
-            # Nothing to decode: the body read (and capped) above is the content, as
-            # ``aread()`` would store it, without reading it a second time through httpx.
-            response._content = content
-        return response
+        return answer.response()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
