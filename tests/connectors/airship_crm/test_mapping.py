@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
@@ -181,6 +181,22 @@ def test_datetimes_are_utc() -> None:
     oslo = timezone(timedelta(hours=2))
     assert airship_datetime(datetime(2024, 6, 1, 21, 0, tzinfo=oslo)) == "2024-06-01 19:00:00"
     assert airship_datetime(datetime(2024, 6, 1, 19, 0)) == "2024-06-01 19:00:00"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 10, 5, 12, 0, 0, 999_999, tzinfo=UTC),
+        datetime(2026, 3, 29, 0, 59, 59, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(2026, 12, 31, 23, 59, 59, 1),
+        datetime(999, 1, 1, 0, 0, tzinfo=UTC),
+        datetime(1, 1, 1, 0, 0),
+    ],
+)
+def test_datetimes_keep_the_text_hashed_so_far(value: datetime) -> None:
+    # The format is in every acknowledged booking's hash: any change re-sends every booking.
+    utc = value.astimezone(UTC) if value.tzinfo is not None else value
+    assert airship_datetime(value) == utc.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def test_deterministic_for_hashing() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from ticketbridge.connectors.airship_crm.config import (
@@ -49,9 +50,12 @@ def airship_datetime(value: datetime | None) -> str | None:
     """
     if value is None:
         return None
-    if value.tzinfo is not None:
+    if value.tzinfo is not None and value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.strftime(_DATETIME)
+    if value.year < 1000:
+        return value.strftime(_DATETIME)  # no zero padding of the year, as before
+    # The same text as ``strftime(_DATETIME)`` for a third of its CPU (twice per record).
+    return value.isoformat(" ", "seconds")[:19]
 
 
 def venue_name(booking: Booking) -> str | None:
@@ -66,10 +70,17 @@ def groups_for(booking: Booking, options: GroupsOptions) -> list[str]:
     Tags match case-insensitively and come out in the configured spelling, so "golf" on the
     event and "Golf" in the sync give the group "Golf". Sorted: the output is hashed.
     """
-    names = {options.per_venue.strip()} if options.per_venue.strip() else set()
-    carried = {t.strip().casefold() for t in (booking.event.tags if booking.event else [])}
-    names.update(tag.strip() for tag in options.event_tags if tag.strip().casefold() in carried)
-    return sorted(names)
+    tags = tuple(booking.event.tags) if booking.event else ()
+    return list(_groups(options.per_venue, tuple(options.event_tags), tags))
+
+
+@lru_cache(maxsize=1024)
+def _groups(per_venue: str, event_tags: tuple[str, ...], tags: tuple[str, ...]) -> tuple[str, ...]:
+    # Cached: a load has a few tag sets (one per event), and this runs for every booking.
+    names = {per_venue.strip()} if per_venue.strip() else set()
+    carried = {t.strip().casefold() for t in tags}
+    names.update(tag.strip() for tag in event_tags if tag.strip().casefold() in carried)
+    return tuple(sorted(names))
 
 
 def _consent(state: ConsentState) -> bool | None:
