@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 import structlog
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from tests.fakes import MemoryDestination, MemorySource, booking, spec
 from ticketbridge import logs
-from ticketbridge.connectors.base import Page, ReadRequest, StreamOptions
+from ticketbridge.connectors.base import Page, ReadRequest, Record, StreamOptions
 from ticketbridge.engine.pipeline import run_sync
-from ticketbridge.engine.reader_process import ProcessSource
+from ticketbridge.engine.reader_process import ProcessSource, _encode, _unpickle
 from ticketbridge.engine.state.sql import SqlStateStore, open_store
 from ticketbridge.errors import FatalError, RateLimited, RetryableError
+from ticketbridge.model import Money, Ticket
 
 REQUEST = ReadRequest(stream="bookings", options=StreamOptions())
 
@@ -57,6 +59,51 @@ async def test_the_child_hands_over_every_page_with_its_position_and_calls() -> 
     assert source.calls == 0, "the parent's copy read nothing"
     assert wrapped.api_calls == 3, "the child's calls are counted"
     assert not multiprocessing.active_children()
+
+
+class _Extra(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+
+
+class _Private(BaseModel):
+    name: str
+    _seen: int = PrivateAttr(default=0)
+
+
+def _models(value: BaseModel) -> list[BaseModel]:
+    """``value`` and every model inside it, depth first."""
+    out = [value]
+    for item in value.__dict__.values():
+        for inner in item if isinstance(item, list) else [item]:
+            if isinstance(inner, BaseModel):
+                out.extend(_models(inner))
+    return out
+
+
+def test_pages_cross_with_every_model_as_the_child_made_it() -> None:
+    made = booking(1, first_name="Ada")
+    made.tickets.append(Ticket(number="T1", price=Money(minor=500, currency="GBP")))
+    private = _Private(name="p")
+    private._seen = 3
+    page = Page(records=[Record(key="k", kind="booking", data=made)], position={"next": 1})
+    message = (page, _Extra(name="x", colour="red"), private)
+    kind, calls, (back, extra, private_back), lines = _unpickle(_encode(("page", 7, message, [])))
+    assert (kind, calls, lines) == ("page", 7, [])
+    assert back == page
+    for sent, got in zip(_models(made), _models(back.records[0].data), strict=True):
+        assert type(got) is type(sent)
+        assert got.model_fields_set == sent.model_fields_set
+        assert got.model_dump() == sent.model_dump()
+    assert back.records[0].data.model_dump(exclude_unset=True) == made.model_dump(
+        exclude_unset=True
+    )
+    with pytest.raises(ValidationError):  # frozen models stay frozen
+        back.records[0].data.value.minor = 1
+    # Models with extras or private state travel as pydantic pickles them.
+    assert extra.model_extra == {"colour": "red"}
+    assert private_back._seen == 3
 
 
 async def test_a_run_through_the_child_resumes_without_duplicate_or_loss(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import multiprocessing
 import os
 import pickle
@@ -29,6 +30,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import structlog
+from pydantic import BaseModel
 
 from ticketbridge import errors, logs
 from ticketbridge.connectors.base import (
@@ -51,6 +53,54 @@ SourceFactory = Callable[[], Source]
 # run's log shows its source's retries wherever the source ran.
 _PAGE, _END, _ERROR = "page", "end", "error"
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
+_new = object.__new__
+_set = object.__setattr__
+_PLAIN: dict[type, bool] = {}
+
+
+def _model(cls: type[BaseModel], values: dict[str, Any], fields_set: set[str]) -> BaseModel:
+    """A model as :class:`_Pickler` sent it: what ``BaseModel.__setstate__`` sets, without
+    validating again (the child's object was valid)."""
+    model = _new(cls)
+    _set(model, "__dict__", values)
+    _set(model, "__pydantic_fields_set__", fields_set)
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
+
+
+def _plain(cls: type) -> bool:
+    """Whether ``cls`` pickles as pydantic does (nothing of its own), so that :func:`_model`
+    makes the same object."""
+    plain = _PLAIN.get(cls)
+    if plain is None:
+        plain = _PLAIN[cls] = all(
+            getattr(cls, name) is getattr(BaseModel, name)
+            for name in ("__getstate__", "__setstate__", "__reduce__", "__reduce_ex__")
+        )
+    return plain
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles a pydantic model as its class, field values and set fields, instead of the
+    state dict pydantic's ``__getstate__`` builds in Python for every model: a fifth less of
+    the child's pickling per page, and no more unpickling here."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if (
+            isinstance(obj, BaseModel)
+            and obj.__pydantic_extra__ is None
+            and obj.__pydantic_private__ is None
+            and _plain(type(obj))
+        ):
+            return _model, (type(obj), obj.__dict__, obj.__pydantic_fields_set__)
+        return NotImplemented
+
+
+def _encode(message: tuple[str, int, Any, list[str]]) -> bytes:
+    out = io.BytesIO()
+    _Pickler(out, _PROTOCOL).dump(message)
+    return out.getvalue()
 
 
 class ProcessSource:
@@ -169,7 +219,7 @@ async def _child_read(factory: SourceFactory, request: ReadRequest, conn: Connec
         def send(kind: str, body: Any) -> None:
             lines = list(tail)
             tail.clear()
-            conn.send_bytes(pickle.dumps((kind, source.api_calls, body, lines), _PROTOCOL))
+            conn.send_bytes(_encode((kind, source.api_calls, body, lines)))
 
         source = factory()
         try:
