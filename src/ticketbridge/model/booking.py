@@ -53,7 +53,7 @@ class Money(BaseModel):
     def __add__(self, other: Money) -> Money:
         if other.currency != self.currency:
             raise ValueError(f"cannot add {other.currency} to {self.currency}")
-        return Money(minor=self.minor + other.minor, currency=self.currency)
+        return _summed(self.minor + other.minor, self.currency)
 
 
 @lru_cache(maxsize=4096)
@@ -61,6 +61,13 @@ def _money(amount: str, currency: str) -> Money:
     """Money is frozen, and sources repeat a few prices (ticket types) across thousands of
     tickets: one validated object per distinct price instead of one per ticket."""
     return Money._from_text(amount, currency)
+
+
+@lru_cache(maxsize=4096)
+def _summed(minor: int, currency: str) -> Money:
+    """As :func:`_money`: a booking's value is the sum of a few ticket prices, so the same
+    totals recur across thousands of bookings."""
+    return Money(minor=minor, currency=currency)
 
 
 class BookingStatus(StrEnum):

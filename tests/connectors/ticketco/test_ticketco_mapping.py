@@ -146,6 +146,32 @@ def test_status_rules(
     assert booking.party_size == party
 
 
+@pytest.mark.parametrize(
+    ("types", "expected"),
+    [
+        (["Child", "Adult", "Adult"], "Adult"),  # the most common
+        (["Child", "Adult", "Adult", "Child"], "Child"),  # a tie: the first seen
+        ([None, "Adult"], "Adult"),  # an item without a type does not count
+    ],
+)
+def test_booking_type_is_the_most_common_item_type(types: list[str | None], expected: str) -> None:
+    items = [item(n, item_type_type=t, item_type_title=None) for n, t in enumerate(types)]
+    assert map_booking(event(), items, CTX).type == expected
+
+
+def test_contact_fields_come_from_the_first_item_that_has_them() -> None:
+    items = [
+        item(0, buyer_id=None, buyer_first_name=None, sales_channel=None, buyer_phone=None),
+        item(1, buyer_id=7, buyer_first_name="Ola", sales_channel="box", buyer_phone=None),
+        item(2, buyer_id=8, buyer_first_name="Per", sales_channel="web", buyer_phone=None),
+    ]
+    booking = map_booking(event(), items, CTX)
+    assert booking.source == "box"
+    assert booking.contact is not None
+    assert (booking.contact.external_id, booking.contact.first_name) == ("7", "Ola")
+    assert booking.contact.mobile is None
+
+
 def test_missing_optional_fields_are_not_errors() -> None:
     bare = {"ref_number": 777, "id": 5}
     booking = map_booking(event(end_at=None, location_name=None, tags=None), [bare], CTX)

@@ -9,7 +9,6 @@ the same payload maps to the same record in tests, in runs and in dead-letter re
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -234,7 +233,7 @@ def map_booking(
         booked_at=booked_at,
         attendance_at=event.starts_at,
         status=status,
-        source=_first(it.sales_channel for it in items),
+        source=_first_of(items, "sales_channel"),
         type=_most_common(items[n].item_type_type or items[n].item_type_title for n in counted),
         party_size=len(counted),
         value=value,
@@ -363,12 +362,12 @@ def _sum(prices: list[Money | None], issues: list[FieldIssue]) -> Money | None:
 
 def _contact(items: list[ItemGross], at: datetime | None, ctx: MappingContext) -> Contact | None:
     fields = {
-        "external_id": _first(it.buyer_id for it in items),
-        "first_name": _first(it.buyer_first_name for it in items),
-        "last_name": _first(it.buyer_last_name for it in items),
+        "external_id": _first_of(items, "buyer_id"),
+        "first_name": _first_of(items, "buyer_first_name"),
+        "last_name": _first_of(items, "buyer_last_name"),
     }
-    email = _first(it.buyer_email for it in items)
-    mobile = _first(it.buyer_phone for it in items)
+    email = _first_of(items, "buyer_email")
+    mobile = _first_of(items, "buyer_phone")
     # The latest explicit answer wins: items are transaction lines in time order.
     answers = [opt_in_value(it.buyer_email_opt_in) for it in items]
     opt_in = next((a for a in reversed(answers) if a is not None), None)
@@ -441,14 +440,24 @@ def _email(raw: str) -> tuple[str | None, str | None]:
         return None, str(exc)
 
 
-def _first(values: Iterable[str | None]) -> str | None:
-    return next((v for v in values if v is not None), None)
+def _first_of(items: list[ItemGross], name: str) -> str | None:
+    """The first item's ``name`` that is not None (a plain loop: this runs six times per
+    booking)."""
+    for item in items:
+        value = getattr(item, name)
+        if value is not None:
+            return value  # type: ignore[no-any-return]
+    return None
 
 
 def _most_common(values: Iterable[str | None]) -> str | None:
-    counts = Counter(v for v in values if v is not None)
-    # Counter keeps first-seen order among equal counts, so ties resolve deterministically.
-    return counts.most_common(1)[0][0] if counts else None
+    counts: dict[str, int] = {}
+    for value in values:
+        if value is not None:
+            counts[value] = counts.get(value, 0) + 1
+    # ``max`` returns the first of equal counts, and the dict keeps first-seen order, so ties
+    # resolve deterministically (to the value seen first, as ``Counter.most_common`` did).
+    return max(counts, key=counts.__getitem__) if counts else None
 
 
 def _first_error(exc: ValidationError) -> str:
