@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import struct
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from tests.fakes import MemoryDestination, MemorySource, booking, spec
 from ticketbridge import logs
 from ticketbridge.connectors.base import Page, ReadRequest, Record, StreamOptions
 from ticketbridge.engine.pipeline import run_sync
-from ticketbridge.engine.reader_process import ProcessSource, _encode, _unpickle
+from ticketbridge.engine.reader_process import ProcessSource, _encode, _Messages, _unpickle
 from ticketbridge.engine.state.sql import SqlStateStore, open_store
 from ticketbridge.errors import FatalError, RateLimited, RetryableError
 from ticketbridge.model import Money, Ticket
@@ -104,6 +106,37 @@ def test_pages_cross_with_every_model_as_the_child_made_it() -> None:
     # Models with extras or private state travel as pydantic pickles them.
     assert extra.model_extra == {"colour": "red"}
     assert private_back._seen == 3
+
+
+async def test_messages_are_read_whole_in_order_until_the_pipe_closes() -> None:
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    messages = await _Messages.open(receiver)
+    sent = [b"small", b"x" * 300_000, b""]
+    try:
+
+        def write() -> None:
+            for body in sent:
+                sender.send_bytes(body)  # a large one goes as two writes, read in many
+            # The framing for bodies over 2 GiB (-1, then an 8-byte length), kept short here.
+            os.write(sender.fileno(), struct.pack("!i", -1) + struct.pack("!Q", 3) + b"big")
+            sender.close()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        got = [await messages.next() for _ in range(4)]
+        with pytest.raises(EOFError):
+            await messages.next()
+        writer.join()
+    finally:
+        messages.close()
+        receiver.close()
+    assert got == [*sent, b"big"]
+
+
+async def test_a_large_page_crosses_whole() -> None:
+    source = MemorySource([booking(i) for i in range(1500)], page_size=1500)
+    pages = [p async for p in in_child(source).read(REQUEST)]
+    assert [r.data for p in pages for r in p.records] == source.bookings
 
 
 async def test_a_run_through_the_child_resumes_without_duplicate_or_loss(

@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import struct
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
@@ -142,10 +143,12 @@ class ProcessSource:
         sender.close()  # ours is the reading end only: EOF then means the child is gone
         loop = asyncio.get_running_loop()
         base = self._child_calls
+        messages: _Messages | None = None
         try:
+            messages = await _Messages.open(receiver)
             while True:
                 try:
-                    message = await loop.run_in_executor(None, receiver.recv_bytes)
+                    message = await messages.next()
                 except EOFError:
                     await loop.run_in_executor(None, child.join, 5)
                     raise errors.RetryableError(
@@ -163,10 +166,60 @@ class ProcessSource:
                 else:
                     raise _rebuild(body, self.platform)
         finally:
+            if messages is not None:
+                messages.close()
             if child.is_alive():
                 child.kill()  # stopped early (a failed batch, a lost lease): stop reading
             await loop.run_in_executor(None, child.join, 5)
             receiver.close()
+
+
+# What this process reads of the pipe ahead of its use, beyond the pipe's own buffer: a
+# little, so that the pipe still bounds how far the child runs ahead.
+_READ_AHEAD = 32 * 1024
+
+
+class _Messages:
+    """The child's messages as ``Connection.recv_bytes`` reads them (multiprocessing's framing:
+    a 4-byte big-endian length, or -1 and an 8-byte length), read by this process's event
+    loop from a duplicate of the pipe's descriptor.
+
+    Why not ``run_in_executor(None, receiver.recv_bytes)``: a thread per page (the executor's
+    hand-over, the wake-ups, the GIL passed back and forth, the loop's self-pipe) cost more of
+    this process's time than unpickling the page did.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, transport: asyncio.ReadTransport) -> None:
+        self._reader = reader
+        self._transport = transport
+
+    @classmethod
+    async def open(cls, conn: Connection) -> _Messages:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=_READ_AHEAD, loop=loop)
+        # The transport closes its own descriptor; ``conn`` keeps (and closes) the original.
+        pipe = os.fdopen(os.dup(conn.fileno()), "rb", buffering=0)
+        try:
+            transport, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), pipe
+            )
+        except BaseException:
+            pipe.close()
+            raise
+        return cls(reader, transport)
+
+    async def next(self) -> bytes:
+        """The next message; EOFError once the child's end is closed (as ``recv_bytes``)."""
+        try:
+            (size,) = struct.unpack("!i", await self._reader.readexactly(4))
+            if size == -1:
+                (size,) = struct.unpack("!Q", await self._reader.readexactly(8))
+            return await self._reader.readexactly(size)
+        except asyncio.IncompleteReadError:
+            raise EOFError from None
+
+    def close(self) -> None:
+        self._transport.close()
 
 
 def _unpickle(message: bytes) -> tuple[str, int, Any, list[str]]:
