@@ -124,6 +124,9 @@ NOT_BEFORE_FIRST_CALL = (
     "httpx._main",
     "ticketbridge.connectors.ticketco.sandbox",
     "ticketbridge.connectors.airship_crm.sandbox",
+    # The state store opens while the reader makes the first call (Runtime._prestart).
+    "sqlalchemy",
+    "ticketbridge.engine.state.sql",
 )
 
 
