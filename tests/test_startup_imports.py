@@ -124,6 +124,9 @@ NOT_BEFORE_FIRST_CALL = (
     "httpx._main",
     "ticketbridge.connectors.ticketco.sandbox",
     "ticketbridge.connectors.airship_crm.sandbox",
+    # The state store opens while the reader makes the first call (Runtime._prestart).
+    "sqlalchemy",
+    "ticketbridge.engine.state.sql",
 )
 
 
@@ -137,12 +140,12 @@ def test_a_run_opens_its_first_connection_without_the_command_line_framework(
     path = _project_file(tmp_path)
     seen = tmp_path / "loaded.json"
     script = (
-        "import json, os, sys\n"
+        "import gc, json, os, sys\n"
         "def first_connect(event, args):\n"
         "    if event == 'socket.connect':\n"
         "        loaded = [m for m, module in sys.modules.items() if module is not None]\n"
         f"        with open({str(seen)!r}, 'x') as out:\n"
-        "            json.dump(sorted(loaded), out)\n"
+        "            json.dump({'modules': sorted(loaded), 'gc': gc.isenabled()}, out)\n"
         "        os._exit(0)\n"
         "sys.addaudithook(first_connect)\n"
         f"sys.argv = ['ticketbridge', 'run', 's', '--config', {str(path)!r}]\n"
@@ -161,9 +164,11 @@ def test_a_run_opens_its_first_connection_without_the_command_line_framework(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
     )
     assert seen.exists(), done.stdout + done.stderr
-    loaded = set(json.loads(seen.read_text()))
+    snapshot = json.loads(seen.read_text())
+    loaded = set(snapshot["modules"])
     assert "aiohttp" in loaded, "the hook saw the first API call"
     assert _present(loaded, NOT_BEFORE_FIRST_CALL) == []
+    assert snapshot["gc"], "the collector, off while the modules load, is on again"
 
 
 def test_a_connectors_sandbox_is_made_from_its_lazily_named_module() -> None:

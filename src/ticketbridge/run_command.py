@@ -11,8 +11,8 @@ line either prints comes from ``cli.py``'s functions, imported once the run has 
 
 from __future__ import annotations
 
-import asyncio
 import errno
+import gc
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,10 +21,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ticketbridge.engine.spec import RunOptions
 from ticketbridge.errors import ConfigError, StateError
 
 if TYPE_CHECKING:
+    from ticketbridge.engine.spec import RunOptions
     from ticketbridge.engine.state.base import RunCounters
 
 DEFAULT_CONFIG = Path("ticketbridge.yaml")
@@ -142,6 +142,8 @@ def run_once(
     """One run of ``sync`` from the project file at ``path``: prints what ``run`` prints and
     returns its exit code (2 for a config error). Raises StateError when the state database
     cannot be opened (the caller prints it)."""
+    import asyncio
+
     from ticketbridge import logs
     from ticketbridge.project import load_project
     from ticketbridge.runtime import Runtime
@@ -214,12 +216,18 @@ def _without_rich_tracebacks() -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """The ``ticketbridge`` command: ``run`` the lean way when :func:`parse` takes the line
     and neither stdout nor stderr is a terminal, else the Typer app (``cli.main``)."""
+    # No collections while the modules load: they allocate tens of thousands of objects that
+    # live as long as the process, and each collection would walk them again (about a tenth
+    # of the start-up's CPU). tune_gc turns the collector back on; both ways call it once
+    # their modules are in (bench/README.md, "Start-up").
+    gc.disable()
     args = parse(sys.argv[1:] if argv is None else argv, os.environ)
     if args is None or sys.stdout.isatty() or sys.stderr.isatty():
         _cli().main()
         return
     _without_rich_tracebacks()
     from ticketbridge import logs, project, runtime  # noqa: F401  # before tune_gc, as in cli
+    from ticketbridge.engine.spec import RunOptions
 
     logs.configure(args.log_level, json=args.log_json)
     tune_gc()
@@ -255,9 +263,9 @@ def tune_gc() -> None:
     ``freeze`` moves everything imported so far (tens of thousands of long-lived objects) out
     of the collector's sight, so a full collection no longer walks them; the higher young
     threshold makes collections rarer while keeping memory bounded. Measured on the S1
-    benchmark (bench/README.md): about 15 % less CPU per record.
+    benchmark (bench/README.md): about 15 % less CPU per record. The collector is enabled
+    here: :func:`main` keeps it off while the modules load.
     """
-    import gc
-
     gc.freeze()
     gc.set_threshold(20_000, 20, 100)
+    gc.enable()

@@ -13,9 +13,10 @@ import os
 import smtplib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -24,10 +25,14 @@ from ticketbridge.connectors.base import CheckResult, Destination, Source
 from ticketbridge.engine.pipeline import run_sync
 from ticketbridge.engine.reader_process import ProcessSource
 from ticketbridge.engine.spec import RunOptions, RunResult, SyncSpec
-from ticketbridge.engine.state.sql import SqlStateStore, open_store
-from ticketbridge.errors import ConfigError, ConnectorError
+from ticketbridge.engine.state.peek import peek_checkpoint
+from ticketbridge.engine.windows import RunReads
+from ticketbridge.errors import ConfigError, ConnectorError, TicketbridgeError
 from ticketbridge.http.context import HttpContext
 from ticketbridge.project import Project
+
+if TYPE_CHECKING:
+    from ticketbridge.engine.state.sql import SqlStateStore
 
 DATABASE_ENV = "TICKETBRIDGE_DATABASE_URL"
 
@@ -44,24 +49,53 @@ def database_url(project: Project) -> str:
     return f"sqlite:///{path}"
 
 
-@dataclass
 class Runtime:
-    project: Project
-    store: SqlStateStore
-    http: HttpContext = field(default_factory=HttpContext)
-    # Whether ``source_process: auto`` may fork a reader here. A Temporal worker says no: its
-    # rate budget is shared with other workers through this process's HTTP context, which a
-    # forked reader would not use, and its SDK runs threads of its own.
-    auto_reader: bool = True
+    """A loaded project with its state store and HTTP context.
+
+    The store is opened on first use when the runtime was made by :meth:`open` (SQLAlchemy
+    and the schema check cost a few tenths of a second; a run's reader starts meanwhile, see
+    :meth:`run`)."""
+
+    def __init__(
+        self,
+        project: Project,
+        store: SqlStateStore | None = None,
+        http: HttpContext | None = None,
+        *,
+        auto_reader: bool = True,
+        url: str | None = None,
+    ) -> None:
+        if store is None and url is None:
+            raise ValueError("a Runtime needs a store or the URL of one")
+        self.project = project
+        self._store = store
+        self._url = url
+        self.http = http or HttpContext()
+        # Whether ``source_process: auto`` may fork a reader here. A Temporal worker says no:
+        # its rate budget is shared with other workers through this process's HTTP context,
+        # which a forked reader would not use, and its SDK runs threads of its own.
+        self.auto_reader = auto_reader
 
     @classmethod
     def open(
         cls, project: Project, http: HttpContext | None = None, url: str | None = None
     ) -> Runtime:
-        return cls(project, open_store(url or database_url(project)), http or HttpContext())
+        return cls(project, http=http, url=url or database_url(project))
+
+    @property
+    def store(self) -> SqlStateStore:
+        """The state store, opened (and its schema brought to head) on first use. Raises
+        StateError when the database cannot be opened or is not a state database."""
+        if self._store is None:
+            from ticketbridge.engine.state.sql import open_store
+
+            assert self._url is not None
+            self._store = open_store(self._url)
+        return self._store
 
     def close(self) -> None:
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     def source(self, connection: str, http: HttpContext | None = None) -> Source:
         connector = self.project.connector(connection)
@@ -113,13 +147,19 @@ class Runtime:
         )
 
     @asynccontextmanager
-    async def endpoints(self, sync: str) -> AsyncIterator[tuple[Source, Destination]]:
+    async def endpoints(
+        self, sync: str, made: Callable[[Source], None] | None = None
+    ) -> AsyncIterator[tuple[Source, Destination]]:
+        """The sync's source and destination, closed after the block. ``made`` is called with
+        the source before the destination is built (:meth:`run` starts the reader there)."""
         cfg = self.project.sync_config(sync)
         source = self.source(cfg.source.connection)
         if self.reads_in_child(sync, source):
             log.debug("reader.process", sync=sync, platform=source.platform)
             source = ProcessSource(source, self._child_source(cfg.source.connection))
         try:
+            if made is not None:
+                made(source)
             destination = self.destination(cfg.destination.connection)
             try:
                 yield source, destination
@@ -137,7 +177,8 @@ class Runtime:
         spec = spec or self.project.get_sync(sync)
         cfg = self.project.sync_config(sync)
         with logs.capture_tail() as tail:
-            async with self.endpoints(sync) as (source, destination):
+            prestart = partial(self._prestart, spec=spec, opts=opts)
+            async with self.endpoints(sync, prestart) as (source, destination):
                 waited = self._budget_waits()  # budgets exist once the endpoints are built
                 result = await run_sync(
                     self.store,
@@ -158,6 +199,25 @@ class Runtime:
                 destination.platform,
             )
         return result
+
+    def _prestart(self, source: Source, spec: SyncSpec, opts: RunOptions) -> None:
+        """Start the reader on the checkpoint as the state file has it, before the store is
+        open: the store's import and schema check, the lease and the run row then overlap
+        the first source calls instead of coming before them. Only for a store not yet open
+        and a SQLite file (:mod:`~ticketbridge.engine.state.peek`); the run itself takes the
+        reader over only if it asks for the same first read."""
+        if not isinstance(source, ProcessSource) or self._store is not None or not self._url:
+            return
+        leases = (spec.name,) if spec.shared_lease is None else (spec.name, spec.shared_lease)
+        checkpoint = peek_checkpoint(self._url, spec.name, leases)
+        if checkpoint is None:
+            return
+        try:
+            first = next(RunReads(spec.with_overrides(opts), opts, checkpoint).requests(), None)
+        except (TicketbridgeError, ValueError):
+            return  # the run finds and reports the same problem, under its lease
+        if first is not None:
+            source.prestart(first)
 
     def _budget_waits(self) -> float:
         return sum(b.waited_s for b in self.http.budgets.values())

@@ -211,3 +211,50 @@ async def test_what_the_child_logs_joins_the_runs_log_tail() -> None:
     assert len(pages) == 2
     said = [line for line in tail if "source.said" in line]
     assert len(said) == 2 and "page=10" in said[0] and "page=5" in said[1]
+
+
+def _children() -> set[int | None]:
+    return {p.pid for p in multiprocessing.active_children()}
+
+
+async def test_a_prestarted_reader_is_taken_over_by_the_same_read() -> None:
+    # The runtime starts the reader before the store is open; the run's read of the same
+    # request must use that child (its first call already made), not fork a second one.
+    source = MemorySource([booking(i) for i in range(25)], page_size=10)
+    wrapped = in_child(source)
+    wrapped.prestart(REQUEST)
+    early = _children()
+    assert len(early) == 1
+    pages = []
+    async for page in wrapped.read(REQUEST):
+        assert _children() == early, "no second reader"
+        pages.append(page)
+    assert [r.data for p in pages for r in p.records] == source.bookings
+    assert wrapped.api_calls == 3
+    assert not multiprocessing.active_children()
+
+
+async def test_a_prestarted_reader_for_another_request_is_ended_and_the_read_is_right() -> None:
+    # The checkpoint moved between the early look and the run's own (another run finished in
+    # between): the run reads from where the store says, and the early reader is gone.
+    source = MemorySource([booking(i) for i in range(25)], page_size=10)
+    wrapped = in_child(source)
+    wrapped.prestart(REQUEST)
+    early = _children()
+    resumed = ReadRequest(stream="bookings", options=StreamOptions(), position={"next": 20})
+    pages = []
+    async for page in wrapped.read(resumed):
+        assert not early & _children(), "the early reader was ended"
+        pages.append(page)
+    assert [r.data for p in pages for r in p.records] == source.bookings[20:]
+    assert wrapped.api_calls == 1
+    assert not multiprocessing.active_children()
+
+
+async def test_a_prestarted_reader_never_read_ends_with_the_source() -> None:
+    # Another run held the lease: the run is skipped and reads nothing.
+    wrapped = in_child(MemorySource([booking(i) for i in range(25)], page_size=10))
+    wrapped.prestart(REQUEST)
+    assert multiprocessing.active_children()
+    await wrapped.aclose()
+    assert not multiprocessing.active_children()

@@ -28,6 +28,7 @@ import struct
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import structlog
@@ -113,6 +114,7 @@ class ProcessSource:
         self.factory = factory
         self.platform = inner.platform
         self._child_calls = 0
+        self._early: tuple[ReadRequest, BaseProcess, Connection] | None = None
 
     def streams(self) -> list[StreamSpec]:
         return self.inner.streams()
@@ -128,9 +130,19 @@ class ProcessSource:
         return self.inner.api_calls + self._child_calls
 
     async def aclose(self) -> None:
+        self._end_early()
         await self.inner.aclose()
 
-    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
+    def prestart(self, request: ReadRequest) -> None:
+        """Fork the reader for ``request`` now, before the run has its lease and checkpoint,
+        so that its first source call does not wait for the state store to open. A later
+        ``read`` of an equal request takes this child over; any other request, or none
+        (another run held the lease), ends it unused: a few pages read for nothing, nothing
+        written, since only this process writes, and only under the lease."""
+        self._end_early()
+        self._early = (request, *self._fork(request))
+
+    def _fork(self, request: ReadRequest) -> tuple[BaseProcess, Connection]:
         ctx = multiprocessing.get_context("fork")
         receiver, sender = ctx.Pipe(duplex=False)
         child = ctx.Process(
@@ -141,6 +153,24 @@ class ProcessSource:
         )
         child.start()
         sender.close()  # ours is the reading end only: EOF then means the child is gone
+        return child, receiver
+
+    def _end_early(self) -> None:
+        if self._early is not None:
+            _, child, receiver = self._early
+            self._early = None
+            child.kill()
+            child.join(5)
+            receiver.close()
+
+    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
+        if self._early is not None and self._early[0] == request:
+            _, child, receiver = self._early
+            self._early = None
+            log.debug("reader.prestarted", platform=self.platform)
+        else:
+            self._end_early()
+            child, receiver = self._fork(request)
         loop = asyncio.get_running_loop()
         base = self._child_calls
         messages: _Messages | None = None

@@ -4,17 +4,19 @@ do, instead of a traceback from deep inside a run.
 
 SQLite keeps JSON as text, so anything can end up there; PostgreSQL's ``json`` type only
 refuses what does not parse, so a wrong shape (a list, a string) is checked on both.
+
+Free of SQLAlchemy: the engine's checkpoint windows raise these errors too, and importing
+them must not load the store (bench/README.md, "Start-up"). The query that finds bad ledger
+rows is in ``sql.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Text, cast, select
 
-from ticketbridge.engine.state import tables as t
 from ticketbridge.errors import StateError
 
 LEDGER_JSON = ("hashes", "dest_ids")
@@ -48,33 +50,14 @@ def as_recorded(text: str | None) -> Any:
     return value if isinstance(value, dict) else {"corrupt": text[:1000]}
 
 
-def _problem(text: str | None) -> str | None:
+def text_problem(text: str | None) -> str | None:
+    """Why a stored JSON column's text is not a JSON object; None when it is one."""
     if text is None:
         return "empty"
     try:
         return shape_problem(orjson.loads(text))
     except orjson.JSONDecodeError as exc:
         return f"not JSON: {exc}"
-
-
-def bad_ledger_rows(
-    conn: Connection, sync: str, keys: Sequence[str] | None
-) -> list[tuple[str, str]]:
-    """``(key, problem)`` of each ledger row of ``sync`` (of ``keys``, when given) whose JSON
-    columns do not hold objects. Read as text, so that a bad row cannot stop the search."""
-    query = select(t.ledger.c.key, *(cast(t.ledger.c[c], Text) for c in LEDGER_JSON)).where(
-        t.ledger.c.sync == sync
-    )
-    if keys is not None:
-        query = query.where(t.ledger.c.key.in_(list(keys)))
-    found = []
-    for row in conn.execute(query):
-        for column, text in zip(LEDGER_JSON, row[1:], strict=True):
-            problem = _problem(text)
-            if problem is not None:
-                found.append((str(row[0]), f"{column}: {problem}"))
-                break
-    return found
 
 
 def ledger_error(sync: str, bad: Iterable[tuple[str, str]], store: str) -> StateError:

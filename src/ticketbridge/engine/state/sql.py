@@ -490,9 +490,9 @@ class SqlStateStore:
     def _corrupt_ledger(self, sync: str, keys: Sequence[str] | None) -> StateError:
         with self._tx(write=False) as conn:
             if keys is None:
-                bad = corrupt.bad_ledger_rows(conn, sync, None)
+                bad = _bad_ledger_rows(conn, sync, None)
             else:
-                bad = [b for c in _chunks(keys) for b in corrupt.bad_ledger_rows(conn, sync, c)]
+                bad = [b for c in _chunks(keys) for b in _bad_ledger_rows(conn, sync, c)]
         return corrupt.ledger_error(sync, bad, self._where)
 
     def iter_ledger(self, sync: str, batch: int = 1000) -> Iterator[LedgerRow]:
@@ -778,3 +778,23 @@ def _dead_letter(row: Row[Any]) -> DeadLetter:
         last_run_id=row.last_run_id,
         resolved_at=row.resolved_at,
     )
+
+
+def _bad_ledger_rows(
+    conn: Connection, sync: str, keys: Sequence[str] | None
+) -> list[tuple[str, str]]:
+    """``(key, problem)`` of each ledger row of ``sync`` (of ``keys``, when given) whose JSON
+    columns do not hold objects. Read as text, so that a bad row cannot stop the search."""
+    query = select(
+        t.ledger.c.key, *(sql_cast(t.ledger.c[c], Text) for c in corrupt.LEDGER_JSON)
+    ).where(t.ledger.c.sync == sync)
+    if keys is not None:
+        query = query.where(t.ledger.c.key.in_(list(keys)))
+    found = []
+    for row in conn.execute(query):
+        for column, text in zip(corrupt.LEDGER_JSON, row[1:], strict=True):
+            problem = corrupt.text_problem(text)
+            if problem is not None:
+                found.append((str(row[0]), f"{column}: {problem}"))
+                break
+    return found
