@@ -144,3 +144,57 @@ async def test_seeded_events_reset_and_data() -> None:
         assert await h.data() == first and (await h.stats())["total_requests"] == 0
     finally:
         await h.aclose()
+
+
+async def test_a_deleted_event_frees_its_external_id(harness: Harness) -> None:
+    body = {"fields": {"eventName": {"value": "Gala"}}}
+    path = f"/v1/events/project/{PROJECT}/id/E1"
+    made = await raw(harness, "POST", path, json=body)
+    assert (await raw(harness, "DELETE", path)).status_code == 200
+    assert (await raw(harness, "GET", path)).status_code == 404
+    again = await raw(harness, "POST", path, json=body)
+    assert again.status_code == 200 and again.json()["eventId"] != made.json()["eventId"]
+
+
+async def test_updates_reach_exactly_the_passes_they_address(harness: Harness) -> None:
+    # The store finds links and passes through indexes: a link sent again, a pass addressed
+    # by (template, external id) and an event update must each touch their own passes only.
+    dest = harness.destination()
+    await create(dest, [make_ticket(f"T{i}") for i in range(5)])
+    before = {(p["template_id"], p["external_id"]): p for p in (await harness.data())["passes"]}
+    assert len(before) == 10
+    links = [link["external_id"] for link in (await harness.data())["links"]]
+    third = links[2]
+    resend = await raw(
+        harness,
+        "POST",
+        f"/v1/links/adaptive/multiple/project/{PROJECT}",
+        json={
+            "iosTemplateId": IOS,
+            "payload": {
+                "events": [
+                    {
+                        "eventId": (await harness.data())["passes"][0]["event_id"],
+                        "attendees": [
+                            {
+                                "adaptiveLinkExternalId": third,
+                                "fields": {"seat": {"label": "Seat", "value": "Z9"}},
+                            }
+                        ],
+                    }
+                ]
+            },
+        },
+    )
+    assert resend.status_code == 200, resend.text
+    one = await raw(
+        harness,
+        "PUT",
+        f"/v1/pass/template/{IOS}/id/{links[0]}",
+        json={"fields": {"seat": {"label": "Seat", "value": "Y1"}}},
+    )
+    assert one.status_code == 200, one.text
+    after = {(p["template_id"], p["external_id"]): p for p in (await harness.data())["passes"]}
+    changed = {key for key in after if after[key]["fields"] != before[key]["fields"]}
+    assert changed == {(t, third) for t in {k[0] for k in before}} | {(IOS, links[0])}
+    assert len(after) == 10

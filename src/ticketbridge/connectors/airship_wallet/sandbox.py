@@ -204,7 +204,7 @@ class _Api:
         if request.method == "PUT":
             found = self.store.update_event(found, body)
         elif request.method == "DELETE":
-            del self.store.events[found.id]
+            self.store.delete_event(found)
             return JsonResponse({"eventId": found.id, "deleted": True})
         return JsonResponse(self.event_json(found))
 
