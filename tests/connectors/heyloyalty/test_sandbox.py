@@ -233,3 +233,32 @@ async def test_seeded_data_is_deterministic_and_reset_restores_it() -> None:
     assert await h.data() == seeded and (await h.stats())["writes"] == {}
     missing = await h.admin("POST", "mutate", {"unsubscribe": ["nobody@example.dk"]})
     assert missing == {"unsubscribed": [], "not_found": ["nobody@example.dk"]}
+
+
+def test_upsert_finds_members_by_their_current_email_and_mobile() -> None:
+    # The store finds members through an index: a changed e-mail, a deleted member and two
+    # members sharing an address must give the answers a scan over every member gives.
+    from ticketbridge.connectors.heyloyalty.sandbox_store import HeyloyaltyStore
+    from ticketbridge.sandbox import Stats
+
+    store = HeyloyaltyStore(stats=Stats(), records=50, double_optin=False)
+    lst = store.get_list(4711)
+    flags = {"automations": False, "webhooks": False}
+    seeded = next(iter(lst.members.values()))
+    assert store.find(lst, "email", seeded.values["email"].upper()) is seeded
+    first, created = store.upsert(
+        lst, {"unique_field": "email", "member": {"email": "a@example.com", "mobile": "29999999"}}
+    )
+    assert created
+    store.update(lst, first, {"email": "b@example.com"}, replace=False, flags=flags)
+    assert store.find(lst, "email", "a@example.com") is None
+    assert store.find(lst, "email", " B@example.com") is first
+    assert store.find(lst, "mobile", "+4529999999") is first
+    second = store.create(lst, {"email": "b@example.com"}, skip_optin=True, flags=flags)
+    assert store.find(lst, "email", "b@example.com") is first, "the first added wins"
+    store.delete(lst, first, obscure=False)
+    assert store.find(lst, "email", "b@example.com") is second
+    again, created = store.upsert(
+        lst, {"unique_field": "email", "member": {"email": "b@example.com", "firstname": "Bo"}}
+    )
+    assert again is second and not created and second.values["firstname"] == "Bo"

@@ -81,6 +81,13 @@ class HlList:
     double_optin: bool
     fields: dict[str, ListField]
     members: dict[str, MemberRow] = field(default_factory=dict)
+    # Where each member was added (its place in ``members``), and per field the members
+    # holding each comparable value: a look-up by e-mail or mobile was a pass over every
+    # member, so a full load was quadratic in the sandbox. Entries are only ever added; a
+    # look-up checks each candidate's current value, so a changed or deleted member found
+    # under an old value is passed over.
+    seq: dict[str, int] = field(default_factory=dict)
+    by_value: dict[str, dict[Any, list[str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -222,7 +229,20 @@ class HeyloyaltyStore:
                     "mobile": "active",
                 },
             )
-            lst.members[member.id] = member
+            self._add_member(lst, member)
+
+    def _add_member(self, lst: HlList, member: MemberRow) -> None:
+        lst.members[member.id] = member
+        lst.seq[member.id] = len(lst.seq)
+        self._index_member(lst, member)
+
+    def _index_member(self, lst: HlList, member: MemberRow) -> None:
+        for name, index in lst.by_value.items():
+            key = self.comparable(lst, name, member.values.get(name))
+            if _hashable(key):
+                ids = index.setdefault(key, [])
+                if member.id not in ids:
+                    ids.append(member.id)
 
     def get_list(self, list_id: int) -> HlList:
         found = self.lists.get(list_id)
@@ -255,13 +275,32 @@ class HeyloyaltyStore:
     def find(
         self, lst: HlList, name: str, value: Any, *, temporary: bool = True
     ) -> MemberRow | None:
+        """The first member (in the order they were added) whose ``name`` compares equal to
+        ``value``; with ``temporary=False`` members still waiting for their opt-in are not
+        found."""
         wanted = self.comparable(lst, name, value)
-        for member in lst.members.values():
-            if not temporary and member.pending_optin:
-                continue
-            if wanted is not None and self.comparable(lst, name, member.values.get(name)) == wanted:
-                return member
-        return None
+        if wanted is None:
+            return None
+        matches = [
+            member
+            for member in self._candidates(lst, name, wanted)
+            if (temporary or not member.pending_optin)
+            and self.comparable(lst, name, member.values.get(name)) == wanted
+        ]
+        return min(matches, key=lambda m: lst.seq[m.id], default=None)
+
+    def _candidates(self, lst: HlList, name: str, wanted: Any) -> list[MemberRow]:
+        if not _hashable(wanted):  # not an e-mail or a mobile: every member is a candidate
+            return list(lst.members.values())
+        index = lst.by_value.get(name)
+        if index is None:
+            index = lst.by_value[name] = {}
+            for member in lst.members.values():
+                key = self.comparable(lst, name, member.values.get(name))
+                if _hashable(key):
+                    index.setdefault(key, []).append(member.id)
+        found = (lst.members.get(i) for i in index.get(wanted, ()))
+        return [member for member in found if member is not None]
 
     def member(self, lst: HlList, member_id: str) -> MemberRow:
         found = lst.members.get(member_id)
@@ -377,7 +416,7 @@ class HeyloyaltyStore:
         )
         self._apply_status(member, status)
         self._flags(member, flags)
-        lst.members[member.id] = member
+        self._add_member(lst, member)
         self.stats.record_write(f"member:{member.id}", "create")
         return member
 
@@ -397,6 +436,7 @@ class HeyloyaltyStore:
             member.values = cleaned
         else:
             member.values.update(cleaned)
+        self._index_member(lst, member)
         if member.status.get("status") == "unsubscribed":
             # "updating unsubscribed members will reactivate these" (HL-phpclient)
             member.status["status"] = "active"
@@ -490,3 +530,14 @@ class HeyloyaltyStore:
         for order_id in orders:
             self.stats.record_write(f"tracking:{order_id}", "create")
         return {"imported": len(stored), "orders": len(orders)}
+
+
+def _hashable(key: Any) -> bool:
+    """Whether ``key`` can index a member (None never does: it matches nothing)."""
+    if key is None:
+        return False
+    try:
+        hash(key)
+    except TypeError:
+        return False
+    return True
