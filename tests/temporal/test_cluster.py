@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -242,3 +243,23 @@ def dead_letters_of(stack: Stack, sync: str) -> list[str]:
     proc = stack.cli("errors", sync, "--json")
     assert proc.returncode == 0, proc.stderr
     return [row["key"].rsplit(":", 1)[1] for row in json.loads(proc.stdout)]
+
+
+def test_a_run_started_with_no_worker_says_so_and_finishes_once_one_starts(
+    workers: Workers,
+) -> None:
+    sync = f"alone-{uuid.uuid4().hex[:8]}"
+    rename(workers.stack, {sync: sync_block()})
+    workers.stack.env["TICKETBRIDGE_TEMPORAL_WORKER_GRACE"] = "1"
+    started = workers.cli("run", sync, "--json")
+
+    time.sleep(4)  # past the grace period, with no worker on the queue
+    assert started.poll() is None, "the start should wait for a worker"
+    with workers.store() as store:
+        assert not store.list_runs(sync), "a run without a worker ran"
+    workers.start()
+    code, out, err = cli_result(started)
+    assert (code, out["outcome"]) == (0, "ok"), err
+    assert f"no worker polls task queue {workers.task_queue}" in err
+    assert f"ticketbridge worker --temporal {workers.address} --task-queue" in err
+    assert out["created"] == len(airship_refs(workers.stack)) > 0

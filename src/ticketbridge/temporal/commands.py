@@ -14,6 +14,9 @@ import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -43,6 +46,8 @@ __all__ = [
 
 HEARTBEAT_ENV = "TICKETBRIDGE_TEMPORAL_HEARTBEAT_TIMEOUT"
 MAX_ATTEMPTS_ENV = "TICKETBRIDGE_TEMPORAL_MAX_ATTEMPTS"
+# Seconds `run --temporal` waits for a worker to poll its task queue before saying none does.
+WORKER_GRACE_ENV = "TICKETBRIDGE_TEMPORAL_WORKER_GRACE"
 
 
 def _env_number(name: str, default: float, minimum: float) -> float:
@@ -98,6 +103,35 @@ async def start_run(client: Client, request: RunRequest, task_queue: str) -> Run
         return RunReport(request.sync, "failed", error=str(exc.cause or exc))
 
 
+async def has_worker(client: Client, task_queue: str) -> bool:
+    """Whether a worker polled ``task_queue`` for workflows lately (Temporal keeps pollers
+    seen in the last minutes, so one that just stopped still counts)."""
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return len(described.pollers) > 0
+
+
+async def _say_if_no_worker(
+    client: Client, cluster: Cluster, sync: str, grace: float, say: Callable[[str], None]
+) -> None:
+    await asyncio.sleep(grace)
+    if not await has_worker(client, cluster.task_queue):
+        options = cluster.connect_options()
+        command = f"ticketbridge worker --temporal {options['target_host']}"
+        if options["namespace"] != "default":
+            command += f" --namespace {options['namespace']}"
+        say(
+            f"{sync}: no worker polls task queue {cluster.task_queue} on {cluster.where}; the "
+            f"run waits there until one does. Start one with `{command} --task-queue "
+            f"{cluster.task_queue}`; Ctrl-C here leaves the run queued."
+        )
+
+
 def result_of(report: RunReport) -> tuple[RunResult, int]:
     """The report as a RunResult (what ``ticketbridge run`` prints) and the exit code a
     local run would have ended with (2 for a configuration error found on the worker)."""
@@ -117,13 +151,21 @@ def run_in_cluster(
 ) -> tuple[RunResult, int]:
     request = request_for(project, sync, today)
 
+    grace = _env_number(WORKER_GRACE_ENV, 10.0, 0.0)
+
     async def main() -> RunReport:
         client = await cluster.connect()
         say(
             f"{sync}: started as {request.workflow_id} on {cluster.where}, task queue "
             f"{cluster.task_queue}; waiting for a worker to finish it"
         )
-        return await start_run(client, request, cluster.task_queue)
+        # A run waits on its task queue for as long as no worker polls it, which without a
+        # word looks like a hang: after a grace period, say so and how to start one.
+        watch = asyncio.create_task(_say_if_no_worker(client, cluster, sync, grace, say))
+        try:
+            return await start_run(client, request, cluster.task_queue)
+        finally:
+            watch.cancel()
 
     report = asyncio.run(main())
     if report.outcome == "skipped":
