@@ -20,6 +20,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from ticketbridge.engine.spec import RunResult
 from ticketbridge.engine.state.base import RunCounters
@@ -120,7 +121,11 @@ async def _say_if_no_worker(
     client: Client, cluster: Cluster, sync: str, grace: float, say: Callable[[str], None]
 ) -> None:
     await asyncio.sleep(grace)
-    if not await has_worker(client, cluster.task_queue):
+    try:
+        served = await has_worker(client, cluster.task_queue)
+    except RPCError:  # e.g. a key allowed to start workflows but not to describe queues
+        return
+    if not served:
         options = cluster.connect_options()
         command = f"ticketbridge worker --temporal {options['target_host']}"
         if options["namespace"] != "default":
