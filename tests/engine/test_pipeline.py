@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.fakes import BASE, TODAY, MemoryDestination, MemorySource, Stored, booking, spec
-from ticketbridge.connectors.base import Change, Page, ReadRequest
+from ticketbridge.connectors.base import Change, Mapped, ObjectOptions, Page, ReadRequest, Record
 from ticketbridge.engine.pipeline import run_sync
 from ticketbridge.engine.spec import RunOptions
 from ticketbridge.engine.state.sql import SqlStateStore, open_store
@@ -497,3 +497,98 @@ async def test_read_ahead_is_bounded_in_records_not_pages(
     result = await asyncio.wait_for(run, 30)
     assert result.outcome == "ok"
     assert len(dest.stored) == 1000 and max(dest.creates.values()) == 1
+
+
+class _PlanWatch(MemoryDestination):
+    """Counts ``prepare`` calls (the plan) and can fail the plan of one record."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prepared = 0
+        self.fail_prepare_of: str | None = None
+
+    def prepare(self, obj: str, record: Record, options: ObjectOptions) -> Mapped:
+        if record.key == self.fail_prepare_of:
+            raise FatalError("the mapping configuration is broken", platform=self.platform)
+        self.prepared += 1
+        return super().prepare(obj, record, options)
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("never happened")
+
+
+async def test_the_next_batch_is_planned_while_one_is_written_and_commits_stay_in_order(
+    store: SqlStateStore,
+) -> None:
+    """While the first batch's write hangs, the second batch is planned (not the third), no
+    second write starts, and nothing is committed; released, every batch lands once."""
+    dest = _PlanWatch()
+    dest.gate = asyncio.Event()
+    source = MemorySource([booking(i) for i in range(30)], page_size=10)
+    run = asyncio.create_task(run_sync(store, spec(batch_size=10), source, dest))
+    await asyncio.wait_for(dest.entered.wait(), 5)
+    await _until(lambda: dest.prepared == 20)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert dest.prepared == 20, "one batch is planned ahead, no more"
+    assert dest.calls == 1, "writes never overlap"
+    assert store.count_ledger("mem") == 0
+    dest.gate.set()
+    result = await asyncio.wait_for(run, 10)
+    assert result.outcome == "ok" and result.counters.created == 30
+    assert dest.calls == 3 and max(dest.creates.values()) == 1
+    assert store.get_checkpoint("mem") == {"position": None}
+
+
+async def test_a_record_in_the_batch_being_written_is_planned_after_its_commit(
+    store: SqlStateStore,
+) -> None:
+    """The source hands the same booking twice, in two batches: the second copy must be
+    diffed against the ledger row the first one's commit writes, so it is an update (and,
+    unchanged, nothing at all), never a second create."""
+    dest = MemoryDestination()
+    books = [booking(i) for i in range(10)] + [booking(3, party=7), booking(5)]
+    source = MemorySource(books + [booking(i) for i in range(10, 18)], page_size=10)
+    result = await run_sync(store, spec(batch_size=10), source, dest)
+    assert result.outcome == "ok"
+    assert max(dest.creates.values()) == 1
+    assert result.counters.created == 18
+    assert result.counters.updated == 1 and result.counters.unchanged == 1
+    assert dest.stored["booking:mem:R00003"].booking["party_size"] == 7
+
+
+async def test_an_error_planning_the_next_batch_still_commits_the_one_in_flight(
+    store: SqlStateStore,
+) -> None:
+    dest = _PlanWatch()
+    dest.fail_prepare_of = "booking:mem:R00014"
+    dest.gate = asyncio.Event()
+    source = MemorySource([booking(i) for i in range(30)], page_size=10)
+    run = asyncio.create_task(run_sync(store, spec(batch_size=10), source, dest))
+    await asyncio.wait_for(dest.entered.wait(), 5)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    dest.gate.set()
+    result = await asyncio.wait_for(run, 10)
+    assert result.outcome == "failed" and "mapping configuration" in (result.error or "")
+    assert dest.calls == 1
+    assert store.count_ledger("mem") == 10, "the batch written before the error is committed"
+    assert store.get_checkpoint("mem") == {"position": {"next": 10}}
+
+
+async def test_a_failed_write_is_the_error_even_when_the_next_plan_fails_too(
+    store: SqlStateStore,
+) -> None:
+    dest = _PlanWatch()
+    dest.fail_prepare_of = "booking:mem:R00014"
+    dest.fail_on_call[1] = RetryableError("connection reset", platform="memdest")
+    source = MemorySource([booking(i) for i in range(30)], page_size=10)
+    result = await run_sync(store, spec(batch_size=10), source, dest)
+    assert result.outcome == "failed" and "connection reset" in (result.error or "")
+    assert dest.calls == 1 and store.count_ledger("mem") == 0
+    assert store.get_checkpoint("mem") is None
