@@ -103,11 +103,21 @@ class Runtime:
             raise ConfigError(f"{connector.platform} cannot be a source")
         return connector.source(self.project.connections[connection], http or self.http)
 
-    def _child_source(self, connection: str) -> Callable[[], Source]:
+    def _child_source(self, connection: str) -> tuple[Callable[[], Source], Callable[[], float]]:
         """Builds the source again inside the reader process, with a fresh HTTP context:
-        its own connections and rate budget, and the same mounted transports."""
+        its own connections and rate budget, and the same mounted transports; and what that
+        budget made it wait (both called in the child, each on its own copy)."""
         transports = dict(self.http.transports)
-        return lambda: self.source(connection, HttpContext(transports=transports))
+        built: list[HttpContext] = []
+
+        def build() -> Source:
+            built.append(HttpContext(transports=transports))
+            return self.source(connection, built[-1])
+
+        def waited() -> float:
+            return sum(b.waited_s for ctx in built for b in ctx.budgets.values())
+
+        return build, waited
 
     def destination(self, connection: str) -> Destination:
         connector = self.project.connector(connection)
@@ -156,7 +166,7 @@ class Runtime:
         source = self.source(cfg.source.connection)
         if self.reads_in_child(sync, source):
             log.debug("reader.process", sync=sync, platform=source.platform)
-            source = ProcessSource(source, self._child_source(cfg.source.connection))
+            source = ProcessSource(source, *self._child_source(cfg.source.connection))
         try:
             if made is not None:
                 made(source)
@@ -179,13 +189,14 @@ class Runtime:
         with logs.capture_tail() as tail:
             prestart = partial(self._prestart, spec=spec, opts=opts)
             async with self.endpoints(sync, prestart) as (source, destination):
-                waited = self._budget_waits()  # budgets exist once the endpoints are built
+                # Budgets exist once the endpoints are built.
+                waited = self._budget_waits(source)
                 result = await run_sync(
                     self.store,
                     spec,
                     source,
                     destination,
-                    replace(opts, on_finish=self._finish_detail(opts, tail, waited)),
+                    replace(opts, on_finish=self._finish_detail(opts, tail, source, waited)),
                 )
         if result.run_id is not None and result.counters.rejected and cfg.notify is not None:
             failed = result.error if result.outcome == "failed" else None
@@ -219,17 +230,20 @@ class Runtime:
         if first is not None:
             source.prestart(first)
 
-    def _budget_waits(self) -> float:
-        return sum(b.waited_s for b in self.http.budgets.values())
+    def _budget_waits(self, source: Source) -> float:
+        """Seconds waited on the rate budgets of this process, and of the source's reader
+        processes if it reads in one."""
+        here = sum(b.waited_s for b in self.http.budgets.values())
+        return here + (source.child_budget_wait_s if isinstance(source, ProcessSource) else 0.0)
 
     def _finish_detail(
-        self, opts: RunOptions, tail: Iterable[str], waited: float
+        self, opts: RunOptions, tail: Iterable[str], source: Source, waited: float
     ) -> Callable[[], Mapping[str, Any]]:
         def detail() -> Mapping[str, Any]:
             extra = dict(opts.on_finish() if opts.on_finish else {})
             # Waits of every account this process budgets, while the run went on: a run
             # sharing an account with another counts the other's waits too.
-            extra["budget_wait_s"] = round(self._budget_waits() - waited, 3)
+            extra["budget_wait_s"] = round(self._budget_waits(source) - waited, 3)
             lines = list(tail)
             if lines:
                 extra["log"] = lines

@@ -16,11 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests.e2e.harness import Stack, sigkill_when, writes_since
 from ticketbridge.connectors.airship_crm.sandbox import create_sandbox as airship_sandbox
 from ticketbridge.connectors.ticketco.sandbox import create_sandbox as ticketco_sandbox
 from ticketbridge.demo import INTEGRATIONS
+from ticketbridge.engine.state.sql import open_store
 
 pytestmark = pytest.mark.e2e
 
@@ -368,3 +370,26 @@ def test_backfill_imports_history_in_chunks(stack: Stack) -> None:
     )
     assert json.loads(again.stdout)["created"] == 0
     assert json.loads(again.stdout)["destination_calls"] == 0
+
+
+def test_the_reader_process_rate_budget_waits_are_in_the_run_detail(tmp_path: Path) -> None:
+    """TicketCo read in a forked reader under a rate of 20 calls a second: the run's
+    ``budget_wait_s`` counts the reader's waits (it once counted this process's only)."""
+    stack = start(tmp_path, records=200, source_process=True)
+    try:
+        project = yaml.safe_load(stack.config.read_text())
+        project["connections"]["ticketco"]["rate_per_second"] = 20
+        stack.config.write_text(yaml.safe_dump(project, sort_keys=False))
+        result = stack.run(SYNC)
+        assert result["outcome"] == "ok", result
+        calls = result["source_calls"]
+        store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+        try:
+            run = store.get_run(result["run_id"])
+        finally:
+            store.close()
+        assert run is not None
+        # One token at a time: every call after the first waited about 1/20 s.
+        assert run.detail["budget_wait_s"] >= 0.8 * (calls - 1) / 20, (calls, run.detail)
+    finally:
+        stack.stop()

@@ -20,6 +20,7 @@ from ticketbridge.engine.pipeline import run_sync
 from ticketbridge.engine.reader_process import ProcessSource, _encode, _Messages, _unpickle
 from ticketbridge.engine.state.sql import SqlStateStore, open_store
 from ticketbridge.errors import FatalError, RateLimited, RetryableError
+from ticketbridge.http.budget import RateBudget
 from ticketbridge.model import Money, Ticket
 
 REQUEST = ReadRequest(stream="bookings", options=StreamOptions())
@@ -91,7 +92,9 @@ def test_pages_cross_with_every_model_as_the_child_made_it() -> None:
     private._seen = 3
     page = Page(records=[Record(key="k", kind="booking", data=made)], position={"next": 1})
     message = (page, _Extra(name="x", colour="red"), private)
-    kind, calls, (back, extra, private_back), lines = _unpickle(_encode(("page", 7, message, [])))
+    kind, calls, _, (back, extra, private_back), lines = _unpickle(
+        _encode(("page", 7, 0.0, message, []))
+    )
     assert (kind, calls, lines) == ("page", 7, [])
     assert back == page
     for sent, got in zip(_models(made), _models(back.records[0].data), strict=True):
@@ -258,3 +261,37 @@ async def test_a_prestarted_reader_never_read_ends_with_the_source() -> None:
     assert multiprocessing.active_children()
     await wrapped.aclose()
     assert not multiprocessing.active_children()
+
+
+class _Budgeted(MemorySource):
+    """Takes a token of its rate budget before each page, as an API client does per call."""
+
+    def __init__(self, budget: RateBudget) -> None:
+        super().__init__([booking(i) for i in range(50)], page_size=10)
+        self.budget = budget
+
+    async def read(self, request: ReadRequest) -> AsyncIterator[Page]:
+        async for page in super().read(request):
+            await self.budget.acquire()
+            yield page
+
+
+async def test_the_childs_rate_budget_waits_are_counted_here() -> None:
+    built: list[RateBudget] = []
+
+    def build() -> _Budgeted:
+        built.append(RateBudget(rate_per_second=25))
+        return _Budgeted(built[-1])
+
+    def waited() -> float:
+        return sum(b.waited_s for b in built)
+
+    wrapped = ProcessSource(_Budgeted(RateBudget()), build, waited)
+    pages = [p async for p in wrapped.read(REQUEST)]
+    assert len(pages) == 5
+    assert not built, "the budget was the child's"
+    # Four of the five tokens came 1/25 s after the one before.
+    assert 0.12 <= wrapped.child_budget_wait_s <= 0.5
+    again = [p async for p in wrapped.read(REQUEST)]
+    assert len(again) == 5
+    assert 0.28 <= wrapped.child_budget_wait_s <= 1.0, "a second read adds its own"

@@ -48,9 +48,17 @@ from ticketbridge.connectors.base import (
 log = structlog.get_logger("ticketbridge.engine.reader_process")
 
 SourceFactory = Callable[[], Source]
+# Seconds the sources built by a factory have waited on rate budgets; called in the child.
+BudgetWaits = Callable[[], float]
 
-# Messages from the child: pickled (kind, calls, body, log lines). kind "page": body is a
-# Page; "end": nothing; "error": a description of the exception (see _describe). The log lines
+
+def _no_waits() -> float:
+    return 0.0
+
+
+# Messages from the child: pickled (kind, calls, budget waits, body, log lines). kind "page":
+# body is a Page; "end": nothing; "error": a description of the exception (see _describe). The
+# calls and the seconds waited on rate budgets are the child's totals so far. The log lines
 # are what the child logged since its last message: they join the run's log tail here, so a
 # run's log shows its source's retries wherever the source ran.
 _PAGE, _END, _ERROR = "page", "end", "error"
@@ -99,7 +107,7 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
-def _encode(message: tuple[str, int, Any, list[str]]) -> bytes:
+def _encode(message: tuple[str, int, float, Any, list[str]]) -> bytes:
     out = io.BytesIO()
     _Pickler(out, _PROTOCOL).dump(message)
     return out.getvalue()
@@ -109,11 +117,15 @@ class ProcessSource:
     """Wraps ``inner`` (used here for everything but ``read``) and ``factory``, which builds
     the same source afresh in the child."""
 
-    def __init__(self, inner: Source, factory: SourceFactory) -> None:
+    def __init__(
+        self, inner: Source, factory: SourceFactory, budget_waits: BudgetWaits = _no_waits
+    ) -> None:
         self.inner = inner
         self.factory = factory
+        self.budget_waits = budget_waits
         self.platform = inner.platform
         self._child_calls = 0
+        self._child_waited = 0.0
         self._early: tuple[ReadRequest, BaseProcess, Connection] | None = None
 
     def streams(self) -> list[StreamSpec]:
@@ -128,6 +140,11 @@ class ProcessSource:
     @property
     def api_calls(self) -> int:
         return self.inner.api_calls + self._child_calls
+
+    @property
+    def child_budget_wait_s(self) -> float:
+        """Seconds the reader processes of this source waited on its rate budget."""
+        return self._child_waited
 
     async def aclose(self) -> None:
         self._end_early()
@@ -147,7 +164,7 @@ class ProcessSource:
         receiver, sender = ctx.Pipe(duplex=False)
         child = ctx.Process(
             target=_child_main,
-            args=(self.factory, request, sender, receiver),
+            args=((self.factory, self.budget_waits), request, sender, receiver),
             name=f"ticketbridge-reader-{self.platform}",
             daemon=True,
         )
@@ -172,7 +189,7 @@ class ProcessSource:
             self._end_early()
             child, receiver = self._fork(request)
         loop = asyncio.get_running_loop()
-        base = self._child_calls
+        base, base_waited = self._child_calls, self._child_waited
         messages: _Messages | None = None
         try:
             messages = await _Messages.open(receiver)
@@ -186,8 +203,9 @@ class ProcessSource:
                         f"{child.exitcode}); the next run resumes from the checkpoint",
                         platform=self.platform,
                     ) from None
-                kind, calls, body, lines = _unpickle(message)
+                kind, calls, waited, body, lines = _unpickle(message)
                 self._child_calls = base + calls
+                self._child_waited = base_waited + waited
                 logs.extend_tail(lines)
                 if kind == _PAGE:
                     yield body
@@ -252,7 +270,7 @@ class _Messages:
         self._transport.close()
 
 
-def _unpickle(message: bytes) -> tuple[str, int, Any, list[str]]:
+def _unpickle(message: bytes) -> tuple[str, int, float, Any, list[str]]:
     """A message from the child. Unpickling a page makes tens of thousands of objects that
     all live on; with the collector on, each few hundred of them start a collection that
     walks every young object again, which was two thirds of the time taken here. Nothing
@@ -261,15 +279,18 @@ def _unpickle(message: bytes) -> tuple[str, int, Any, list[str]]:
     gc.disable()
     try:
         # Our own forked child on a pipe only we hold: the bytes are trusted.
-        kind, calls, body, lines = pickle.loads(message)  # noqa: S301
+        kind, calls, waited, body, lines = pickle.loads(message)  # noqa: S301
     finally:
         if enabled:
             gc.enable()
-    return kind, calls, body, lines
+    return kind, calls, waited, body, lines
+
+
+_Builders = tuple[SourceFactory, BudgetWaits]
 
 
 def _child_main(
-    factory: SourceFactory, request: ReadRequest, conn: Connection, theirs: Connection
+    builders: _Builders, request: ReadRequest, conn: Connection, theirs: Connection
 ) -> None:
     # The reading end came with the fork. Held here, it would keep the pipe open after the
     # parent dies, and a full pipe would then block this process forever instead of ending
@@ -283,26 +304,28 @@ def _child_main(
     # The forked main thread still holds the parent's running event loop: a new thread has
     # none, so asyncio.run works there.
     with ThreadPoolExecutor(max_workers=1) as thread:
-        code = thread.submit(_child_run, factory, request, conn).result()
+        code = thread.submit(_child_run, builders, request, conn).result()
     conn.close()
     os._exit(code)
 
 
-def _child_run(factory: SourceFactory, request: ReadRequest, conn: Connection) -> int:
+def _child_run(builders: _Builders, request: ReadRequest, conn: Connection) -> int:
     try:
-        asyncio.run(_child_read(factory, request, conn))
+        asyncio.run(_child_read(builders, request, conn))
     except (BrokenPipeError, ConnectionResetError):
         return 1  # the parent is gone; nobody to tell
     return 0
 
 
-async def _child_read(factory: SourceFactory, request: ReadRequest, conn: Connection) -> None:
+async def _child_read(builders: _Builders, request: ReadRequest, conn: Connection) -> None:
+    factory, budget_waits = builders
     with logs.capture_tail() as tail:
 
         def send(kind: str, body: Any) -> None:
             lines = list(tail)
             tail.clear()
-            conn.send_bytes(_encode((kind, source.api_calls, body, lines)))
+            waited = budget_waits()
+            conn.send_bytes(_encode((kind, source.api_calls, waited, body, lines)))
 
         source = factory()
         try:
