@@ -5,6 +5,7 @@ chunks (the ones the engine reads)."""
 from __future__ import annotations
 
 import io
+import re
 import signal
 import socket
 import subprocess
@@ -134,6 +135,52 @@ def test_pages_send_security_headers_and_need_a_login(project_file: Path) -> Non
         assert login.headers["x-frame-options"] == "DENY"
         assert login.headers["referrer-policy"] == "no-referrer"
         assert client.post("/syncs/x/run", data={}).status_code == 401
+
+
+def _log_in(client: httpx.Client, password: str) -> None:
+    form = client.get("/login").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf is not None
+    answer = client.post(
+        "/login", data={"name": "ada", "password": password, "csrf": csrf.group(1), "next": "/"}
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/", answer.text
+
+
+def test_a_new_password_ends_the_sessions_the_old_one_opened(project_file: Path) -> None:
+    """The session cookie is signed, not stored: it stays valid after a restart with the
+    same key and passwords, and is refused once its role's password has changed."""
+
+    def settings(operator: str, viewer: str) -> UiSettings:
+        return UiSettings(
+            project_file,
+            database_url=f"sqlite:///{project_file.parent}/s.db",
+            operator_password=SecretStr(operator),
+            viewer_password=SecretStr(viewer),
+            secret_key=SecretStr("the-same-key-for-every-start"),
+        )
+
+    cookies: dict[str, httpx.Cookies] = {}
+    with served(settings("operator-password", "viewer-password")) as client:
+        for role, password in (("operator", "operator-password"), ("viewer", "viewer-password")):
+            client.cookies.clear()
+            _log_in(client, password)
+            assert client.get("/dead-letters", follow_redirects=False).status_code == 200
+            cookies[role] = httpx.Cookies(client.cookies)
+
+    def page_for(client: httpx.Client, role: str) -> int:
+        client.cookies = httpx.Cookies(cookies[role])
+        return client.get("/dead-letters", follow_redirects=False).status_code
+
+    with served(settings("operator-password", "viewer-password")) as client:
+        assert page_for(client, "operator") == 200, "a restart alone ends no session"
+        assert page_for(client, "viewer") == 200
+    with served(settings("a-new-operator-password", "viewer-password")) as client:
+        assert page_for(client, "operator") == 303, "the old operator password's session"
+        assert page_for(client, "viewer") == 200, "the viewer's password did not change"
+        client.cookies.clear()
+        _log_in(client, "a-new-operator-password")
+        assert client.get("/dead-letters", follow_redirects=False).status_code == 200
 
 
 @pytest.mark.parametrize(

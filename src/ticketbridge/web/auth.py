@@ -1,7 +1,11 @@
 """Login, roles and CSRF.
 
 * The session is Starlette's signed cookie (itsdangerous): HttpOnly, SameSite=strict, Secure
-  when ``TICKETBRIDGE_UI_SECURE_COOKIE=1``; it holds the user's name, role and CSRF token.
+  when ``TICKETBRIDGE_UI_SECURE_COOKIE=1``; it holds the user's name, role, CSRF token and the
+  stamp of the password that opened it (:func:`credential_stamp`). A session whose stamp is
+  not its role's current one is no session: changing or removing a role's password (and
+  restarting the console) ends every session that password opened, and a new secret key ends
+  them all.
 * Every POST (login and logout included) must carry the session's CSRF token in its
   ``csrf`` field; anything else is refused with 403 before the handler runs.
 * A viewer sees every page; only an operator may start or change anything.
@@ -10,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
@@ -19,7 +24,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ticketbridge.web.settings import OPERATOR, VIEWER
+from ticketbridge.web.settings import OPERATOR, VIEWER, UiSettings
 
 CSRF_FIELD = "csrf"
 
@@ -39,11 +44,33 @@ class User:
         return f"{self.name} (console, {self.role})"
 
 
+STAMP_FIELD = "stamp"
+
+
+def credential_stamp(settings: UiSettings, role: str) -> str | None:
+    """A keyed digest of ``role``'s current password (None: the role has none): what a
+    session must hold to stay valid. Not the password, nor anything it can be found from
+    without the secret key."""
+    password = settings.operator_password if role == OPERATOR else settings.viewer_password
+    if role not in (OPERATOR, VIEWER) or password is None:
+        return None
+    key = settings.secret_key.get_secret_value().encode()
+    message = f"{role}\0{password.get_secret_value()}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
 def current_user(request: Request) -> User | None:
     session = request.scope.get("session")
     if not session or session.get("role") not in (OPERATOR, VIEWER):
         return None
-    return User(str(session.get("name") or session["role"]), str(session["role"]))
+    role = str(session["role"])
+    expected = credential_stamp(request.app.state.console.settings, role)
+    given = session.get(STAMP_FIELD)
+    if expected is None or not isinstance(given, str):
+        return None
+    if not hmac.compare_digest(expected.encode(), given.encode()):
+        return None
+    return User(str(session.get("name") or role), role)
 
 
 def csrf_token(request: Request) -> str:
@@ -79,6 +106,7 @@ def log_in(request: Request, name: str, role: str) -> None:
     session.clear()  # a new session at each login: nothing carried over from before
     session.update(name=name[:60].strip() or role, role=role)
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    session[STAMP_FIELD] = credential_stamp(request.app.state.console.settings, role)
 
 
 def safe_next(value: str | None) -> str:

@@ -6,7 +6,7 @@ Credentials come from the environment only, never from the project file:
   retries, checkpoint changes);
 * ``TICKETBRIDGE_UI_VIEWER_PASSWORD``: logs in read-only;
 * ``TICKETBRIDGE_UI_SECRET_KEY``: signs the session cookie (default: random at each start, so
-  a restart logs everyone out);
+  a restart logs everyone out); a session also ends when its role's password changes;
 * ``TICKETBRIDGE_UI_SECURE_COOKIE=1``: the cookie is sent over HTTPS only (behind TLS).
 
 Without a password the console serves loopback only, and ``ticketbridge ui`` makes a password
