@@ -854,7 +854,8 @@ def _say(line: str) -> None:
 
 @app.command()
 def serve(config: ConfigOpt = None) -> None:
-    """Run every scheduled sync on its schedule (overlapping runs are skipped), the Tiqets
+    """Run every scheduled sync on its schedule (overlapping runs are skipped; syncs sharing a
+    TIXNGO organizer take turns), the Tiqets
     Supplier API when the project has a supplier_api block, and the install callbacks of
     every Wallet connection with a callbacks block (registered with Wallet first)."""
     from ticketbridge import callbacks
@@ -898,7 +899,13 @@ def serve(config: ConfigOpt = None) -> None:
                 f"serving {len(schedules)} schedules: "
                 + ", ".join(f"{n} ({s.text})" for n, s in schedules.items())
             )
-            tasks.append(run_schedules(schedules, start))
+            # Syncs sharing a lease (one run per TIXNGO organizer) take turns.
+            groups = {
+                name: lease
+                for name in schedules
+                if (lease := project.get_sync(name).shared_lease) is not None
+            }
+            tasks.append(run_schedules(schedules, start, groups=groups))
         if supplier is not None:
             from ticketbridge.supplier import serve_supplier
 
