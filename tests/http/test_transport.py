@@ -8,6 +8,7 @@ same bytes out, same decoded answers in, same errors for the engine.
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import socket
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from starlette.routing import Route
 
 from ticketbridge.errors import RetryableError
 from ticketbridge.http import ApiClient, HttpContext, RetryPolicy
-from ticketbridge.http.auth import QueryToken, TimestampHmacBasic, bearer
+from ticketbridge.http.auth import QueryToken, TimestampHmacBasic, bearer, hmac_hex_b64
 from ticketbridge.http.outcomes import Action
 from ticketbridge.http.transport import ENV, AiohttpTransport, network_transport
 from ticketbridge.sandbox import free_port, serve_asgi
@@ -186,6 +187,37 @@ async def test_absolute_next_link_is_followed_as_given(server: str, transport: s
     finally:
         await api.aclose()
     assert got["path"] == "/v1/echo" and got["query"] == {"cursor": "abc"}
+
+
+async def test_a_time_signed_request_goes_out_signed_afresh_on_every_transport(
+    server: str, transport: str
+) -> None:
+    """Heyloyalty's scheme signs the request's timestamp: each attempt carries its own stamp
+    and the Basic credentials of that stamp, over a call's own Authorization header, whether
+    the request goes straight to aiohttp or through httpx's request and the auth flow."""
+    stamps = iter(["Tue, 01 Dec 2026 10:00:00 GMT", "Tue, 01 Dec 2026 10:00:01 GMT"])
+    api = client(
+        server, auth=TimestampHmacBasic("key", SecretStr("secret"), now=lambda: next(stamps))
+    )
+    assert (api._direct is not None) == (transport == "aiohttp")
+    try:
+        first = await api.request_json("POST", "echo", json_body={"a": 1})
+        second = await api.request_json(
+            "PUT", "echo", json_body={"a": 2}, headers={"authorization": "forged"}
+        )
+    finally:
+        await api.aclose()
+    for got, stamp in (
+        (first, "Tue, 01 Dec 2026 10:00:00 GMT"),
+        (second, "Tue, 01 Dec 2026 10:00:01 GMT"),
+    ):
+        assert got["headers"]["x-request-timestamp"] == stamp
+        signature = hmac_hex_b64("secret", stamp)
+        expected = base64.b64encode(f"key:{signature}".encode()).decode()
+        assert got["headers"]["authorization"] == f"Basic {expected}"
+        assert [k for k, _ in got["raw_headers"]].count("authorization") == 1
+        assert got["headers"]["content-type"] == "application/json"
+    assert first["body"] == '{"a":1}' and second["method"] == "PUT"
 
 
 async def test_signed_auth_and_form_bodies_take_the_httpx_path(server: str, transport: str) -> None:

@@ -20,6 +20,19 @@ Auth = httpx.Auth
 Static = tuple[dict[str, str], dict[str, str]]
 
 
+Signed = Callable[[], dict[str, str]]
+"""Headers a scheme computes afresh for each attempt, from nothing but the clock."""
+
+
+def signed_headers(auth: httpx.Auth | None) -> Signed | None:
+    """For a scheme whose per-request headers depend on the time only (Heyloyalty's signed
+    timestamp), what makes them; None for every other scheme. Such a request needs no httpx
+    request either: ApiClient adds these headers last, as the auth flow would."""
+    if type(auth) is TimestampHmacBasic:
+        return auth.headers_now
+    return None
+
+
 def static_parts(auth: httpx.Auth | None) -> Static | None:
     """The headers and query parameters ``auth`` adds to every request, when they are the
     same every time (tokens, Basic); None for schemes that compute something per request.
@@ -109,12 +122,18 @@ class TimestampHmacBasic(httpx.Auth):
         self.header = header
         self._now = now or (lambda: formatdate(usegmt=True))
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def headers_now(self) -> dict[str, str]:
+        """The timestamp header and the Basic credentials signing it, for one attempt."""
         stamp = self._now()
         signature = hmac_hex_b64(self.secret.get_secret_value(), stamp)
         raw = f"{self.api_key}:{signature}".encode()
-        request.headers[self.header] = stamp
-        request.headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
+        return {
+            self.header: stamp,
+            "Authorization": "Basic " + base64.b64encode(raw).decode("ascii"),
+        }
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers.update(self.headers_now())
         yield request
 
 

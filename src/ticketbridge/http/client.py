@@ -21,7 +21,7 @@ import orjson
 import structlog
 
 from ticketbridge.errors import FatalError, RateLimited, RetryableError
-from ticketbridge.http.auth import static_parts
+from ticketbridge.http.auth import Signed, signed_headers, static_parts
 from ticketbridge.http.budget import RateBudget
 from ticketbridge.http.context import HttpContext
 from ticketbridge.http.outcomes import DEFAULT_TABLE, Action, classify, to_error
@@ -153,6 +153,7 @@ class _Direct:
     params: dict[str, str]
     timeout: aiohttp.ClientTimeout
     proxy: str | None
+    signed: Signed | None = None  # headers made afresh for each attempt, added last
 
 
 @lru_cache(maxsize=4096)
@@ -214,10 +215,11 @@ class ApiClient:
 
     def _direct_parts(self, headers: Mapping[str, str] | None) -> _Direct | None:
         """What a request needs when it can go straight to the aiohttp transport: the auth
-        is static (merged in here, once) and the transport is ours."""
+        is static (merged in here, once) or signs the time only, and the transport is ours."""
         if not isinstance(self._transport, AiohttpTransport):
             return None
-        parts = static_parts(self._auth)
+        signed = signed_headers(self._auth)
+        parts = static_parts(self._auth) if signed is None else ({}, {})
         if parts is None:
             return None
         auth_headers, auth_params = parts
@@ -228,6 +230,7 @@ class ApiClient:
             params=auth_params,
             timeout=aiohttp_timeout(self._timeout),
             proxy=self._transport.proxy_for_url(self.base_url),
+            signed=signed,
         )
 
     async def aclose(self) -> None:
@@ -287,6 +290,8 @@ class ApiClient:
         sent = direct.headers if body is None else direct.json_headers
         if headers:
             sent = _merged(sent, headers)
+        if direct.signed is not None:
+            sent = _merged(sent, direct.signed())  # after the call's own, as the auth flow
         assert isinstance(self._transport, AiohttpTransport)
         proxy = self._transport.proxy_for_url(url) if absolute else direct.proxy
         answer = await self._transport.exchange(
