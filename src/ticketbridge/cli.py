@@ -855,9 +855,9 @@ def _say(line: str) -> None:
 @app.command()
 def serve(config: ConfigOpt = None) -> None:
     """Run every scheduled sync on its schedule (overlapping runs are skipped; syncs sharing a
-    TIXNGO organizer take turns), the Tiqets
-    Supplier API when the project has a supplier_api block, and the install callbacks of
-    every Wallet connection with a callbacks block (registered with Wallet first)."""
+    TIXNGO organizer take turns), the Tiqets Supplier API when the project has a supplier_api
+    block, and the install callbacks of every Wallet connection with a callbacks block
+    (registered with Wallet first)."""
     from ticketbridge import callbacks
     from ticketbridge.engine.scheduler import parse_schedule, run_schedules
     from ticketbridge.runtime import database_url
