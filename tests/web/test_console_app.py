@@ -183,6 +183,28 @@ def test_a_new_password_ends_the_sessions_the_old_one_opened(project_file: Path)
         assert client.get("/dead-letters", follow_redirects=False).status_code == 200
 
 
+def test_logging_out_ends_the_session_for_every_copy_of_its_cookie(project_file: Path) -> None:
+    settings = UiSettings(
+        project_file,
+        database_url=f"sqlite:///{project_file.parent}/s.db",
+        operator_password=SecretStr("operator-password"),
+    )
+    with served(settings) as client:
+        _log_in(client, "operator-password")
+        copied = httpx.Cookies(client.cookies)
+        page = client.get("/dead-letters", follow_redirects=False)
+        assert page.status_code == 200
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        out = client.post("/logout", data={"csrf": csrf.group(1)}, follow_redirects=False)
+        assert out.status_code == 303
+        client.cookies = copied  # the cookie as it was before logging out, kept elsewhere
+        assert client.get("/dead-letters", follow_redirects=False).status_code == 303
+        client.cookies.clear()
+        _log_in(client, "operator-password")  # a new login is a new session
+        assert client.get("/dead-letters", follow_redirects=False).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("given", "kept"),
     [("/syncs/a?b=1", "/syncs/a?b=1"), ("//evil.example/", "/"), ("https://evil.example", "/"),

@@ -2,10 +2,11 @@
 
 * The session is Starlette's signed cookie (itsdangerous): HttpOnly, SameSite=strict, Secure
   when ``TICKETBRIDGE_UI_SECURE_COOKIE=1``; it holds the user's name, role, CSRF token and the
-  stamp of the password that opened it (:func:`credential_stamp`). A session whose stamp is
-  not its role's current one is no session: changing or removing a role's password (and
-  restarting the console) ends every session that password opened, and a new secret key ends
-  them all.
+  stamp of the password that opened it (:func:`credential_stamp`), and a random token whose
+  hash the state store keeps while the session lasts. A session whose stamp is not its
+  role's current one is no session: changing or removing a role's password (and restarting
+  the console) ends every session that password opened, and a new secret key ends them all.
+  Logging out ends the session in the store, so a copy of its cookie is refused as well.
 * Every POST (login and logout included) must carry the session's CSRF token in its
   ``csrf`` field; anything else is refused with 403 before the handler runs.
 * A viewer sees every page; only an operator may start or change anything.
@@ -24,6 +25,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ticketbridge.engine.state.base import StateStore
 from ticketbridge.web.settings import OPERATOR, VIEWER, UiSettings
 
 CSRF_FIELD = "csrf"
@@ -45,6 +47,16 @@ class User:
 
 
 STAMP_FIELD = "stamp"
+SESSION_ID_FIELD = "sid"
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _store(request: Request) -> StateStore:
+    store: StateStore = request.app.state.console.store
+    return store
 
 
 def credential_stamp(settings: UiSettings, role: str) -> str | None:
@@ -69,6 +81,9 @@ def current_user(request: Request) -> User | None:
     if expected is None or not isinstance(given, str):
         return None
     if not hmac.compare_digest(expected.encode(), given.encode()):
+        return None
+    token = session.get(SESSION_ID_FIELD)
+    if not isinstance(token, str) or not _store(request).console_session_open(_token_hash(token)):
         return None
     return User(str(session.get("name") or role), role)
 
@@ -107,6 +122,18 @@ def log_in(request: Request, name: str, role: str) -> None:
     session.update(name=name[:60].strip() or role, role=role)
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
     session[STAMP_FIELD] = credential_stamp(request.app.state.console.settings, role)
+    token = secrets.token_urlsafe(32)
+    _store(request).start_console_session(_token_hash(token), role)
+    session[SESSION_ID_FIELD] = token
+
+
+def log_out(request: Request) -> None:
+    """End the session here and in the store: a copy of its cookie is refused from now on."""
+    session = request.scope["session"]
+    token = session.get(SESSION_ID_FIELD)
+    if isinstance(token, str):
+        _store(request).end_console_sessions(_token_hash(token))
+    session.clear()
 
 
 def safe_next(value: str | None) -> str:

@@ -81,8 +81,9 @@ def test_migrations_build_exactly_the_schema_tables_py_describes(db_url: str) ->
 
 def test_migrations_ship_inside_the_package() -> None:
     script = ScriptDirectory.from_config(alembic_config())
-    assert _head() == "0003_console"
+    assert _head() == "0004_console_sessions"
     assert [rev.revision for rev in script.walk_revisions()] == [
+        "0004_console_sessions",
         "0003_console",
         "0003_pass_installs",
         "0002",

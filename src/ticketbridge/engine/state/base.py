@@ -247,6 +247,16 @@ class StateStore(Protocol):
         """The stored status of every pass (any template) of those external ids, by external
         id; ids with no report are missing."""
 
+    # --- console sessions (web/auth.py; by the token's hash, never the token) ----------
+    def start_console_session(self, token_hash: str, role: str) -> None:
+        """Record a login; sessions that started more than a week ago are forgotten."""
+
+    def console_session_open(self, token_hash: str) -> bool:
+        """Whether that login exists and has not ended."""
+
+    def end_console_sessions(self, token_hash: str | None = None) -> int:
+        """End one session (None: every open one); returns how many ended."""
+
     # --- dead letters ------------------------------------------------------------------
     def list_dead_letters(self, sync: str, include_resolved: bool = False) -> list[DeadLetter]: ...
 

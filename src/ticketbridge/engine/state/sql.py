@@ -76,6 +76,7 @@ CHUNK = 500
 """Keys per ``IN (...)``: well under SQLite's and PostgreSQL's bound-parameter limits."""
 
 _COUNTER_FIELDS = frozenset(f.name for f in fields(RunCounters))
+_SESSION_ROWS_KEPT = timedelta(days=7)
 
 
 def _utcnow() -> datetime:
@@ -685,6 +686,32 @@ class SqlStateStore:
                 for row in conn.execute(query):
                     found.setdefault(row.external_id, []).append(PassInstall(**row._asdict()))
         return found
+
+    # --- console sessions ----------------------------------------------------------------
+
+    def start_console_session(self, token_hash: str, role: str) -> None:
+        cs = t.console_sessions
+        now = self._now()
+        with self._tx(write=True) as conn:
+            # Far past any session's life (12 hours by default): the table stays small.
+            conn.execute(delete(cs).where(cs.c.started_at < now - _SESSION_ROWS_KEPT))
+            conn.execute(insert(cs).values(token_hash=token_hash, role=role, started_at=now))
+
+    def console_session_open(self, token_hash: str) -> bool:
+        cs = t.console_sessions
+        query = select(cs.c.token_hash).where(
+            cs.c.token_hash == token_hash, cs.c.ended_at.is_(None)
+        )
+        with self._tx(write=False) as conn:
+            return conn.execute(query).first() is not None
+
+    def end_console_sessions(self, token_hash: str | None = None) -> int:
+        cs = t.console_sessions
+        stmt = update(cs).where(cs.c.ended_at.is_(None)).values(ended_at=self._now())
+        if token_hash is not None:
+            stmt = stmt.where(cs.c.token_hash == token_hash)
+        with self._tx(write=True) as conn:
+            return int(conn.execute(stmt).rowcount or 0)
 
     # --- dead letters --------------------------------------------------------------------
 

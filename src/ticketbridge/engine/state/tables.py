@@ -34,6 +34,7 @@ from sqlalchemy import (
 __all__ = [
     "UtcDateTime",
     "checkpoints",
+    "console_sessions",
     "dead_letters",
     "leases",
     "ledger",
@@ -174,4 +175,16 @@ pass_installs = Table(
     Column("received_at", UtcDateTime(), nullable=False),
     # Serves "the passes of these tickets" (links export): by external id, any template.
     Index("ix_pass_installs_project_id_external_id", "project_id", "external_id"),
+)
+
+# The console's logins (web/auth.py): a session is valid while its row has no ``ended_at``.
+# Keyed by the SHA-256 of the random token its cookie carries, never the token: a reader of
+# this database cannot log in with what it finds here.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime(), nullable=True),
 )

@@ -9,7 +9,15 @@ import hmac
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ticketbridge.web.auth import User, csrf_ok, current_user, log_in, role_for, safe_next
+from ticketbridge.web.auth import (
+    User,
+    csrf_ok,
+    current_user,
+    log_in,
+    log_out,
+    role_for,
+    safe_next,
+)
 from ticketbridge.web.pages.common import console_of, refuse
 from ticketbridge.web.settings import OPERATOR
 
@@ -73,5 +81,5 @@ async def login_once(request: Request) -> Response:
 
 
 async def logout(request: Request, user: User) -> Response:
-    request.scope["session"].clear()
+    log_out(request)
     return RedirectResponse("/login", status_code=303)
