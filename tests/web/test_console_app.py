@@ -120,12 +120,17 @@ def test_configured_passwords_make_no_one_time_link(project_file: Path) -> None:
     assert settings.one_time_token is None
 
 
-def test_pages_send_security_headers_and_need_a_login(project_file: Path) -> None:
-    settings = UiSettings(
+def _with_operator(project_file: Path) -> UiSettings:
+    """The console of ``project_file`` on a state file beside it, with an operator password."""
+    return UiSettings(
         project_file,
         database_url=f"sqlite:///{project_file.parent}/s.db",
         operator_password=SecretStr("operator-password"),
     )
+
+
+def test_pages_send_security_headers_and_need_a_login(project_file: Path) -> None:
+    settings = _with_operator(project_file)
     with served(settings) as client:
         answer = client.get("/dead-letters", follow_redirects=False)
         assert answer.status_code == 303
@@ -184,11 +189,7 @@ def test_a_new_password_ends_the_sessions_the_old_one_opened(project_file: Path)
 
 
 def test_logging_out_ends_the_session_for_every_copy_of_its_cookie(project_file: Path) -> None:
-    settings = UiSettings(
-        project_file,
-        database_url=f"sqlite:///{project_file.parent}/s.db",
-        operator_password=SecretStr("operator-password"),
-    )
+    settings = _with_operator(project_file)
     with served(settings) as client:
         _log_in(client, "operator-password")
         copied = httpx.Cookies(client.cookies)
