@@ -20,13 +20,16 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ticketbridge.engine.state.base import StateStore
 from ticketbridge.web.settings import OPERATOR, VIEWER, UiSettings
+
+if TYPE_CHECKING:
+    from ticketbridge.web.console import Console
 
 CSRF_FIELD = "csrf"
 
@@ -54,9 +57,14 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _store(request: Request) -> StateStore:
-    store: StateStore = request.app.state.console.store
-    return store
+def _console(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+# Where a request keeps who it is from, once looked up: ``guarded`` and the page it renders
+# both ask, and each look-up reads the session's row in the state store.
+_USER_KEY = "ticketbridge.user"
 
 
 def credential_stamp(settings: UiSettings, role: str) -> str | None:
@@ -72,18 +80,27 @@ def credential_stamp(settings: UiSettings, role: str) -> str | None:
 
 
 def current_user(request: Request) -> User | None:
+    if _USER_KEY not in request.scope:
+        request.scope[_USER_KEY] = _session_user(request)
+    user: User | None = request.scope[_USER_KEY]
+    return user
+
+
+def _session_user(request: Request) -> User | None:
     session = request.scope.get("session")
     if not session or session.get("role") not in (OPERATOR, VIEWER):
         return None
     role = str(session["role"])
-    expected = credential_stamp(request.app.state.console.settings, role)
+    expected = credential_stamp(_console(request).settings, role)
     given = session.get(STAMP_FIELD)
     if expected is None or not isinstance(given, str):
         return None
     if not hmac.compare_digest(expected.encode(), given.encode()):
         return None
     token = session.get(SESSION_ID_FIELD)
-    if not isinstance(token, str) or not _store(request).console_session_open(_token_hash(token)):
+    if not isinstance(token, str) or not _console(request).store.console_session_open(
+        _token_hash(token)
+    ):
         return None
     return User(str(session.get("name") or role), role)
 
@@ -121,10 +138,11 @@ def log_in(request: Request, name: str, role: str) -> None:
     session.clear()  # a new session at each login: nothing carried over from before
     session.update(name=name[:60].strip() or role, role=role)
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
-    session[STAMP_FIELD] = credential_stamp(request.app.state.console.settings, role)
+    session[STAMP_FIELD] = credential_stamp(_console(request).settings, role)
     token = secrets.token_urlsafe(32)
-    _store(request).start_console_session(_token_hash(token), role)
+    _console(request).store.start_console_session(_token_hash(token), role)
     session[SESSION_ID_FIELD] = token
+    request.scope.pop(_USER_KEY, None)  # who this request is from has just changed
 
 
 def log_out(request: Request) -> None:
@@ -132,8 +150,9 @@ def log_out(request: Request) -> None:
     session = request.scope["session"]
     token = session.get(SESSION_ID_FIELD)
     if isinstance(token, str):
-        _store(request).end_console_sessions(_token_hash(token))
+        _console(request).store.end_console_sessions(_token_hash(token))
     session.clear()
+    request.scope.pop(_USER_KEY, None)
 
 
 def safe_next(value: str | None) -> str:
