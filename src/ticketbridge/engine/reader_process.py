@@ -216,6 +216,7 @@ class ProcessSource:
         finally:
             if messages is not None:
                 messages.close()
+            _thaw()
             if child.is_alive():
                 child.kill()  # stopped early (a failed batch, a lost lease): stop reading
             await loop.run_in_executor(None, child.join, 5)
@@ -274,7 +275,14 @@ def _unpickle(message: bytes) -> tuple[str, int, float, Any, list[str]]:
     """A message from the child. Unpickling a page makes tens of thousands of objects that
     all live on; with the collector on, each few hundred of them start a collection that
     walks every young object again, which was two thirds of the time taken here. Nothing
-    made here can form a cycle the collector would need to find while it is off."""
+    made here can form a cycle the collector would need to find while it is off.
+
+    Afterwards every tracked object is frozen (``gc.freeze``, which moves them out of the
+    generations at no cost per object): otherwise the page's objects, still young when the
+    collector is back on, were walked by the next young collection and again by each older
+    one, about 7 % of the main process's CPU at 30k bookings. The page is freed by reference
+    counting as usual; a cycle made before the freeze waits for :func:`_thaw`, at the end of
+    the read."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -282,8 +290,15 @@ def _unpickle(message: bytes) -> tuple[str, int, float, Any, list[str]]:
         kind, calls, waited, body, lines = pickle.loads(message)  # noqa: S301
     finally:
         if enabled:
+            gc.freeze()
             gc.enable()
     return kind, calls, waited, body, lines
+
+
+def _thaw() -> None:
+    """Objects frozen while reading go back to the oldest generation, where the collector
+    finds any cycle among them again (a long-lived ``serve`` must not keep them forever)."""
+    gc.unfreeze()
 
 
 _Builders = tuple[SourceFactory, BudgetWaits]
