@@ -122,7 +122,7 @@ def test_check_against_closed_ports_fails_at_once_naming_the_url(closed: tuple[P
     assert "valid (8 connections, 4 syncs)" in proc.stdout.splitlines()[0]
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
+@pytest.mark.parametrize("transport", ["h1", "aiohttp", "httpcore"])
 def test_check_of_a_host_that_does_not_resolve_fails_at_once(
     closed: tuple[Path, int], transport: str
 ) -> None:

@@ -21,7 +21,9 @@ import orjson
 import structlog
 
 from ticketbridge.errors import FatalError, RateLimited, RetryableError
+from ticketbridge.http.answer import Answer
 from ticketbridge.http.auth import Signed, signed_headers, static_parts
+from ticketbridge.http.body_errors import BodyTooLarge, ShortBody
 from ticketbridge.http.budget import RateBudget
 from ticketbridge.http.context import HttpContext
 from ticketbridge.http.outcomes import DEFAULT_TABLE, Action, classify, to_error
@@ -31,9 +33,6 @@ from ticketbridge.http.transport import (
     MAX_BYTES,
     STALL_S,
     AiohttpTransport,
-    Answer,
-    BodyTooLarge,
-    ShortBody,
     aiohttp_timeout,
     declared_length,
     network_transport,

@@ -1,19 +1,22 @@
-"""The network transport under every ApiClient: httpx's interface over aiohttp's HTTP/1.1 engine.
+"""The network transport under every ApiClient: httpx's interface over a lean HTTP/1.1 path
+(``http/h1.py``) for direct requests, and aiohttp's engine for requests through a proxy.
 
 Why: a sync writes one request per record to APIs without batch endpoints (Airship CRM), so
 the client's CPU per request is the sync's throughput once the network is fast. httpx's own
 transport (httpcore + h11 + anyio, pure Python) cost 2.3-2.6 ms of CPU per request on the
 benchmark machine; aiohttp's (C parser, asyncio streams) costs 0.4 ms, and httpx over this
-transport 0.7-0.8 ms (``bench/README.md``). Everything above the transport stays httpx:
-auth flows, request building, ``httpx.Response`` for the connectors, ``ASGITransport`` in
-tests. ``TICKETBRIDGE_HTTP_TRANSPORT=httpcore`` switches back to httpx's own.
+transport 0.7-0.8 ms (``bench/README.md``); the h1 path took a further 0.06-0.08 ms off
+aiohttp's. Everything above the transport stays httpx: auth flows, request building,
+``httpx.Response`` for the connectors, ``ASGITransport`` in tests.
+``TICKETBRIDGE_HTTP_TRANSPORT`` chooses: ``h1`` (the default), ``aiohttp`` (aiohttp for
+every request) or ``httpcore`` (httpx's own).
 
 What the transport keeps equal to httpx's:
 
 * bodies are not decompressed here (``auto_decompress=False``): httpx decodes them from the
   ``Content-Encoding`` header, as it does for its own transport;
 * no redirects are followed and no cookies are kept here (httpx does both, above);
-* aiohttp's errors become httpx's (``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``,
+* aiohttp's errors (and h1's) become httpx's (``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``,
   ``ReadError``, ``RemoteProtocolError``), which ``http/client.py`` translates once more into
   the retryable errors of DESIGN section 5;
 * httpx's per-request timeouts (connect, read, pool) are applied per request.
@@ -37,6 +40,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from ticketbridge.http import tls
+from ticketbridge.http.answer import Answer
+from ticketbridge.http.body_errors import BodyTooLarge, ShortBody
+from ticketbridge.http.h1 import H1Pool
 from ticketbridge.http.tls import aiohttp
 
 ENV = "TICKETBRIDGE_HTTP_TRANSPORT"
@@ -50,12 +56,12 @@ STALL_S = "ticketbridge.body_stall_s"
 
 def network_transport(max_connections: int = 100) -> httpx.AsyncBaseTransport | None:
     """The transport for real network origins (None: httpx's default, httpcore)."""
-    choice = os.environ.get(ENV, "aiohttp").strip().lower()
+    choice = os.environ.get(ENV, "h1").strip().lower()
     if choice == "httpcore":
         return None
-    if choice != "aiohttp":
-        raise ValueError(f"{ENV}={choice!r}: expected 'aiohttp' or 'httpcore'")
-    return AiohttpTransport(max_connections=max_connections)
+    if choice not in ("h1", "aiohttp"):
+        raise ValueError(f"{ENV}={choice!r}: expected 'h1', 'aiohttp' or 'httpcore'")
+    return AiohttpTransport(max_connections=max_connections, h1=choice == "h1")
 
 
 def aiohttp_timeout(timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
@@ -85,30 +91,6 @@ def _translate(exc: BaseException, request: httpx.Request | None) -> httpx.Trans
     if isinstance(exc, aiohttp.InvalidURL):
         return httpx.UnsupportedProtocol(text, request=request)
     return httpx.ReadError(text, request=request)
-
-
-class BodyTooLarge(Exception):
-    """A response body over the caller's limit: reading stopped there (or never began, when
-    its ``Content-Length`` said so). Not an httpx error: a retry would get the same body."""
-
-    def __init__(self, limit: int, declared: int | None) -> None:
-        self.limit = limit
-        self.declared = declared
-        size = f"{declared:,} bytes" if declared is not None else "more"
-        super().__init__(f"response body of {size} is over the limit of {limit:,} bytes")
-
-
-class ShortBody(httpx.RemoteProtocolError):
-    """The body ended, or stopped coming, before the length its ``Content-Length`` gave."""
-
-    def __init__(self, got: int, declared: int, stalled_s: float | None = None) -> None:
-        announced = f"{got:,} of the {declared:,} bytes its Content-Length announced"
-        if stalled_s is None:
-            super().__init__(f"the response ended after {announced}")
-        else:
-            super().__init__(
-                f"the response stopped after {announced} (nothing more for {stalled_s:g} s)"
-            )
 
 
 def declared_length(value: str | None) -> int | None:
@@ -193,57 +175,14 @@ def unreachable(exc: BaseException) -> str | None:
     return None
 
 
-class Answer:
-    """A whole response as aiohttp read it: status, headers and body, without an
-    ``httpx.Response`` (building one, with its header parsing, was a tenth of a request's
-    CPU). :meth:`response` makes the ``httpx.Response`` for whoever needs one."""
-
-    __slots__ = ("_built", "_head", "_request", "content", "encoded", "headers", "status_code")
-
-    def __init__(
-        self, head: aiohttp.ClientResponse, content: bytes, request: httpx.Request | None
-    ) -> None:
-        self.status_code = head.status
-        self.headers = head.headers  # case-insensitive, like httpx's
-        self.content = content
-        self.encoded = head.headers.get("Content-Encoding", "identity").lower() != "identity"
-        self._head = head
-        self._request = request
-        self._built: httpx.Response | None = None
-
-    def response(self) -> httpx.Response:
-        """The ``httpx.Response`` of this answer (made once). Its body is decoded when read
-        (``await response.aread()``) if it came encoded; otherwise it is already in place."""
-        if self._built is not None:
-            return self._built
-        head = self._head
-        version = f"HTTP/{head.version.major}.{head.version.minor}" if head.version else "HTTP/1.1"
-        # A byte stream, not ``content=``: the body is decoded (Content-Encoding) once, when
-        # the caller reads it, and httpx does not rebuild the framing headers.
-        response = httpx.Response(
-            self.status_code,
-            headers=list(head.raw_headers),
-            stream=httpx.ByteStream(self.content),
-            request=self._request,
-            extensions={
-                "http_version": version.encode("ascii"),
-                "reason_phrase": (head.reason or "").encode("latin-1", "replace"),
-            },
-        )
-        if not self.encoded:
-            # Nothing to decode: the body read (and capped) is the content, as ``aread()``
-            # would store it, without reading it a second time through httpx.
-            response._content = self.content
-        self._built = response
-        return response
-
-
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session (its own connection pool) per ApiClient; made on first use, since
     an aiohttp session belongs to the event loop it was made in."""
 
-    def __init__(self, *, max_connections: int = 100) -> None:
+    def __init__(self, *, max_connections: int = 100, h1: bool = True) -> None:
         self.max_connections = max_connections
+        self.h1 = h1
+        self._pool: H1Pool | None = None
         self._session: aiohttp.ClientSession | None = None
         self._proxies: dict[tuple[str, str], str | None] = {}
 
@@ -273,6 +212,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         return self._session
 
+    def _pool_now(self) -> H1Pool:
+        pool = self._pool
+        if pool is None or pool.loop is not asyncio.get_running_loop():
+            pool = self._pool = H1Pool(self.max_connections)
+        return pool
+
     def proxy_for_url(self, url: str) -> str | None:
         parts = urlsplit(url)
         return self._proxy_for(httpx.URL(f"{parts.scheme}://{parts.netloc}/"))
@@ -294,6 +239,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         ``headers`` exactly as sent (no framing headers: aiohttp writes those for ``body``).
         The answer's body is as it came (``Answer.encoded`` says whether it still needs
         decoding by its Content-Encoding)."""
+        if proxy is None and method != "HEAD" and self.h1:
+            return await self._pool_now().exchange(
+                method,
+                url,
+                headers,
+                body,
+                limits,
+                request,
+                max_bytes=max_bytes,
+                stall_s=stall_s,
+            )
         session = self._session_now()
         try:
             async with session.request(
@@ -309,7 +265,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 content = await read_capped(
                     answer.content, answer.content_length, max_bytes, stall_s
                 )
-                return Answer(answer, content, request)
+                return Answer.of(answer, content, request)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _translate(exc, request) from exc
 
@@ -357,6 +313,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         if self._session is not None:
             await self._session.close()
             self._session = None
