@@ -12,7 +12,41 @@ commands which never map a record (``runs``, ``errors``) do not need at all.
 
 from __future__ import annotations
 
-from functools import lru_cache
+import re
+from functools import cache, lru_cache
+
+# The common address: a dot-atom local part of the usual characters, then plain ASCII labels
+# (no hyphen at either end) under a letters-only top-level domain. Every address this takes
+# email_validator takes too and normalises the same way (tests/model/test_email_fast_path.py
+# holds the two together); the rest still goes to email_validator.
+_PLAIN = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+
+
+@cache
+def _special_use() -> tuple[str, ...]:
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+    return tuple(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def plain_email(value: str) -> str | None:
+    """``value`` normalised as email_validator would, if it is a common address that needs
+    none of its checks (about 1.5 µs against its 30 µs); None for anything else, which
+    email_validator then decides."""
+    if len(value) > 254 or _PLAIN.fullmatch(value) is None:
+        return None
+    local, _, domain = value.partition("@")
+    # Its length limits, and "--" (a label like "xn--" must be valid IDNA, which it checks).
+    if len(local) > 64 or len(domain) > 253 or "--" in domain:
+        return None
+    domain = domain.lower()
+    for name in _special_use():
+        if domain == name or domain.endswith("." + name):
+            return None  # "localhost", "*.test", "*.local" and the like: refused there
+    return f"{local}@{domain}"
 
 
 @lru_cache(maxsize=16384)
@@ -21,9 +55,12 @@ def normalize_email(raw: str) -> str:
 
     The local part keeps its case, as RFC 5321 allows case-sensitive mailboxes.
     """
+    value = raw.strip()
+    fast = plain_email(value)
+    if fast is not None:
+        return fast
     from email_validator import EmailNotValidError, validate_email
 
-    value = raw.strip()
     if not value:
         raise ValueError("empty email")
     try:
