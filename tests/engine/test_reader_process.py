@@ -18,7 +18,13 @@ from tests.fakes import MemoryDestination, MemorySource, booking, spec
 from ticketbridge import logs
 from ticketbridge.connectors.base import Page, ReadRequest, Record, StreamOptions
 from ticketbridge.engine.pipeline import run_sync
-from ticketbridge.engine.reader_process import ProcessSource, _encode, _Messages, _unpickle
+from ticketbridge.engine.reader_process import (
+    READER_NICE,
+    ProcessSource,
+    _encode,
+    _Messages,
+    _unpickle,
+)
 from ticketbridge.engine.state.sql import SqlStateStore, open_store
 from ticketbridge.errors import FatalError, RateLimited, RetryableError
 from ticketbridge.http.budget import RateBudget
@@ -128,6 +134,19 @@ async def test_pages_are_kept_out_of_the_collector_while_read_and_given_back_aft
 
 def _young(value: object) -> bool:
     return any(value is obj for obj in gc.get_objects(generation=0))
+
+
+async def test_the_reader_runs_below_the_writers_cpu_priority() -> None:
+    """The reader has pages to spare; the writer's requests in flight wait on every moment
+    it is kept from a core. The child's priority is lowered, never this process's."""
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    seen: list[int] = []
+    source = MemorySource([booking(i) for i in range(20)], page_size=10)
+    async for _ in in_child(source).read(REQUEST):
+        children = multiprocessing.active_children()
+        seen.extend(os.getpriority(os.PRIO_PROCESS, p.pid or 0) for p in children)
+    assert seen and set(seen) == {min(ours + READER_NICE, 19)}
+    assert os.getpriority(os.PRIO_PROCESS, 0) == ours
 
 
 async def test_messages_are_read_whole_in_order_until_the_pipe_closes() -> None:
