@@ -8,6 +8,7 @@ import io
 import json
 import os
 import pty
+import random
 import re
 import socket
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 
 from ticketbridge.demo import build_sandbox, port_of
 from ticketbridge.engine.state.sql import open_store
-from ticketbridge.sandbox import RunningSandbox, free_port, serve_in_thread
+from ticketbridge.sandbox import RunningSandbox, serve_in_thread
 
 pytestmark = pytest.mark.e2e
 
@@ -51,11 +52,13 @@ def tb(
 
 
 def closed_port_base() -> int:
-    """A base whose sandbox ports nobody listens on (bound and released)."""
+    """A base whose sandbox ports nobody listens on (bound and released), below the kernel's
+    range for outgoing connections (32768 and up on Linux): a port there cannot be taken by
+    some test's client connection between this check and a sandbox binding it."""
     last = max(port_of(p, 0) for p in PLATFORMS)
     while True:
-        base = free_port()
-        if base + last < 65535 and all(_free(base + i) for i in range(last + 1)):
+        base = random.randrange(20000, 32768 - last)
+        if all(_free(base + i) for i in range(last + 1)):
             return base
 
 

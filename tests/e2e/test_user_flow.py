@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ticketbridge.sandbox import free_port
+from tests.cli.test_first_hour import closed_port_base
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def tb(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_init_serve_check_run(tmp_path: Path) -> None:
-    base = free_port()
+    base = closed_port_base()
     assert tb("init", "venue", "--port-base", str(base), cwd=tmp_path).returncode == 0
     project = tmp_path / "venue"
     assert (project / "ticketbridge.yaml").is_file() and (project / ".env").is_file()
