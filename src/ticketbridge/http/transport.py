@@ -176,8 +176,9 @@ def unreachable(exc: BaseException) -> str | None:
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """One aiohttp session (its own connection pool) per ApiClient; made on first use, since
-    an aiohttp session belongs to the event loop it was made in."""
+    """Per ApiClient: an h1 pool (``http/h1.py``) for direct requests when ``h1`` is on, and
+    an aiohttp session (its own connection pool) for the rest. Both are made on first use,
+    since each belongs to the event loop it was made in."""
 
     def __init__(self, *, max_connections: int = 100, h1: bool = True) -> None:
         self.max_connections = max_connections
