@@ -20,6 +20,7 @@ class Answer:
         "_headers",
         "_request",
         "content",
+        "content_type",
         "encoded",
         "raw_headers",
         "reason",
@@ -37,16 +38,20 @@ class Answer:
         version: str = "HTTP/1.1",
         reason: str = "",
         encoding: str | None = None,
+        content_type: str | None = None,
     ) -> None:
         """``headers`` may be left out (made from ``raw_headers`` when first asked for, as
-        most answers are read for their body only), ``encoding`` then being their
-        ``Content-Encoding``."""
+        most answers are read for their body only), ``encoding`` and ``content_type`` then
+        being their ``Content-Encoding`` and ``Content-Type``."""
         self.status_code = status
         self._headers = headers
         self.raw_headers = raw_headers
         self.content = content
         if headers is not None:
             encoding = headers.get("Content-Encoding")
+            content_type = headers.get("Content-Type")
+        # Read from every JSON answer (its charset), so kept apart from the header map.
+        self.content_type = content_type or ""
         self.encoded = (encoding or "identity").lower() != "identity"
         self.version = version
         self.reason = reason

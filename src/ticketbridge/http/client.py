@@ -83,7 +83,12 @@ def _charset(content_type: str) -> str:
 def decode_json(response: httpx.Response | Answer) -> Any:
     """orjson on UTF-8 bodies (what JSON APIs send); a body in another declared charset is
     decoded by that charset first (``httpx.Response.json`` would read it as UTF-8)."""
-    if _charset(response.headers.get("content-type", "")) in _UTF8:
+    ctype = (
+        response.content_type
+        if isinstance(response, Answer)
+        else response.headers.get("content-type", "")
+    )
+    if _charset(ctype) in _UTF8:
         return orjson.loads(response.content)
     return json.loads(_as_response(response).text)
 

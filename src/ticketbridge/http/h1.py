@@ -111,6 +111,7 @@ class _Connection(asyncio.Protocol):
         self._declared: int | None = None
         self._chunked = False
         self._encoding: str | None = None
+        self._content_type: str | None = None
         self._reason = b""
         self._head_done = False
         self._shrunk = False
@@ -184,6 +185,8 @@ class _Connection(asyncio.Protocol):
                 self._chunked = True
             elif lowered == b"content-encoding":
                 self._encoding = value.decode("latin-1").strip()
+            elif lowered == b"content-type":
+                self._content_type = value.decode("latin-1")
         if self._max_bytes is not None and (self._declared or 0) > self._max_bytes:
             self._fail(BodyTooLarge(self._max_bytes, self._declared))
         elif self._declared is not None and self._stall_s is not None:
@@ -265,6 +268,7 @@ class _Connection(asyncio.Protocol):
                     f"HTTP/{self._parser.get_http_version()}",
                     self._reason.decode("latin-1", "replace"),
                     self._encoding,
+                    self._content_type,
                 )
             )
 
