@@ -431,10 +431,11 @@ def test_faults_give_the_same_final_state_and_envelope_errors_are_dead_letters(
         for platform in ("tixngo", "secutix360"):
             faulty.admin(platform, "faults", faults)
         want = clean.run(SYNC)
-        got = faulty.run(SYNC)
-        assert got["outcome"] == "ok", got
-        assert (got["created"], got["rejected"]) == (want["created"], want["rejected"])
-        assert got["rejected"] > 0
+        runs = faulty.run_until_ok(SYNC)
+        # A run cut short by faults is resumed by the next: together they create what the
+        # clean run did, no contact twice.
+        assert sum(r["created"] for r in runs) == want["created"]
+        assert runs[-1]["rejected"] == want["rejected"] > 0
         injected = Counter(faulty.stats("secutix360")["faults"]) + Counter(
             faulty.stats("tixngo")["faults"]
         )
@@ -443,7 +444,7 @@ def test_faults_give_the_same_final_state_and_envelope_errors_are_dead_letters(
         assert contact_emails(faulty) == contact_emails(clean)
         no_duplicate_contact(faulty)
         letters = json.loads(faulty.cli("errors", SYNC, "--json").stdout)
-        assert len(letters) == got["rejected"]
+        assert len(letters) == want["rejected"]
         assert all("Ticket is locked for control" in d["reason"] for d in letters), letters[:3]
         assert {d["key"] for d in letters} == {
             d["key"] for d in json.loads(clean.cli("errors", SYNC, "--json").stdout)
