@@ -206,6 +206,48 @@ def test_logging_out_ends_the_session_for_every_copy_of_its_cookie(project_file:
         assert client.get("/dead-letters", follow_redirects=False).status_code == 200
 
 
+def _csrf_of(client: httpx.Client, path: str = "/dead-letters") -> tuple[str, str]:
+    page = client.get(path, follow_redirects=False)
+    assert page.status_code == 200, page.status_code
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    return page.text, csrf.group(1)
+
+
+def test_an_operator_logs_out_everyone_and_every_cookie_is_refused(project_file: Path) -> None:
+    settings = UiSettings(
+        project_file,
+        database_url=f"sqlite:///{project_file.parent}/s.db",
+        operator_password=SecretStr("operator-password"),
+        viewer_password=SecretStr("viewer-password"),
+    )
+    with served(settings) as operator, httpx.Client(timeout=30) as viewer:
+        viewer.base_url = operator.base_url
+        _log_in(operator, "operator-password")
+        _log_in(viewer, "viewer-password")
+        kept = httpx.Cookies(operator.cookies)  # a copy of the operator's, elsewhere
+        page, token = _csrf_of(viewer)
+        assert "Log out everyone" not in page, "only an operator sees the button"
+        refused = viewer.post("/logout/everyone", data={"csrf": token})
+        assert refused.status_code == 403
+        assert viewer.get("/dead-letters", follow_redirects=False).status_code == 200
+
+        page, token = _csrf_of(operator)
+        assert "Log out everyone" in page
+        done = operator.post("/logout/everyone", data={"csrf": token}, follow_redirects=False)
+        assert (done.status_code, done.headers["location"]) == (303, "/login?ended=2")
+        assert "2 console sessions ended" in operator.get("/login?ended=2").text
+        assert viewer.get("/dead-letters", follow_redirects=False).status_code == 303
+        operator.cookies = kept
+        assert operator.get("/dead-letters", follow_redirects=False).status_code == 303
+        # The login page shows back a count, never what else the query says.
+        shown = operator.get("/login?ended=<b>x</b>").text
+        assert "<b>x</b>" not in shown and "sessions ended" not in shown
+        operator.cookies.clear()
+        _log_in(operator, "operator-password")  # a new login opens a session again
+        assert operator.get("/dead-letters", follow_redirects=False).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("given", "kept"),
     [("/syncs/a?b=1", "/syncs/a?b=1"), ("//evil.example/", "/"), ("https://evil.example", "/"),

@@ -80,6 +80,7 @@ def create_app(settings: UiSettings, http: HttpContext | None = None) -> Starlet
         Route("/login", login.login, methods=["POST"]),
         Route("/login/once", login.login_once, methods=["GET"]),
         Route("/logout", page(login.logout), methods=["POST"]),
+        Route("/logout/everyone", page(login.logout_everyone, operator=True), methods=["POST"]),
         Route("/", page(overview.overview)),
         Route("/syncs/{sync}", page(syncs.sync_page)),
         Route("/syncs/{sync}/checkpoint", page(syncs.checkpoint, operator=True), methods=["POST"]),

@@ -6,7 +6,8 @@
   hash the state store keeps while the session lasts. A session whose stamp is not its
   role's current one is no session: changing or removing a role's password (and restarting
   the console) ends every session that password opened, and a new secret key ends them all.
-  Logging out ends the session in the store, so a copy of its cookie is refused as well.
+  Logging out ends the session in the store, so a copy of its cookie is refused as well;
+  an operator's "Log out everyone" ends every session in the store at once.
 * Every POST (login and logout included) must carry the session's CSRF token in its
   ``csrf`` field; anything else is refused with 403 before the handler runs.
 * A viewer sees every page; only an operator may start or change anything.
@@ -153,6 +154,15 @@ def log_out(request: Request) -> None:
         _console(request).store.end_console_sessions(_token_hash(token))
     session.clear()
     request.scope.pop(_USER_KEY, None)
+
+
+def log_out_everyone(request: Request) -> int:
+    """End every open session in the store, this one too (a laptop lost, a password seen):
+    each cookie, wherever it is, is refused from now on. Returns how many ended."""
+    ended = _console(request).store.end_console_sessions()
+    request.scope["session"].clear()
+    request.scope.pop(_USER_KEY, None)
+    return ended
 
 
 def safe_next(value: str | None) -> str:

@@ -15,6 +15,7 @@ from ticketbridge.web.auth import (
     current_user,
     log_in,
     log_out,
+    log_out_everyone,
     role_for,
     safe_next,
 )
@@ -28,10 +29,17 @@ async def login_form(request: Request) -> Response:
     console = console_of(request)
     if current_user(request) is not None:
         return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
+    ended = request.query_params.get("ended", "")
     return console.render(
         request,
         "login.html",
-        {"next": safe_next(request.query_params.get("next")), "error": None, "name": ""},
+        {
+            "next": safe_next(request.query_params.get("next")),
+            "error": None,
+            "name": "",
+            # Only a count is shown back, never the text of the query.
+            "ended": int(ended) if ended.isdigit() else None,
+        },
     )
 
 
@@ -83,3 +91,8 @@ async def login_once(request: Request) -> Response:
 async def logout(request: Request, user: User) -> Response:
     log_out(request)
     return RedirectResponse("/login", status_code=303)
+
+
+async def logout_everyone(request: Request, user: User) -> Response:
+    ended = log_out_everyone(request)
+    return RedirectResponse(f"/login?ended={ended}", status_code=303)
