@@ -8,9 +8,9 @@ import io
 import re
 from datetime import UTC, datetime, timedelta
 
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.web.conftest import OPERATOR_PASSWORD, ConsoleStack, log_in
+from tests.web.conftest import OPERATOR_PASSWORD, VIEWER_PASSWORD, ConsoleStack, log_in
 
 AIRSHIP = "ticketco-bookings-to-airship"
 HEYLOYALTY = "ticketmaster-customers-to-heyloyalty"
@@ -286,3 +286,23 @@ def test_filter_dead_letters_and_retry_the_selected_ones(
     assert run is not None and run.kind == "retry" and run.counters.retried == len(picked)
     after = {d.key: d.attempts for d in store.list_dead_letters(HEYLOYALTY, include_resolved=True)}
     assert {k for k in before if after[k] != before[k]} == set(picked)
+
+
+def test_an_operator_logs_everyone_out(
+    operator: Page, browser: Browser, stack: ConsoleStack
+) -> None:
+    elsewhere = browser.new_context(base_url=stack.url)
+    try:
+        viewer = elsewhere.new_page()
+        log_in(viewer, VIEWER_PASSWORD, "val")
+        assert viewer.get_by_role("button", name="Log out everyone").count() == 0
+        operator.goto("/dead-letters")
+        operator.get_by_role("button", name="Log out everyone").click()
+        operator.wait_for_url(re.compile(r".*/login\?ended=\d+$"))
+        expect(operator.get_by_role("status")).to_contain_text("sessions ended, yours too")
+        viewer.goto("/dead-letters")
+        expect(viewer.locator("h1")).to_have_text("Log in")
+        operator.goto("/")
+        expect(operator.locator("h1")).to_have_text("Log in")
+    finally:
+        elsewhere.close()
