@@ -52,6 +52,7 @@ class User:
 
 STAMP_FIELD = "stamp"
 SESSION_ID_FIELD = "sid"
+ENDED_FIELD = "ended"
 
 
 def _token_hash(token: str) -> str:
@@ -160,9 +161,18 @@ def log_out_everyone(request: Request) -> int:
     """End every open session in the store, this one too (a laptop lost, a password seen):
     each cookie, wherever it is, is refused from now on. Returns how many ended."""
     ended = _console(request).store.end_console_sessions()
-    request.scope["session"].clear()
+    session = request.scope["session"]
+    session.clear()
+    # For the login page to say once, from the signed cookie: a link cannot make it up.
+    session[ENDED_FIELD] = ended
     request.scope.pop(_USER_KEY, None)
     return ended
+
+
+def sessions_ended(request: Request) -> int | None:
+    """How many sessions this browser's "Log out everyone" ended, once; else None."""
+    ended = request.scope.get("session", {}).pop(ENDED_FIELD, None)
+    return ended if isinstance(ended, int) else None
 
 
 def safe_next(value: str | None) -> str:

@@ -18,6 +18,7 @@ from ticketbridge.web.auth import (
     log_out_everyone,
     role_for,
     safe_next,
+    sessions_ended,
 )
 from ticketbridge.web.pages.common import console_of, refuse
 from ticketbridge.web.settings import OPERATOR
@@ -29,7 +30,6 @@ async def login_form(request: Request) -> Response:
     console = console_of(request)
     if current_user(request) is not None:
         return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
-    ended = request.query_params.get("ended", "")
     return console.render(
         request,
         "login.html",
@@ -37,8 +37,7 @@ async def login_form(request: Request) -> Response:
             "next": safe_next(request.query_params.get("next")),
             "error": None,
             "name": "",
-            # Only a count is shown back, never the text of the query.
-            "ended": int(ended) if ended.isdigit() else None,
+            "ended": sessions_ended(request),
         },
     )
 
@@ -94,5 +93,5 @@ async def logout(request: Request, user: User) -> Response:
 
 
 async def logout_everyone(request: Request, user: User) -> Response:
-    ended = log_out_everyone(request)
-    return RedirectResponse(f"/login?ended={ended}", status_code=303)
+    log_out_everyone(request)
+    return RedirectResponse("/login", status_code=303)
