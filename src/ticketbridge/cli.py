@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import getpass
 import json
+import os
 import socket
 import sys
 import time
@@ -855,11 +856,18 @@ def _say(line: str) -> None:
 @app.command()
 def serve(config: ConfigOpt = None) -> None:
     """Run every scheduled sync on its schedule (overlapping runs are skipped; syncs sharing a
-    TIXNGO organizer take turns), the Tiqets Supplier API when the project has a supplier_api
-    block, and the install callbacks of every Wallet connection with a callbacks block
-    (registered with Wallet first)."""
+    TIXNGO organizer take turns; a run ended by an outage or a rate limit is tried again
+    after 1, 5 and 15 minutes, set by TICKETBRIDGE_SERVE_RETRIES), the Tiqets Supplier API
+    when the project has a supplier_api block, and the install callbacks of every Wallet
+    connection with a callbacks block (registered with Wallet first)."""
     from ticketbridge import callbacks
-    from ticketbridge.engine.scheduler import parse_schedule, run_schedules
+    from ticketbridge.engine.scheduler import (
+        RETRIES_ENV,
+        parse_retry_delays,
+        parse_schedule,
+        retry_delay,
+        run_schedules,
+    )
     from ticketbridge.runtime import database_url
 
     project = _load(config)
@@ -878,7 +886,8 @@ def serve(config: ConfigOpt = None) -> None:
         raise typer.Exit(2)
     try:
         callbacks.check_servable(wallets, {(supplier.host, supplier.port)} if supplier else set())
-    except ConfigError as exc:
+        delays = parse_retry_delays(os.environ.get(RETRIES_ENV))
+    except (ConfigError, ValueError) as exc:
         err.print(f"[red]config error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
     runtime = _open(project)
@@ -905,7 +914,14 @@ def serve(config: ConfigOpt = None) -> None:
                 for name in schedules
                 if (lease := project.get_sync(name).shared_lease) is not None
             }
-            tasks.append(run_schedules(schedules, start, groups=groups))
+            tasks.append(
+                run_schedules(
+                    schedules,
+                    start,
+                    groups=groups,
+                    retry=lambda _, result, attempt: retry_delay(result, attempt, delays),
+                )
+            )
         if supplier is not None:
             from ticketbridge.supplier import serve_supplier
 

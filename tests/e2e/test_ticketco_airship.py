@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -390,5 +391,43 @@ def test_the_reader_process_rate_budget_waits_are_in_the_run_detail(tmp_path: Pa
         assert run is not None
         # One token at a time: every call after the first waited about 1/20 s.
         assert run.detail["budget_wait_s"] >= 0.8 * (calls - 1) / 20, (calls, run.detail)
+    finally:
+        stack.stop()
+
+
+def test_serve_tries_a_run_an_outage_ended_again_before_its_next_due_time(
+    tmp_path: Path,
+) -> None:
+    stack = start(tmp_path, records=60, schedule="every 8s")
+    try:
+        project = yaml.safe_load(stack.config.read_text())
+        project["connections"]["airship_crm"]["max_retries"] = 0  # the 503 ends the run at once
+        stack.config.write_text(yaml.safe_dump(project, sort_keys=False))
+        # The first write of the first scheduled run meets an outage; then Airship is back.
+        stack.admin(
+            "airship_crm", "faults", {"fail_next": 1, "fail_status": 503, "only_methods": ["POST"]}
+        )
+        stack.env["TICKETBRIDGE_SERVE_RETRIES"] = "1s"
+        server = stack.popen("serve")
+        try:
+            runs: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 60
+            while not any(r["outcome"] == "ok" for r in runs):
+                assert server.poll() is None, server.communicate()
+                assert time.monotonic() < deadline, runs
+                time.sleep(1)
+                runs = json.loads(stack.cli("runs", SYNC, "--json").stdout)
+        finally:
+            server.terminate()
+            _, stderr = server.communicate(timeout=30)
+        failed, retried = sorted(runs, key=lambda r: r["id"])[:2]
+        assert failed["outcome"] == "failed" and "503" in failed["error"], failed
+        assert retried["outcome"] == "ok" and retried["created"] > 0, retried
+        waited = datetime.fromisoformat(retried["started_at"]) - datetime.fromisoformat(
+            failed["finished_at"]
+        )
+        # 1 s after the failure, not at the next due time 8 s after the first start.
+        assert timedelta(seconds=0.5) < waited < timedelta(seconds=5), waited
+        assert "schedule.retry" in stderr
     finally:
         stack.stop()

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ticketbridge.engine.scheduler import parse_schedule, run_schedules
+from ticketbridge.engine.scheduler import (
+    parse_retry_delays,
+    parse_schedule,
+    retry_delay,
+    run_schedules,
+)
+from ticketbridge.engine.spec import RunResult
+from ticketbridge.engine.state.base import RunCounters
+from ticketbridge.errors import AuthError, BudgetExhausted, RateLimited, RetryableError
 
 
 def test_cron_and_interval_schedules() -> None:
@@ -46,6 +55,7 @@ async def test_a_run_still_going_when_due_again_is_skipped_not_overlapped() -> N
         await asyncio.sleep(0.08)
     assert started == ["s"]
     release.set()
+    await asyncio.sleep(0.05)  # the run ends before the next due time, not at the same moment
     clock["now"] += timedelta(seconds=1)
     await asyncio.sleep(0.1)
     assert started == ["s", "s"]
@@ -92,3 +102,96 @@ async def test_syncs_sharing_a_lease_take_turns_instead_of_one_starving() -> Non
     assert await _two_syncs_on_one_organizer(None) == ["b skipped", "a ran"] * 3
     # With them, the second waits for the first and then runs: both run at every due time.
     assert await _two_syncs_on_one_organizer({"a": "org", "b": "org"}) == ["a ran", "b ran"] * 3
+
+
+def _result(outcome: str, error: BaseException | None) -> RunResult:
+    return RunResult("s", outcome, RunCounters(), 1, str(error) if error else None, exception=error)
+
+
+OUTAGE = RetryableError("HTTP 503 Service Unavailable", platform="airship_crm", status=503)
+
+
+def test_a_run_ended_by_an_outage_is_tried_again_later_a_few_times() -> None:
+    failed = _result("failed", OUTAGE)
+    assert [retry_delay(failed, attempt) for attempt in range(4)] == [60.0, 300.0, 900.0, None]
+    assert retry_delay(failed, 0, ()) is None, "TICKETBRIDGE_SERVE_RETRIES=none"
+    limited = RateLimited("429", platform="airship_crm", status=429, retry_after=1200.0)
+    assert retry_delay(_result("partial", limited), 0) == 1200.0, "a longer Retry-After wins"
+    refused = AuthError("token refused", platform="airship_crm", status=401)
+    assert retry_delay(_result("failed", refused), 0) is None, "a retry cannot mend credentials"
+    cap = BudgetExhausted("the run's call cap is used up", platform="airship_crm")
+    assert retry_delay(_result("partial", cap), 0) is None
+    assert retry_delay(_result("ok", None), 0) is None
+    assert retry_delay(None, 0) is None
+
+
+async def _starts(
+    schedule: str, outcomes: list[RunResult], first: datetime, step: timedelta, steps: int
+) -> list[datetime]:
+    """When runs of a sync on ``schedule`` start, under retries as ``serve`` makes them: its
+    runs return ``outcomes`` in turn (then ok) while a fake clock moves from just before
+    ``first`` by ``step``, ``steps`` times."""
+    clock = {"now": first - step}
+    started: list[datetime] = []
+    stop = asyncio.Event()
+    left = list(outcomes)
+
+    async def start(name: str) -> object:
+        started.append(clock["now"])
+        return left.pop(0) if left else _result("ok", None)
+
+    task = asyncio.create_task(
+        run_schedules(
+            {"s": parse_schedule(schedule)},
+            start,
+            retry=lambda name, result, attempt: retry_delay(result, attempt),
+            now=lambda: clock["now"],
+            stop=stop,
+            max_sleep_s=0.005,
+        )
+    )
+    await asyncio.sleep(0.05)
+    for _ in range(steps + 1):
+        clock["now"] += step
+        await asyncio.sleep(0.03)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    return started
+
+
+FOUR = datetime(2026, 1, 1, 4, tzinfo=UTC)
+
+
+async def _nightly(outcomes: list[RunResult], minutes: int) -> list[int]:
+    """Minutes past 04:00 at which the runs of a nightly sync start, a minute at a time."""
+    started = await _starts("0 4 * * *", outcomes, FOUR, timedelta(minutes=1), minutes)
+    return [int((at - FOUR).total_seconds() // 60) for at in started]
+
+
+async def test_a_nightly_run_that_meets_an_outage_runs_again_a_minute_later() -> None:
+    assert await _nightly([_result("failed", OUTAGE)], 30) == [0, 1]
+
+
+async def test_retries_back_off_and_stop_after_three() -> None:
+    always = [_result("failed", OUTAGE)] * 4
+    # 04:00 fails, then 04:01 (+1), 04:06 (+5), 04:21 (+15): three retries, then none.
+    assert await _nightly(always, 60) == [0, 1, 6, 21]
+    refused = AuthError("token refused", platform="airship_crm", status=401)
+    assert await _nightly([_result("failed", refused)], 30) == [0], "nothing to retry"
+
+
+async def test_a_retry_never_comes_after_the_next_regular_run() -> None:
+    always = [_result("failed", OUTAGE)] * 10
+    start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=30)
+    started = await _starts("every 30s", always, start, timedelta(seconds=15), 5)
+    gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(started)}
+    assert len(started) == 3 and gaps == {30.0}, "every 30 s, no retry a minute later in between"
+
+
+def test_the_retries_are_set_as_durations_one_per_retry() -> None:
+    assert parse_retry_delays(None) == parse_retry_delays(" ") == (60.0, 300.0, 900.0)
+    assert parse_retry_delays("30s, 2m") == (30.0, 120.0)
+    assert parse_retry_delays("none") == parse_retry_delays("0") == ()
+    for bad in ("5 minutes", "1m,,5m", "-1m", "0s"):
+        with pytest.raises(ValueError, match=r"TICKETBRIDGE_SERVE_RETRIES=.*like 30s, 5m or 1h"):
+            parse_retry_delays(bad)

@@ -6,6 +6,7 @@ import pytest
 
 from ticketbridge.engine.spec import RunResult
 from ticketbridge.engine.state.base import RunCounters
+from ticketbridge.engine.verdict import verdict
 from ticketbridge.errors import (
     AuthError,
     BudgetExhausted,
@@ -17,7 +18,7 @@ from ticketbridge.errors import (
     RetryableError,
     StateError,
 )
-from ticketbridge.temporal.activities import NON_RETRYABLE, verdict
+from ticketbridge.temporal.activities import NON_RETRYABLE
 from ticketbridge.temporal.workflows import _NON_RETRYABLE
 
 

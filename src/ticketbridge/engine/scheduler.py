@@ -5,12 +5,16 @@ still running (in this process or another), it is recorded as skipped. The sched
 decides *when* to start runs, so it stays trivially restartable: no state of its own. The one
 exception is syncs sharing a lease (``groups``): one due while another of its group runs here
 waits for its turn rather than being skipped, so that neither starves.
+
+A run that ends on a passing failure (an outage or a rate limit that outlasted the HTTP
+client's own retries) is started again after a back-off (:func:`retry_delay`), a few times,
+and never later than its next regular due time: a nightly sync that meets a ten-minute outage
+at four runs again at ten past, not the next night.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,9 +23,58 @@ from typing import Any
 import structlog
 from croniter import croniter
 
+from ticketbridge.engine.spec import RunResult
+from ticketbridge.engine.verdict import verdict
 from ticketbridge.engine.windows import parse_duration
 
 log = structlog.get_logger("ticketbridge.scheduler")
+
+# How long a scheduled run that ended on a passing failure waits before each retry (one
+# entry a retry); a rate limit's Retry-After, when longer, wins. ``ticketbridge serve`` reads
+# its own from this variable: durations such as "1m,5m,15m", or "none".
+RETRIES_ENV = "TICKETBRIDGE_SERVE_RETRIES"
+DEFAULT_RETRY_DELAYS_S = (60.0, 300.0, 900.0)
+# Called with the sync, what its run returned and how many retries it has had; returns the
+# seconds until the next one, or None for none.
+Retry = Callable[[str, object, int], float | None]
+
+
+def parse_retry_delays(text: str | None) -> tuple[float, ...]:
+    """The back-offs of ``TICKETBRIDGE_SERVE_RETRIES`` in seconds: unset or empty gives the
+    default (1m, 5m, 15m), "none" or "0" no retries. Raises ValueError naming the variable."""
+    value = (text or "").strip()
+    if not value:
+        return DEFAULT_RETRY_DELAYS_S
+    if value.lower() in ("none", "0"):
+        return ()
+    delays = []
+    for part in value.split(","):
+        try:
+            seconds = parse_duration(part.strip()).total_seconds()
+        except ValueError:
+            seconds = -1.0
+        if seconds <= 0:
+            raise ValueError(
+                f"{RETRIES_ENV}={text!r}: {part.strip()!r} is not a duration like 30s, 5m or "
+                "1h (give them comma-separated, one per retry, or 'none')"
+            )
+        delays.append(seconds)
+    return tuple(delays)
+
+
+def retry_delay(
+    result: object, attempt: int, delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S
+) -> float | None:
+    """Seconds until retry ``attempt + 1`` of the run that returned ``result``, or None: the
+    run is done (ok, skipped, stopped at its call cap), failed for a reason a retry cannot
+    mend (credentials, the project file, a response of the wrong shape), or has had one
+    retry for each of ``delays``."""
+    if not isinstance(result, RunResult) or attempt >= len(delays):
+        return None
+    decision = verdict(result)
+    if decision is None or not decision[0]:
+        return None
+    return max(delays[attempt], decision[1] or 0.0)
 
 
 @dataclass(frozen=True)
@@ -57,6 +110,7 @@ async def run_schedules(
     start_run: Callable[[str], Coroutine[Any, Any, object]],
     *,
     groups: Mapping[str, str] | None = None,
+    retry: Retry | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     stop: asyncio.Event | None = None,
     max_sleep_s: float = 30.0,
@@ -69,12 +123,19 @@ async def run_schedules(
     the sync started first would otherwise win the lease at every tick and the other never
     run. Waiting syncs start in the order they fell due; one due again while it waits still
     runs once.
+
+    ``retry`` (see :func:`retry_delay`) is asked about each run as it ends; a retry moves the
+    sync's due time earlier, never later, and a sync's retries count again from 0 after a run
+    it does not retry.
     """
     stop = stop or asyncio.Event()
     groups = groups or {}
     due = {name: s.next_after(now()) for name, s in schedules.items()}
     running: dict[str, asyncio.Task[object]] = {}
     waiting: list[str] = []
+    ended = asyncio.Event()  # a run ended: look at it now, not at the next due time
+    seen: dict[str, asyncio.Task[object]] = {}  # the last ended run of each sync looked at
+    retries: dict[str, int] = {}
 
     def busy(name: str) -> bool:
         task = running.get(name)
@@ -89,9 +150,28 @@ async def run_schedules(
     def start(name: str) -> None:
         log.info("schedule.start", sync=name)
         running[name] = asyncio.create_task(start_run(name))
+        running[name].add_done_callback(lambda _: ended.set())
+
+    def look_at_ended(current: datetime) -> None:
+        for name, task in running.items():
+            if not task.done() or seen.get(name) is task:
+                continue
+            seen[name] = task
+            # A run that raised keeps its error for the end of serving, as before.
+            failed = task.cancelled() or task.exception() is not None
+            attempt = retries.get(name, 0)
+            delay = None if retry is None or failed else retry(name, task.result(), attempt)
+            at = None if delay is None else current + timedelta(seconds=delay)
+            if at is None or at >= due[name]:
+                retries[name] = 0  # done, or its regular run comes first
+                continue
+            due[name] = at
+            retries[name] = attempt + 1
+            log.warning("schedule.retry", sync=name, retry=attempt + 1, in_s=round(delay or 0))
 
     while not stop.is_set():
         current = now()
+        look_at_ended(current)
         for name in list(waiting):
             if not group_busy(name) and not busy(name):
                 waiting.remove(name)
@@ -111,10 +191,20 @@ async def run_schedules(
         wait = max(0.05, min((w - now()).total_seconds() for w in due.values()) if due else 1.0)
         if waiting:
             wait = min(wait, 0.5)  # a waiting sync starts soon after its group's run ends
-        with contextlib.suppress(TimeoutError):
-            # Re-check at least every max_sleep_s: a suspended laptop or a clock step would
-            # otherwise delay the next due run by a whole sleep.
-            await asyncio.wait_for(stop.wait(), timeout=min(wait, max_sleep_s))
+        # Re-check at least every max_sleep_s: a suspended laptop or a clock step would
+        # otherwise delay the next due run by a whole sleep.
+        await _until_set((stop, ended), min(wait, max_sleep_s))
+        ended.clear()
     for task in running.values():
         if not task.done():
             await task
+
+
+async def _until_set(events: tuple[asyncio.Event, ...], seconds: float) -> None:
+    """Return when one of ``events`` is set, or after ``seconds``."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()

@@ -35,21 +35,15 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from ticketbridge.engine.spec import RunOptions, RunResult, SyncSpec
+from ticketbridge.engine.spec import RunOptions, SyncSpec
 from ticketbridge.engine.state.base import RunCounters
-from ticketbridge.errors import (
-    BudgetExhausted,
-    ConfigError,
-    FatalError,
-    RateLimited,
-    RetryableError,
-    StateError,
-)
+from ticketbridge.engine.verdict import verdict
+from ticketbridge.errors import ConfigError
 from ticketbridge.runtime import Runtime
 from ticketbridge.temporal import ids
 from ticketbridge.temporal.messages import RunReport, RunRequest
 
-__all__ = ["NON_RETRYABLE", "SyncActivities", "verdict", "worker_identity"]
+__all__ = ["NON_RETRYABLE", "SyncActivities", "worker_identity"]
 
 log = structlog.get_logger("ticketbridge.temporal")
 
@@ -60,28 +54,6 @@ NON_RETRYABLE = ["ConfigError", "AuthError", "FatalError", "BudgetExhausted"]
 
 def worker_identity() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
-
-
-def verdict(result: RunResult) -> tuple[bool, float | None] | None:
-    """None if the attempt's outcome is final (ok, skipped, partial on its own call cap),
-    else ``(retryable, delay)``: whether Temporal should try again, and after how long
-    (a rate limit's Retry-After; None for the retry policy's back-off)."""
-    if result.outcome in ("ok", "skipped"):
-        return None
-    error = result.exception
-    if isinstance(error, BudgetExhausted):
-        return None  # partial by design: a retry would just spend a second cap
-    if isinstance(error, RateLimited):
-        return True, error.retry_after
-    if isinstance(error, RetryableError | StateError):
-        # An outage that outlasted the HTTP client's retries, a database blip, or a lease
-        # taken by a newer attempt (whose retry then finds the sync running and skips).
-        return True, None
-    if isinstance(error, ConfigError | FatalError):
-        return False, None
-    # Anything else ended the run on purpose (bad shape of a response, …): retrying the same
-    # request would meet the same answer.
-    return False, None
 
 
 class _Heartbeat:
