@@ -5,6 +5,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from structlog.testing import capture_logs
 
 from ticketbridge.engine.scheduler import (
     parse_retry_delays,
@@ -195,3 +196,36 @@ def test_the_retries_are_set_as_durations_one_per_retry() -> None:
     for bad in ("5 minutes", "1m,,5m", "-1m", "0s"):
         with pytest.raises(ValueError, match=r"TICKETBRIDGE_SERVE_RETRIES=.*like 30s, 5m or 1h"):
             parse_retry_delays(bad)
+
+
+async def test_a_start_that_raises_is_logged_and_the_schedule_goes_on() -> None:
+    clock = {"now": datetime(2026, 1, 1, tzinfo=UTC)}
+    started: list[datetime] = []
+    stop = asyncio.Event()
+
+    async def start(name: str) -> object:
+        started.append(clock["now"])
+        if len(started) == 1:
+            raise RuntimeError("the state database is unreachable")
+        return _result("ok", None)
+
+    with capture_logs() as logs:
+        task = asyncio.create_task(
+            run_schedules(
+                {"s": parse_schedule("every 10s")},
+                start,
+                retry=lambda name, result, attempt: retry_delay(result, attempt),
+                now=lambda: clock["now"],
+                stop=stop,
+                max_sleep_s=0.005,
+            )
+        )
+        await asyncio.sleep(0.05)
+        for _ in range(2):
+            clock["now"] += timedelta(seconds=10)
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert len(started) == 2
+    (failed,) = [e for e in logs if e["event"] == "schedule.start_failed"]
+    assert failed["sync"] == "s" and "state database is unreachable" in failed["error"]

@@ -157,10 +157,14 @@ async def run_schedules(
             if not task.done() or seen.get(name) is task:
                 continue
             seen[name] = task
-            # A run that raised keeps its error for the end of serving, as before.
-            failed = task.cancelled() or task.exception() is not None
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                # Not a run's outcome (those are returned) but a fault of starting one: said
+                # here, since nothing else waits for this task.
+                log.error("schedule.start_failed", sync=name, error=repr(error))
             attempt = retries.get(name, 0)
-            delay = None if retry is None or failed else retry(name, task.result(), attempt)
+            raised = task.cancelled() or error is not None
+            delay = None if retry is None or raised else retry(name, task.result(), attempt)
             at = None if delay is None else current + timedelta(seconds=delay)
             if at is None or at >= due[name]:
                 retries[name] = 0  # done, or its regular run comes first
