@@ -892,8 +892,12 @@ def serve(config: ConfigOpt = None) -> None:
         raise typer.Exit(2) from None
     runtime = _open(project)
 
-    async def start(name: str) -> object:
-        result = await runtime.run(name, RunOptions(detail={"started_by": "schedule"}))
+    async def start(name: str, retry: int) -> object:
+        # The run history says which runs were retries, and of which attempt.
+        detail: dict[str, object] = {"started_by": "schedule"}
+        if retry:
+            detail["retry"] = retry
+        result = await runtime.run(name, RunOptions(detail=detail))
         err.print(
             f"{name}: {result.outcome} {result.counters.as_dict()}"
             + (f" {result.error}" if result.error else ""),

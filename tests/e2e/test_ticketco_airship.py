@@ -423,6 +423,7 @@ def test_serve_tries_a_run_an_outage_ended_again_before_its_next_due_time(
         failed, retried = sorted(runs, key=lambda r: r["id"])[:2]
         assert failed["outcome"] == "failed" and "503" in failed["error"], failed
         assert retried["outcome"] == "ok" and retried["created"] > 0, retried
+        assert (failed["detail"].get("retry"), retried["detail"]["retry"]) == (None, 1)
         waited = datetime.fromisoformat(retried["started_at"]) - datetime.fromisoformat(
             failed["finished_at"]
         )

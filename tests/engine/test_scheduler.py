@@ -37,7 +37,7 @@ async def test_a_run_still_going_when_due_again_is_skipped_not_overlapped() -> N
     release = asyncio.Event()
     stop = asyncio.Event()
 
-    async def start(name: str) -> object:
+    async def start(name: str, retry: int) -> object:
         started.append(name)
         await release.wait()
         return None
@@ -73,7 +73,7 @@ async def _two_syncs_on_one_organizer(groups: dict[str, str] | None) -> list[str
     did: list[str] = []
     stop = asyncio.Event()
 
-    async def start(name: str) -> object:
+    async def start(name: str, retry: int) -> object:
         if lease:
             did.append(f"{name} skipped")
             return None
@@ -128,17 +128,17 @@ def test_a_run_ended_by_an_outage_is_tried_again_later_a_few_times() -> None:
 
 async def _starts(
     schedule: str, outcomes: list[RunResult], first: datetime, step: timedelta, steps: int
-) -> list[datetime]:
-    """When runs of a sync on ``schedule`` start, under retries as ``serve`` makes them: its
-    runs return ``outcomes`` in turn (then ok) while a fake clock moves from just before
-    ``first`` by ``step``, ``steps`` times."""
+) -> list[tuple[datetime, int]]:
+    """When runs of a sync on ``schedule`` start, and as which retry, under retries as
+    ``serve`` makes them: its runs return ``outcomes`` in turn (then ok) while a fake clock
+    moves from just before ``first`` by ``step``, ``steps`` times."""
     clock = {"now": first - step}
-    started: list[datetime] = []
+    started: list[tuple[datetime, int]] = []
     stop = asyncio.Event()
     left = list(outcomes)
 
-    async def start(name: str) -> object:
-        started.append(clock["now"])
+    async def start(name: str, retry: int) -> object:
+        started.append((clock["now"], retry))
         return left.pop(0) if left else _result("ok", None)
 
     task = asyncio.create_task(
@@ -163,30 +163,31 @@ async def _starts(
 FOUR = datetime(2026, 1, 1, 4, tzinfo=UTC)
 
 
-async def _nightly(outcomes: list[RunResult], minutes: int) -> list[int]:
-    """Minutes past 04:00 at which the runs of a nightly sync start, a minute at a time."""
+async def _nightly(outcomes: list[RunResult], minutes: int) -> list[tuple[int, int]]:
+    """(minutes past 04:00, retry) of each start of a nightly sync, a minute at a time."""
     started = await _starts("0 4 * * *", outcomes, FOUR, timedelta(minutes=1), minutes)
-    return [int((at - FOUR).total_seconds() // 60) for at in started]
+    return [(int((at - FOUR).total_seconds() // 60), retry) for at, retry in started]
 
 
 async def test_a_nightly_run_that_meets_an_outage_runs_again_a_minute_later() -> None:
-    assert await _nightly([_result("failed", OUTAGE)], 30) == [0, 1]
+    assert await _nightly([_result("failed", OUTAGE)], 30) == [(0, 0), (1, 1)]
 
 
 async def test_retries_back_off_and_stop_after_three() -> None:
     always = [_result("failed", OUTAGE)] * 4
     # 04:00 fails, then 04:01 (+1), 04:06 (+5), 04:21 (+15): three retries, then none.
-    assert await _nightly(always, 60) == [0, 1, 6, 21]
+    assert await _nightly(always, 60) == [(0, 0), (1, 1), (6, 2), (21, 3)]
     refused = AuthError("token refused", platform="airship_crm", status=401)
-    assert await _nightly([_result("failed", refused)], 30) == [0], "nothing to retry"
+    assert await _nightly([_result("failed", refused)], 30) == [(0, 0)], "nothing to retry"
 
 
 async def test_a_retry_never_comes_after_the_next_regular_run() -> None:
     always = [_result("failed", OUTAGE)] * 10
     start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=30)
     started = await _starts("every 30s", always, start, timedelta(seconds=15), 5)
-    gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(started)}
+    gaps = {(b[0] - a[0]).total_seconds() for a, b in itertools.pairwise(started)}
     assert len(started) == 3 and gaps == {30.0}, "every 30 s, no retry a minute later in between"
+    assert {retry for _, retry in started} == {0}
 
 
 def test_the_retries_are_set_as_durations_one_per_retry() -> None:
@@ -203,7 +204,7 @@ async def test_a_start_that_raises_is_logged_and_the_schedule_goes_on() -> None:
     started: list[datetime] = []
     stop = asyncio.Event()
 
-    async def start(name: str) -> object:
+    async def start(name: str, retry: int) -> object:
         started.append(clock["now"])
         if len(started) == 1:
             raise RuntimeError("the state database is unreachable")

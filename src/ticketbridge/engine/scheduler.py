@@ -107,7 +107,7 @@ def parse_schedule(text: str) -> Schedule:
 
 async def run_schedules(
     schedules: dict[str, Schedule],
-    start_run: Callable[[str], Coroutine[Any, Any, object]],
+    start_run: Callable[[str, int], Coroutine[Any, Any, object]],
     *,
     groups: Mapping[str, str] | None = None,
     retry: Retry | None = None,
@@ -115,7 +115,8 @@ async def run_schedules(
     stop: asyncio.Event | None = None,
     max_sleep_s: float = 30.0,
 ) -> None:
-    """Start ``start_run(name)`` at each sync's next due time until ``stop`` is set.
+    """Start ``start_run(name, retry)`` at each sync's next due time until ``stop`` is set;
+    ``retry`` is 0 for a run the schedule made and n for the n-th retry of one.
 
     ``groups`` maps syncs that share a lease (one run per TIXNGO organizer) to its key. A
     sync due while another of its group runs here waits for that run to end and then starts,
@@ -149,7 +150,7 @@ async def run_schedules(
 
     def start(name: str) -> None:
         log.info("schedule.start", sync=name)
-        running[name] = asyncio.create_task(start_run(name))
+        running[name] = asyncio.create_task(start_run(name, retries.get(name, 0)))
         running[name].add_done_callback(lambda _: ended.set())
 
     def look_at_ended(current: datetime) -> None:
