@@ -432,6 +432,22 @@ def test_a_run_whose_process_died_shows_as_crashed_not_running(project_file: Pat
     assert "hx-trigger" not in page, "a crashed run is not polled for progress"
 
 
+def test_the_run_history_says_which_runs_serve_retried(project_file: Path) -> None:
+    url = f"sqlite:///{project_file.parent}/s.db"
+    sync = next(iter(load_project(project_file, secrets=False).syncs))
+    store = open_store(url)
+    try:
+        store.record_action(sync, "run", "failed", {"started_by": "schedule"}, error="HTTP 503")
+        store.record_action(sync, "run", "ok", {"started_by": "schedule", "retry": 1})
+    finally:
+        store.close()
+    with served(_with_operator(project_file)) as client:
+        _log_in(client, "operator-password")
+        page = client.get(f"/syncs/{sync}").text
+    assert page.count('small">schedule (retry 1)</td>') == 1
+    assert page.count('small">schedule</td>') == 1, "the run the schedule made"
+
+
 def _ended_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
