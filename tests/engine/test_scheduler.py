@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -127,11 +128,16 @@ def test_a_run_ended_by_an_outage_is_tried_again_later_a_few_times() -> None:
 
 
 async def _starts(
-    schedule: str, outcomes: list[RunResult], first: datetime, step: timedelta, steps: int
+    schedule: str,
+    outcomes: Sequence[RunResult | Exception],
+    first: datetime,
+    step: timedelta,
+    steps: int,
 ) -> list[tuple[datetime, int]]:
     """When runs of a sync on ``schedule`` start, and as which retry, under retries as
-    ``serve`` makes them: its runs return ``outcomes`` in turn (then ok) while a fake clock
-    moves from just before ``first`` by ``step``, ``steps`` times."""
+    ``serve`` makes them: its runs return ``outcomes`` in turn (then ok; an exception is
+    raised instead) while a fake clock moves from just before ``first`` by ``step``,
+    ``steps`` times."""
     clock = {"now": first - step}
     started: list[tuple[datetime, int]] = []
     stop = asyncio.Event()
@@ -139,7 +145,10 @@ async def _starts(
 
     async def start(name: str, retry: int) -> object:
         started.append((clock["now"], retry))
-        return left.pop(0) if left else _result("ok", None)
+        outcome = left.pop(0) if left else _result("ok", None)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
     task = asyncio.create_task(
         run_schedules(
@@ -200,33 +209,10 @@ def test_the_retries_are_set_as_durations_one_per_retry() -> None:
 
 
 async def test_a_start_that_raises_is_logged_and_the_schedule_goes_on() -> None:
-    clock = {"now": datetime(2026, 1, 1, tzinfo=UTC)}
-    started: list[datetime] = []
-    stop = asyncio.Event()
-
-    async def start(name: str, retry: int) -> object:
-        started.append(clock["now"])
-        if len(started) == 1:
-            raise RuntimeError("the state database is unreachable")
-        return _result("ok", None)
-
+    down = RuntimeError("the state database is unreachable")
+    first = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=10)
     with capture_logs() as logs:
-        task = asyncio.create_task(
-            run_schedules(
-                {"s": parse_schedule("every 10s")},
-                start,
-                retry=lambda name, result, attempt: retry_delay(result, attempt),
-                now=lambda: clock["now"],
-                stop=stop,
-                max_sleep_s=0.005,
-            )
-        )
-        await asyncio.sleep(0.05)
-        for _ in range(2):
-            clock["now"] += timedelta(seconds=10)
-            await asyncio.sleep(0.05)
-        stop.set()
-        await asyncio.wait_for(task, 5)
+        started = await _starts("every 10s", [down], first, timedelta(seconds=10), 1)
     assert len(started) == 2
     (failed,) = [e for e in logs if e["event"] == "schedule.start_failed"]
     assert failed["sync"] == "s" and "state database is unreachable" in failed["error"]
