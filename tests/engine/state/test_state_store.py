@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as sa_postgresql
+from sqlalchemy.dialects import sqlite as sa_sqlite
 
 from ticketbridge.engine.state import (
     DeadLetterIn,
@@ -18,6 +21,7 @@ from ticketbridge.engine.state import (
     SqlStateStore,
     StateStore,
     open_store,
+    tables,
 )
 from ticketbridge.errors import LeaseLost, StateError
 
@@ -309,6 +313,48 @@ def test_ledger_upsert_overwrites_whole_rows(
     assert store.count_ledger(SYNC) == 2
     assert store.count_ledger("other-sync") == 0
     assert store.get_ledger("other-sync", ["b1"]) == {}
+
+
+def test_ledger_rows_are_stored_as_sqlalchemys_own_upsert_stores_them(
+    store: SqlStateStore, lease: Lease, run_id: int, clock: FakeClock
+) -> None:
+    # commit_batch hands its compiled upsert to the driver (engine/state/bulk.py): what it
+    # stores must be what Connection.execute of the same upsert stores, to the character.
+    rows = [
+        LedgerRow("b1", {"booking": "h1", "contact": "c1"}, {"booking": "9", "contact": "ø"}),
+        LedgerRow("b2", {}, {}, last_outcome="rejected", status="cancelled"),
+    ]
+    store.commit_batch(lease, run_id, ledger=rows)
+    insert = sa_postgresql.insert if store.engine.dialect.name == "postgresql" else sa_sqlite.insert
+    with store.engine.begin() as conn:
+        stmt = insert(tables.ledger)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[tables.ledger.c.sync, tables.ledger.c.key],
+                set_={"hashes": stmt.excluded.hashes},
+            ),
+            [
+                {
+                    "sync": "by-sqlalchemy",
+                    "key": row.key,
+                    "hashes": row.hashes,
+                    "dest_ids": row.dest_ids,
+                    "last_outcome": row.last_outcome,
+                    "status": row.status,
+                    "updated_at": clock.now,
+                    "run_id": run_id,
+                }
+                for row in rows
+            ],
+        )
+    c = tables.ledger.c
+    as_text = [sa.cast(col, sa.Text) for col in (c.hashes, c.dest_ids, c.updated_at)]
+    query = sa.select(c.key, *as_text, c.last_outcome, c.status, c.run_id).order_by(c.key)
+    with store.engine.connect() as conn:
+        ours = conn.execute(query.where(c.sync == SYNC)).all()
+        theirs = conn.execute(query.where(c.sync == "by-sqlalchemy")).all()
+    assert len(ours) == 2
+    assert ours == theirs
 
 
 def test_ledger_key_repeated_in_one_batch_keeps_the_last_row(

@@ -61,6 +61,7 @@ from ticketbridge.engine.state.base import (
     RunOutcome,
     RunRow,
 )
+from ticketbridge.engine.state.bulk import BulkUpsert
 from ticketbridge.engine.state.db import (
     WRITE,
     create_state_engine,
@@ -123,6 +124,7 @@ class SqlStateStore:
             # a tenth of a second of start-up that a SQLite project does not need.
             from sqlalchemy.dialects import postgresql
         self._insert = postgresql.insert if is_pg else sqlite.insert
+        self._ledger_upsert = BulkUpsert(t.ledger, self._insert)
         # A StaticPool shares one connection: transactions on it must not interleave.
         self._lock: AbstractContextManager[Any] = (
             threading.RLock() if isinstance(self._engine.pool, StaticPool) else nullcontext()
@@ -573,27 +575,13 @@ class SqlStateStore:
         now: datetime,
     ) -> None:
         # Deduplicated: PostgreSQL refuses to update one row twice in one INSERT .. ON CONFLICT.
-        params = {
-            row.key: {
-                "sync": sync,
-                "key": row.key,
-                "hashes": dict(row.hashes),
-                "dest_ids": dict(row.dest_ids),
-                "last_outcome": row.last_outcome,
-                "status": row.status,
-                "updated_at": now,
-                "run_id": run_id,
-            }
+        # Values in the ledger's column order, without those every row shares.
+        latest = {
+            row.key: (row.key, dict(row.hashes), dict(row.dest_ids), row.last_outcome, row.status)
             for row in rows
         }
-        stmt = self._insert(t.ledger)
-        overwrite = ("hashes", "dest_ids", "last_outcome", "status", "updated_at", "run_id")
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[t.ledger.c.sync, t.ledger.c.key],
-                set_={name: stmt.excluded[name] for name in overwrite},
-            ),
-            list(params.values()),
+        self._ledger_upsert.run(
+            conn, latest.values(), {"sync": sync, "updated_at": now, "run_id": run_id}
         )
 
     def _upsert_dead_letters(
