@@ -9,10 +9,7 @@ from typing import Any
 
 import pytest
 
-from ticketbridge.connectors.airship_crm.config import ContactBookingsOptions
-from ticketbridge.connectors.airship_crm.destination import AirshipCrmDestination
-from ticketbridge.engine.reader_process import PrepareAhead, ProcessSource
-from ticketbridge.engine.spec import RunOptions
+from ticketbridge.engine.reader_process import ProcessSource
 from ticketbridge.engine.state.sql import SqlStateStore, open_store
 from ticketbridge.errors import ConfigError
 from ticketbridge.http import HttpContext
@@ -59,30 +56,6 @@ def _child(store: SqlStateStore, text: str, **runtime: Any) -> bool:
             return isinstance(source, ProcessSource)
 
     return asyncio.run(which())
-
-
-def _ahead(store: SqlStateStore, opts: RunOptions) -> PrepareAhead | None:
-    rt = Runtime(load_project_text(_project(None)), store)
-    spec = rt.project.get_sync("s")
-
-    async def which() -> PrepareAhead | None:
-        async with rt.endpoints("s", run=(spec, opts)) as (source, _):
-            assert isinstance(source, ProcessSource)
-            return source.prepare_ahead
-
-    return asyncio.run(which())
-
-
-def test_the_reader_prepares_for_the_destination_with_the_runs_own_options(
-    store: SqlStateStore,
-) -> None:
-    ahead = _ahead(store, RunOptions(destination_overrides={"default_source_id": 3}))
-    assert ahead is not None and ahead.obj == "contact_bookings"
-    assert isinstance(ahead.options, ContactBookingsOptions)
-    assert ahead.options.default_source_id == 3, "the run's override, as the engine plans"
-    assert isinstance(ahead.destination(), AirshipCrmDestination)
-    # Options the run refuses: nothing is prepared ahead (the run reports the error).
-    assert _ahead(store, RunOptions(destination_overrides={"no_such_option": 1})) is None
 
 
 def test_a_new_project_reads_ticketco_over_the_network_in_a_child(store: SqlStateStore) -> None:

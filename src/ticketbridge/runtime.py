@@ -23,7 +23,7 @@ import structlog
 from ticketbridge import logs, notify
 from ticketbridge.connectors.base import CheckResult, Destination, Source
 from ticketbridge.engine.pipeline import run_sync
-from ticketbridge.engine.reader_process import PrepareAhead, ProcessSource
+from ticketbridge.engine.reader_process import ProcessSource
 from ticketbridge.engine.spec import RunOptions, RunResult, SyncSpec
 from ticketbridge.engine.state.peek import peek_checkpoint
 from ticketbridge.engine.windows import RunReads
@@ -119,29 +119,11 @@ class Runtime:
 
         return build, waited
 
-    def destination(self, connection: str, http: HttpContext | None = None) -> Destination:
+    def destination(self, connection: str) -> Destination:
         connector = self.project.connector(connection)
         if connector.destination is None:
             raise ConfigError(f"{connector.platform} cannot be a destination")
-        return connector.destination(self.project.connections[connection], http or self.http)
-
-    def _prepare_ahead(
-        self, connection: str, spec: SyncSpec, opts: RunOptions
-    ) -> PrepareAhead | None:
-        """What lets the reader process prepare each record for the destination too (its
-        ``prepare`` is pure by contract), taking that work off this process, which sends
-        the requests. ``None`` for options the run will refuse anyway."""
-        try:
-            run_spec = spec.with_overrides(opts)
-        except ValueError:
-            return None
-        transports = dict(self.http.transports)
-
-        def build() -> Destination:
-            # Never sends a request: its own context keeps it off this process's budgets.
-            return self.destination(connection, HttpContext(transports=transports))
-
-        return PrepareAhead(run_spec.obj, run_spec.object_options, build)
+        return connector.destination(self.project.connections[connection], self.http)
 
     def reads_in_child(self, sync: str, source: Source) -> bool:
         """Whether ``sync`` reads ``source`` in a forked child (``source_process``).
@@ -176,23 +158,15 @@ class Runtime:
 
     @asynccontextmanager
     async def endpoints(
-        self,
-        sync: str,
-        made: Callable[[Source], None] | None = None,
-        run: tuple[SyncSpec, RunOptions] | None = None,
+        self, sync: str, made: Callable[[Source], None] | None = None
     ) -> AsyncIterator[tuple[Source, Destination]]:
         """The sync's source and destination, closed after the block. ``made`` is called with
-        the source before the destination is built (:meth:`run` starts the reader there).
-        With ``run`` (the spec and options of the run), a reader process also prepares the
-        records for the destination."""
+        the source before the destination is built (:meth:`run` starts the reader there)."""
         cfg = self.project.sync_config(sync)
         source = self.source(cfg.source.connection)
         if self.reads_in_child(sync, source):
             log.debug("reader.process", sync=sync, platform=source.platform)
-            ahead = None
-            if run is not None:
-                ahead = self._prepare_ahead(cfg.destination.connection, *run)
-            source = ProcessSource(source, *self._child_source(cfg.source.connection), ahead)
+            source = ProcessSource(source, *self._child_source(cfg.source.connection))
         try:
             if made is not None:
                 made(source)
@@ -214,7 +188,7 @@ class Runtime:
         cfg = self.project.sync_config(sync)
         with logs.capture_tail() as tail:
             prestart = partial(self._prestart, spec=spec, opts=opts)
-            async with self.endpoints(sync, prestart, (spec, opts)) as (source, destination):
+            async with self.endpoints(sync, prestart) as (source, destination):
                 # Budgets exist once the endpoints are built.
                 waited = self._budget_waits(source)
                 result = await run_sync(

@@ -16,19 +16,10 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from tests.fakes import MemoryDestination, MemorySource, booking, spec
 from ticketbridge import logs
-from ticketbridge.connectors.base import (
-    Mapped,
-    ObjectOptions,
-    Page,
-    ReadRequest,
-    Record,
-    StreamOptions,
-)
+from ticketbridge.connectors.base import Page, ReadRequest, Record, StreamOptions
 from ticketbridge.engine.pipeline import run_sync
-from ticketbridge.engine.plan import prepare_record
 from ticketbridge.engine.reader_process import (
     READER_NICE,
-    PrepareAhead,
     ProcessSource,
     _encode,
     _Messages,
@@ -37,7 +28,7 @@ from ticketbridge.engine.reader_process import (
 from ticketbridge.engine.state.sql import SqlStateStore, open_store
 from ticketbridge.errors import FatalError, RateLimited, RetryableError
 from ticketbridge.http.budget import RateBudget
-from ticketbridge.model import Booking, Money, Ticket
+from ticketbridge.model import Money, Ticket
 
 REQUEST = ReadRequest(stream="bookings", options=StreamOptions())
 
@@ -49,10 +40,10 @@ def store(tmp_path: Path) -> Iterator[SqlStateStore]:
     s.close()
 
 
-def in_child(source: MemorySource, prepare: PrepareAhead | None = None) -> ProcessSource:
+def in_child(source: MemorySource) -> ProcessSource:
     # The factory runs in the forked child: the copy it returns reads there, and the
     # parent's ``source`` sees none of its calls.
-    return ProcessSource(source, lambda: source, prepare=prepare)
+    return ProcessSource(source, lambda: source)
 
 
 class _FailingSource(MemorySource):
@@ -78,114 +69,6 @@ async def test_the_child_hands_over_every_page_with_its_position_and_calls() -> 
     assert source.calls == 0, "the parent's copy read nothing"
     assert wrapped.api_calls == 3, "the child's calls are counted"
     assert not multiprocessing.active_children()
-
-
-class _CountingDestination(MemoryDestination):
-    """Counts the ``prepare`` calls of this process (a forked child counts in its own copy)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.prepares = 0
-
-    def prepare(self, obj: str, record: Record, options: ObjectOptions) -> Mapped:
-        self.prepares += 1
-        return super().prepare(obj, record, options)
-
-
-def _no_email(i: int) -> Booking:
-    made = booking(i)
-    assert made.contact is not None
-    return made.model_copy(update={"contact": made.contact.model_copy(update={"email": None})})
-
-
-def _mixed() -> list[Booking]:
-    """Bookings the fake destination maps, and every seventh one it refuses (no e-mail)."""
-    return [_no_email(i) if i % 7 == 3 else booking(i) for i in range(40)]
-
-
-def ahead(dest: MemoryDestination, obj: str = "contact_bookings") -> PrepareAhead:
-    return PrepareAhead(obj, ObjectOptions(), lambda: dest)
-
-
-async def test_the_child_prepares_each_record_as_the_engine_would() -> None:
-    dest = _CountingDestination()
-    source = MemorySource(_mixed(), page_size=10)
-    wrapped = in_child(source, ahead(dest))
-    records = [r async for p in wrapped.read(REQUEST) for r in p.records]
-    assert len(records) == 40
-    assert dest.prepares == 0, "the child prepared them, on its own copy"
-    for record in records:
-        assert record.prepared is not None
-        assert record.prepared == prepare_record(dest, "contact_bookings", ObjectOptions(), record)
-    refused = [r.prepared for r in records if isinstance(r.prepared, str)]
-    assert refused == [f"booking:mem:R{i:05d}: no email" for i in range(40) if i % 7 == 3]
-
-
-async def test_without_a_destination_in_the_child_the_records_come_unprepared() -> None:
-    source = MemorySource([booking(i) for i in range(5)], page_size=10)
-
-    def unbuildable() -> MemoryDestination:
-        raise OSError("no destination here")
-
-    wrapped = ProcessSource(
-        source,
-        lambda: source,
-        prepare=PrepareAhead("contact_bookings", ObjectOptions(), unbuildable),
-    )
-    records = [r async for p in wrapped.read(REQUEST) for r in p.records]
-    assert [r.data for r in records] == source.bookings
-    assert all(r.prepared is None for r in records)
-
-
-async def test_a_run_plans_what_the_child_prepared_and_writes_as_without_it(
-    tmp_path: Path,
-) -> None:
-    results = {}
-    for name, obj in (("here", None), ("ahead", "contact_bookings"), ("other", "other_obj")):
-        store = open_store(f"sqlite:///{tmp_path / name}.db")
-        dest = _CountingDestination()
-        source = MemorySource(_mixed(), page_size=10)
-        prepare = None if obj is None else ahead(dest, obj)
-        result = await run_sync(store, spec(), in_child(source, prepare), dest)
-        letters = {(d.key, d.stage, d.reason) for d in store.list_dead_letters("mem")}
-        results[name] = (result.counters, dest.stored, letters, dest.prepares)
-        store.close()
-    here, prepared_ahead, other = results["here"], results["ahead"], results["other"]
-    assert here[0].created == 34 and here[0].rejected == 6 and here[3] == 40
-    # The same counts, the same writes and the same dead letters, none prepared here.
-    assert prepared_ahead[:3] == here[:3]
-    assert prepared_ahead[3] == 0
-    # Prepared for another object: ignored, every record is prepared here again.
-    assert other[:3] == here[:3]
-    assert other[3] == 40
-
-
-class _FaultyMapping(_CountingDestination):
-    """A mapping with a bug for one booking: an error that is not a refusal."""
-
-    def prepare(self, obj: str, record: Record, options: ObjectOptions) -> Mapped:
-        if record.key.endswith("R00003"):
-            self.prepares += 1
-            raise KeyError("venue")
-        return super().prepare(obj, record, options)
-
-
-@pytest.mark.parametrize("skipped", [True, False], ids=["skipped", "not-skipped"])
-async def test_a_fault_in_the_mapping_fails_the_run_only_where_it_would_have(
-    store: SqlStateStore, skipped: bool
-) -> None:
-    dest = _FaultyMapping()
-    source = MemorySource([booking(i) for i in range(20)], page_size=10)
-    run_spec = spec(skip=frozenset({"R00003"}) if skipped else frozenset())
-    if skipped:  # never prepared in this process, so its fault never mattered
-        result = await run_sync(store, run_spec, in_child(source, ahead(dest)), dest)
-        assert result.outcome == "ok" and result.counters.created == 19
-        assert dest.prepares == 0
-    else:  # prepared here again, and raising as it does without a reader (the child's
-        # own errors arrive as FatalError)
-        with pytest.raises(KeyError, match="venue"):
-            await run_sync(store, run_spec, in_child(source, ahead(dest)), dest)
-        assert dest.prepares == 1
 
 
 class _Extra(BaseModel):

@@ -40,10 +40,6 @@ if TYPE_CHECKING:
 RecordData = Booking | Contact | Ticket
 Mapped = dict[str, dict[str, Any]]
 """Destination payload fields grouped by entity, e.g. ``{"contact": {...}, "booking": {...}}``."""
-Prepared = tuple[Mapped, dict[str, str]] | str
-"""A record prepared ahead (:attr:`Record.prepared`): its mapped fields and their hash per
-entity, or the reason the destination refused it. A plain tuple or string: it crosses a pipe
-with every record, and builds no object of its own there."""
 Withdrawals = Callable[[Mapped], Mapped]
 """Of a record's mapped fields, the consent withdrawals, by entity (``{"contact":
 {"allow_email": False}}``); ``{}`` when the record withdraws nothing."""
@@ -154,10 +150,6 @@ class Record:
     kind: str
     data: RecordData
     cursor: datetime | None = None  # e.g. updated_at, for updated-at cursors
-    prepared: Prepared | None = field(default=None, compare=False, repr=False)
-    """What the destination's ``prepare`` made of this record, when a reader process already
-    ran it (``engine/reader_process.py``): the mapped fields and their hashes, or the reason
-    it refused the record. ``None``: the engine prepares the record itself."""
 
 
 @dataclass

@@ -42,7 +42,7 @@ from ticketbridge.connectors.base import (
     Window,
 )
 from ticketbridge.engine.leases import LeaseKeeper, default_holder
-from ticketbridge.engine.plan import Planned, acknowledged_row, plan_record, prepare_record
+from ticketbridge.engine.plan import Planned, acknowledged_row, plan_record
 from ticketbridge.engine.readahead import SourceBatch, source_batches
 from ticketbridge.engine.records import record_from_json, record_to_json
 from ticketbridge.engine.spec import RunOptions, RunResult, SyncSpec
@@ -122,10 +122,6 @@ class _Run:
         self.plan_sample: list[dict[str, Any]] = []
         self.plan_omitted = 0
         self._calls0 = (source.api_calls, destination.api_calls)
-        # Records a reader process prepared for this very object and options (overrides
-        # applied) are planned from what it sent; any other record is prepared here.
-        ahead = getattr(source, "prepare_ahead", None)
-        self._prepared_ahead = ahead is not None and ahead.for_spec(spec.obj, spec.object_options)
 
     async def run(self) -> TicketbridgeError | None:
         """The run itself; returns the error that ended it early, or None."""
@@ -300,16 +296,13 @@ class _Run:
         planned: list[Planned] = []
         for record in records:
             previous = ledger.get(record.key)
-            prepared = record.prepared if self._prepared_ahead else None
-            if prepared is None:
-                prepared = prepare_record(
-                    self.dest, self.spec.obj, self.spec.object_options, record
-                )
-            if isinstance(prepared, str):
-                self._reject(rows, record, previous, "prepare", prepared)
+            try:
+                mapped = self.dest.prepare(self.spec.obj, record, self.spec.object_options)
+            except (RecordRejected, MappingError) as exc:
+                reason = exc.message if isinstance(exc, RecordRejected) else exc.reason
+                self._reject(rows, record, previous, "prepare", reason)
                 continue
-            mapped, hashes = prepared
-            p = plan_record(record, mapped, previous, self.spec.policy, hashes)
+            p = plan_record(record, mapped, previous, self.spec.policy)
             planned.append(p)
             if p.decision == "unchanged":
                 self.counters.unchanged += 1

@@ -10,17 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ticketbridge.connectors.base import (
-    Change,
-    Destination,
-    Mapped,
-    ObjectOptions,
-    Prepared,
-    Record,
-)
+from ticketbridge.connectors.base import Change, Mapped, Record
 from ticketbridge.engine.policy import WritePolicy
 from ticketbridge.engine.state.base import LedgerRow
-from ticketbridge.errors import MappingError, RecordRejected
 from ticketbridge.model import stable_hash
 
 Decision = Literal["create", "update", "unchanged", "skipped_policy"]
@@ -40,25 +32,11 @@ def entity_hashes(mapped: Mapped) -> dict[str, str]:
     return {entity: stable_hash(fields) for entity, fields in mapped.items()}
 
 
-def prepare_record(dest: Destination, obj: str, options: ObjectOptions, record: Record) -> Prepared:
-    """``record`` as ``dest`` maps it for ``obj``, with the hash of each entity, or the reason
-    ``dest`` refused it. Pure, as ``prepare`` is: the engine runs it here, or a reader process
-    runs it ahead (:attr:`Record.prepared`), with the same result."""
-    try:
-        mapped = dest.prepare(obj, record, options)
-    except RecordRejected as exc:
-        return exc.message
-    except MappingError as exc:
-        return exc.reason
-    return mapped, entity_hashes(mapped)
-
-
 def plan_record(
     record: Record,
     mapped: Mapped,
     row: LedgerRow | None,
     policy: WritePolicy,
-    hashes: dict[str, str] | None = None,
 ) -> Planned:
     """Decide what to do with one record.
 
@@ -66,11 +44,8 @@ def plan_record(
     * same hashes as acknowledged -> ``unchanged``;
     * some entity changed -> ``update`` with the changed entities' fields the policy allows on
       update, or ``skipped_policy`` when the policy lets none of them through.
-
-    ``hashes`` are ``entity_hashes(mapped)`` when the caller has them already.
     """
-    if hashes is None:
-        hashes = entity_hashes(mapped)
+    hashes = entity_hashes(mapped)
     acknowledged = row is not None and row.last_outcome == "ok" and bool(row.hashes)
     if not acknowledged:
         fields, if_empty = policy.apply("create", mapped)

@@ -5,10 +5,8 @@ destination's requests. On a large load each needs about half of one core, and o
 process can use one. The child reads pages and maps them; this process receives finished
 pages and writes them. Everything the guarantees rest on stays here: the checkpoint, the
 ledger, the lease and the dead-letter remapping, so a killed child costs a re-read and nothing
-else. The child also prepares each record for the destination (:class:`PrepareAhead`): that
-mapping is pure, and this process, which sends every request, is the one the destination waits
-for, while the child runs ahead at a lower priority. Pages cross a pipe, which bounds how
-far the child runs ahead (the pipe's buffer, then the engine's read-ahead).
+else. Pages cross a pipe, which bounds how far the child runs ahead (the pipe's buffer, then
+the engine's read-ahead).
 
 The child is forked, not spawned: a spawned interpreter spends a second importing the
 connector before its first request, which a small nightly sync would feel. It runs its own
@@ -29,7 +27,6 @@ import signal
 import struct
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -40,39 +37,19 @@ from pydantic import BaseModel
 from ticketbridge import errors, logs
 from ticketbridge.connectors.base import (
     CheckResult,
-    Destination,
-    ObjectOptions,
     Page,
-    Prepared,
     ReadRequest,
     Record,
     Source,
     StreamOptions,
     StreamSpec,
 )
-from ticketbridge.engine.plan import prepare_record
 
 log = structlog.get_logger("ticketbridge.engine.reader_process")
 
 SourceFactory = Callable[[], Source]
 # Seconds the sources built by a factory have waited on rate budgets; called in the child.
 BudgetWaits = Callable[[], float]
-
-
-@dataclass(frozen=True)
-class PrepareAhead:
-    """What the child needs to prepare each record for the destination as the engine would
-    (:func:`~ticketbridge.engine.plan.prepare_record`), so that it sends records with
-    ``prepared`` set: the sync's object and its options (overrides applied), and a builder of
-    the destination, called in the child. The engine uses a record's ``prepared`` only when
-    ``obj`` and ``options`` are its own."""
-
-    obj: str
-    options: ObjectOptions
-    destination: Callable[[], Destination]
-
-    def for_spec(self, obj: str, options: ObjectOptions) -> bool:
-        return self.obj == obj and self.options == options
 
 
 def _no_waits() -> float:
@@ -141,16 +118,11 @@ class ProcessSource:
     the same source afresh in the child."""
 
     def __init__(
-        self,
-        inner: Source,
-        factory: SourceFactory,
-        budget_waits: BudgetWaits = _no_waits,
-        prepare: PrepareAhead | None = None,
+        self, inner: Source, factory: SourceFactory, budget_waits: BudgetWaits = _no_waits
     ) -> None:
         self.inner = inner
         self.factory = factory
         self.budget_waits = budget_waits
-        self.prepare_ahead = prepare
         self.platform = inner.platform
         self._child_calls = 0
         self._child_waited = 0.0
@@ -192,12 +164,7 @@ class ProcessSource:
         receiver, sender = ctx.Pipe(duplex=False)
         child = ctx.Process(
             target=_child_main,
-            args=(
-                (self.factory, self.budget_waits, self.prepare_ahead),
-                request,
-                sender,
-                receiver,
-            ),
+            args=((self.factory, self.budget_waits), request, sender, receiver),
             name=f"ticketbridge-reader-{self.platform}",
             daemon=True,
         )
@@ -334,7 +301,7 @@ def _thaw() -> None:
     gc.unfreeze()
 
 
-_Builders = tuple[SourceFactory, BudgetWaits, PrepareAhead | None]
+_Builders = tuple[SourceFactory, BudgetWaits]
 
 
 def _child_main(
@@ -383,7 +350,7 @@ def _child_run(builders: _Builders, request: ReadRequest, conn: Connection) -> i
 
 
 async def _child_read(builders: _Builders, request: ReadRequest, conn: Connection) -> None:
-    factory, budget_waits, ahead = builders
+    factory, budget_waits = builders
     with logs.capture_tail() as tail:
 
         def send(kind: str, body: Any) -> None:
@@ -393,15 +360,8 @@ async def _child_read(builders: _Builders, request: ReadRequest, conn: Connectio
             conn.send_bytes(_encode((kind, source.api_calls, waited, body, lines)))
 
         source = factory()
-        prepare: Callable[[Record], Prepared | None] | None = None
         try:
             async for page in source.read(request):
-                if ahead is not None:
-                    # Built after the first page, not before the first source call.
-                    prepare, ahead = _preparer(ahead), None
-                if prepare is not None:
-                    for record in page.records:
-                        record.prepared = prepare(record)
                 send(_PAGE, page)
             send(_END, None)
         except (BrokenPipeError, ConnectionResetError):
@@ -410,27 +370,6 @@ async def _child_read(builders: _Builders, request: ReadRequest, conn: Connectio
             send(_ERROR, _describe(exc))
         finally:
             await source.aclose()
-
-
-def _preparer(ahead: PrepareAhead) -> Callable[[Record], Prepared | None] | None:
-    """The child's ``prepare``, or ``None`` if the destination cannot be built here: the
-    parent then prepares every record itself, as without a reader process, and meets the same
-    error (if any) where it can report it."""
-    try:
-        destination = ahead.destination()
-    except Exception as exc:
-        log.debug("reader.prepare_unavailable", error=type(exc).__name__)
-        return None
-
-    def prepare(record: Record) -> Prepared | None:
-        try:
-            return prepare_record(destination, ahead.obj, ahead.options, record)
-        except Exception:
-            # Not a refusal but a fault of the mapping: the parent prepares this record
-            # again, and fails the run as it would have, only if it is not skipped there.
-            return None
-
-    return prepare
 
 
 def _describe(exc: Exception) -> dict[str, Any]:
