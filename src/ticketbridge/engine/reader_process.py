@@ -44,6 +44,17 @@ from ticketbridge.connectors.base import (
     StreamOptions,
     StreamSpec,
 )
+from ticketbridge.model import (
+    Booking,
+    Consent,
+    Contact,
+    Event,
+    FieldIssue,
+    Money,
+    Person,
+    Ticket,
+    Venue,
+)
 
 log = structlog.get_logger("ticketbridge.engine.reader_process")
 
@@ -91,20 +102,27 @@ def _plain(cls: type) -> bool:
     return plain
 
 
-class _Pickler(pickle.Pickler):
-    """Pickles a pydantic model as its class, field values and set fields, instead of the
-    state dict pydantic's ``__getstate__`` builds in Python for every model: a fifth less of
-    the child's pickling per page, and no more unpickling here."""
+def _reduce_model(obj: BaseModel) -> Any:
+    if obj.__pydantic_extra__ is None and obj.__pydantic_private__ is None:
+        return _model, (type(obj), obj.__dict__, obj.__pydantic_fields_set__)
+    return obj.__reduce_ex__(_PROTOCOL)
 
-    def reducer_override(self, obj: Any) -> Any:
-        if (
-            isinstance(obj, BaseModel)
-            and obj.__pydantic_extra__ is None
-            and obj.__pydantic_private__ is None
-            and _plain(type(obj))
-        ):
-            return _model, (type(obj), obj.__dict__, obj.__pydantic_fields_set__)
-        return NotImplemented
+
+# The models pages are made of (connectors emit canonical records only).
+_CANONICAL = (Booking, Contact, Consent, Event, FieldIssue, Money, Person, Ticket, Venue)
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles a canonical model as its class, field values and set fields, instead of the
+    state dict pydantic's ``__getstate__`` builds in Python for every model: a fifth less of
+    the child's pickling per page, and no more unpickling here.
+
+    Through ``dispatch_table``, looked up by exact type, rather than ``reducer_override``,
+    which pickle calls for every object that is not a builtin: for the datetimes, enums and
+    decimals of a page too, about 15 Python calls per booking where 9 are models. Any other
+    model, and a subclass, pickles as pydantic pickles it."""
+
+    dispatch_table = {cls: _reduce_model for cls in _CANONICAL if _plain(cls)}
 
 
 def _encode(message: tuple[str, int, float, Any, list[str]]) -> bytes:
