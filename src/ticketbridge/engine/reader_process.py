@@ -34,7 +34,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 
-from ticketbridge import errors, logs
+from ticketbridge import errors, logs, model
 from ticketbridge.connectors.base import (
     CheckResult,
     Page,
@@ -43,17 +43,6 @@ from ticketbridge.connectors.base import (
     Source,
     StreamOptions,
     StreamSpec,
-)
-from ticketbridge.model import (
-    Booking,
-    Consent,
-    Contact,
-    Event,
-    FieldIssue,
-    Money,
-    Person,
-    Ticket,
-    Venue,
 )
 
 log = structlog.get_logger("ticketbridge.engine.reader_process")
@@ -109,7 +98,10 @@ def _reduce_model(obj: BaseModel) -> Any:
 
 
 # The models pages are made of (connectors emit canonical records only).
-_CANONICAL = (Booking, Contact, Consent, Event, FieldIssue, Money, Person, Ticket, Venue)
+_CANONICAL: tuple[type[BaseModel], ...] = (
+    *(model.Booking, model.Contact, model.Consent, model.Event, model.FieldIssue),
+    *(model.Money, model.Person, model.Ticket, model.Venue),
+)
 
 
 class _Pickler(pickle.Pickler):
