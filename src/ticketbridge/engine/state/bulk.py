@@ -2,11 +2,12 @@
 
 Every batch of a run upserts its ledger rows in one statement. Through ``Connection.execute``
 SQLAlchemy builds each row's parameters again in Python (a dict per row, then each column's
-type processing), which came to more than half of a batch's commit: 5.5 ms of CPU for 500
-rows, 2.5 ms this way (bench/README.md, round 8). Here the statement is compiled once per
-dialect, each column's bind processor is looked up once, and a value that is the same for
-every row (the sync, the time, the run) is processed once per call. What reaches the database
-is what ``Connection.execute`` would send: the same SQL, the same processors.
+type processing), which came to more than a third of a batch's commit: 5.5 to 6.3 ms of CPU
+for 500 rows, 3.2 to 3.6 ms this way (``python -m bench.engine_cost``; bench/README.md,
+round 8). Here the statement is compiled once per dialect, each column's bind processor is
+looked up once, and a value that is the same for every row (the sync, the time, the run) is
+processed once per call. What reaches the database is what ``Connection.execute`` would send:
+the same SQL, the same processors.
 """
 
 from __future__ import annotations
