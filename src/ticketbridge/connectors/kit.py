@@ -19,8 +19,9 @@ client, the payload schemas and mapping, the read or write logic, and the sandbo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast
 
@@ -228,3 +229,28 @@ async def run_bounded(items: Sequence[I], work: Callable[[I], Awaitable[T]], wid
 
     await gather_or_cancel([worker() for _ in range(max(1, min(width, len(items))))])
     return cast(list[T], results)
+
+
+async def one_ahead(
+    items: Sequence[I], fetch: Callable[[I], Awaitable[T]]
+) -> AsyncGenerator[tuple[I, T], None]:
+    """``(item, await fetch(item))`` for every item in order, with the next item's fetch
+    already running while the caller works on this one: a source maps one page of an API's
+    answers while the API prepares the next, instead of the two taking turns. At most two
+    fetches are ever under way. An error of a fetch is raised when its item is reached;
+    closing the iterator early cancels the fetch ahead. Close it (``contextlib.aclosing``)
+    where the caller may stop early."""
+    ahead: asyncio.Future[T] | None = None
+    try:
+        for n, item in enumerate(items):
+            current = ahead if ahead is not None else asyncio.ensure_future(fetch(item))
+            ahead = None
+            result = await current
+            if n + 1 < len(items):
+                ahead = asyncio.ensure_future(fetch(items[n + 1]))
+            yield item, result
+    finally:
+        if ahead is not None:
+            ahead.cancel()
+            with contextlib.suppress(BaseException):
+                await ahead

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from collections import Counter
@@ -505,3 +506,36 @@ async def test_a_broken_events_answer_fails_the_read_instead_of_reading_nothing(
     # check() says so too, instead of "token accepted"
     results = await src.check()
     assert not all(r.ok for r in results)
+
+
+async def test_the_next_events_item_grosses_are_read_while_this_ones_are_mapped(
+    harness: Harness,
+) -> None:
+    """One event ahead: while the engine takes an event's pages, the next event's item
+    grosses are already being read (kit.one_ahead), and the pages are what they always were."""
+    asked: list[str] = []
+
+    async def recording(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/item_grosses"):
+            asked.append(str(request.url.params["event_id"]))
+        return await harness.transport.handle_async_request(request)
+
+    win = window(-5, 30)
+    expected = await read_pages(harness.source(), win=win)
+    src = harness.source(transport=httpx.MockTransport(recording))
+    request = ReadRequest(stream="bookings", options=BookingsOptions(venues=[]), window=win)
+    got: list[Page] = []
+    asked_when_done: list[list[str]] = []
+    async for page in src.read(request):
+        got.append(page)
+        if page.position is not None:  # an event's last page: let the loop run a little
+            for _ in range(20):
+                await asyncio.sleep(0)
+            asked_when_done.append(sorted(set(asked)))
+    assert got == expected
+    events = [p.position["after"][1] for p in got if p.position is not None]
+    assert len(events) > 5
+    for n, seen in enumerate(asked_when_done[:-1]):
+        # Once event n was handed over, event n + 1 had been asked for, and nothing beyond.
+        assert str(events[n + 1]) in seen
+        assert not set(seen) & {str(e) for e in events[n + 2 :]}

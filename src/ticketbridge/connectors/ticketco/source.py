@@ -12,6 +12,7 @@ are mapped to.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +31,7 @@ from ticketbridge.connectors.base import (
     StreamSpec,
     Window,
 )
-from ticketbridge.connectors.kit import SourceKit, coerce_options
+from ticketbridge.connectors.kit import SourceKit, coerce_options, one_ahead
 from ticketbridge.connectors.ticketco.client import PLATFORM, TicketcoClient
 from ticketbridge.connectors.ticketco.config import TicketcoConfig
 from ticketbridge.connectors.ticketco.mapping import (
@@ -106,6 +107,10 @@ def _order(start: datetime | None, event_id: object) -> _Order:
     return (0, start.timestamp(), _id_key(event_id))
 
 
+# An event's payload with its status, and its item grosses (None: read as they are mapped).
+_Fetched = tuple[dict[str, Any], list[dict[str, Any]] | None]
+
+
 @dataclass(frozen=True)
 class _Selected:
     raw: dict[str, Any]
@@ -158,36 +163,50 @@ class TicketcoSource(SourceKit[TicketcoConfig]):
         size = max(1, request.page_size or DEFAULT_PAGE_SIZE)
         window_pos = [window.start.isoformat(), window.end.isoformat()] if window else None
         resume = self._resume_after(request.position, window)
-        for ev in await self._select(options.venues, window):
-            if resume is not None and ev.order <= resume:
-                continue
-            raw_event = await self._with_status(ev, ctx.now)
-            position = {
-                "after": [ev.start.isoformat() if ev.start else None, ev.id],
-                "window": window_pos,
-            }
-            # A full page is held back until more follows, so that the event's last page
-            # (which carries the position) is never an empty one after a full one.
-            pending: list[Record | Failed] = []
-            async for entries in self._event_entries(ev, raw_event, ctx, tickets):
-                pending.extend(entries)
-                while len(pending) > size:
-                    yield _page(pending[:size], None)
-                    del pending[:size]
-            yield _page(pending, position)
+        events = [
+            ev
+            for ev in await self._select(options.venues, window)
+            if resume is None or ev.order > resume
+        ]
 
-    async def _event_entries(
-        self, ev: _Selected, raw_event: dict[str, Any], ctx: MappingContext, tickets: bool
-    ) -> AsyncIterator[list[Record | Failed]]:
-        """The event's bookings and failures, mapped: all at once after its last page, or,
-        with ``item_grosses_grouped``, page by page as each ref_number's group ends."""
-        mapper = _EventMapper(raw_event, ctx, tickets=tickets)
-        if not self.config.item_grosses_grouped:
+        async def fetch(ev: _Selected) -> _Fetched:
+            raw_event = await self._with_status(ev, ctx.now)
+            if self.config.item_grosses_grouped:
+                return raw_event, None  # read page by page as it is mapped
             items: list[dict[str, Any]] = []
             async for page_items in self.client.item_grosses(ev.id):
                 items.extend(page_items)
-            yield mapper.map(group_items(items))
-            return
+            return raw_event, items
+
+        # The next event's item grosses are read while this one's are mapped (one_ahead).
+        async with contextlib.aclosing(one_ahead(events, fetch)) as fetched:
+            async for ev, (raw_event, items) in fetched:
+                position = {
+                    "after": [ev.start.isoformat() if ev.start else None, ev.id],
+                    "window": window_pos,
+                }
+                mapper = _EventMapper(raw_event, ctx, tickets=tickets)
+                # A full page is held back until more follows, so that the event's last page
+                # (which carries the position) is never an empty one after a full one.
+                pending: list[Record | Failed] = []
+                if items is not None:
+                    pending = mapper.map(group_items(items))
+                else:
+                    async for entries in self._grouped_entries(ev, mapper):
+                        pending.extend(entries)
+                        while len(pending) > size:
+                            yield _page(pending[:size], None)
+                            del pending[:size]
+                while len(pending) > size:
+                    yield _page(pending[:size], None)
+                    del pending[:size]
+                yield _page(pending, position)
+
+    async def _grouped_entries(
+        self, ev: _Selected, mapper: _EventMapper
+    ) -> AsyncIterator[list[Record | Failed]]:
+        """With ``item_grosses_grouped``: the event's bookings and failures, mapped page by
+        page as each ref_number's group ends."""
         closed: set[str] = set()
         tail: list[dict[str, Any]] = []  # the last group so far: it may go on next page
         last: str | None = None
