@@ -189,17 +189,16 @@ class TicketcoSource(SourceKit[TicketcoConfig]):
                 # A full page is held back until more follows, so that the event's last page
                 # (which carries the position) is never an empty one after a full one.
                 pending: list[Record | Failed] = []
-                if items is not None:
-                    pending = mapper.map(group_items(items))
-                else:
-                    async for entries in self._grouped_entries(ev, mapper):
-                        pending.extend(entries)
-                        while len(pending) > size:
-                            yield _page(pending[:size], None)
-                            del pending[:size]
-                while len(pending) > size:
-                    yield _page(pending[:size], None)
-                    del pending[:size]
+                mapped = (
+                    self._grouped_entries(ev, mapper)
+                    if items is None
+                    else _at_once(mapper.map(group_items(items)))
+                )
+                async for entries in mapped:
+                    pending.extend(entries)
+                    while len(pending) > size:
+                        yield _page(pending[:size], None)
+                        del pending[:size]
                 yield _page(pending, position)
 
     async def _grouped_entries(
@@ -464,6 +463,10 @@ def _not_an_event(raw: object) -> FatalError | None:
     return FatalError(
         f"GET /events: an entry is {shape_of(raw)}, not an event with an id", platform=PLATFORM
     )
+
+
+async def _at_once(entries: list[Record | Failed]) -> AsyncIterator[list[Record | Failed]]:
+    yield entries
 
 
 def _page(entries: list[Record | Failed], position: dict[str, Any] | None) -> Page:
