@@ -4,14 +4,7 @@
 from __future__ import annotations
 
 from ticketbridge.engine.spec import RunResult
-from ticketbridge.errors import (
-    BudgetExhausted,
-    ConfigError,
-    FatalError,
-    RateLimited,
-    RetryableError,
-    StateError,
-)
+from ticketbridge.errors import BudgetExhausted, RateLimited, RetryableError, StateError
 
 
 def verdict(result: RunResult) -> tuple[bool, float | None] | None:
@@ -29,8 +22,6 @@ def verdict(result: RunResult) -> tuple[bool, float | None] | None:
         # An outage that outlasted the HTTP client's retries, a database blip, or a lease
         # taken by a newer attempt (whose retry then finds the sync running and skips).
         return True, None
-    if isinstance(error, ConfigError | FatalError):
-        return False, None
-    # Anything else ended the run on purpose (bad shape of a response, …): retrying the same
-    # request would meet the same answer.
+    # Anything else (the project file, credentials, a response of the wrong shape, …) ended
+    # the run on purpose: retrying the same request would meet the same answer.
     return False, None

@@ -45,9 +45,11 @@ class BulkUpsert:
                 index_elements=keys, set_={name: stmt.excluded[name] for name in rest}
             )
             compiled = stmt.compile(dialect=dialect)
-            order = None
+            order = None  # named parameters: a dict per row
             if compiled.positional:
                 order = [self._columns.index(name) for name in compiled.positiontup or ()]
+                if order == list(range(len(self._columns))):
+                    order = []  # positional in column order: the values as they are
             processors: list[Processor | None] = [
                 c.type.dialect_impl(dialect).bind_processor(dialect) for c in self._table.columns
             ]
@@ -84,9 +86,9 @@ class BulkUpsert:
             values = template.copy()
             for slot, value in zip(slots, given, strict=True):
                 values[slot] = value
-            if order is not None:
-                out.append(tuple([values[i] for i in order]))
-            else:
+            if order is None:
                 out.append(dict(zip(self._columns, values, strict=True)))
+            else:
+                out.append(tuple([values[i] for i in order] if order else values))
         if out:
             conn.exec_driver_sql(sql, out)
