@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -42,6 +43,7 @@ GROUP_PUT = "PUT /v1/events/project/{project_id}/passGroups/{group}"
 PASS_PUT = "PUT /v1/pass/template/{template_id}/id/{external_id}"
 LINKS_POST = "POST /v1/links/adaptive/multiple/project/{project_id}"
 TOKEN_POST = "POST /token"
+VENUES = "Europe/Oslo"  # the TicketCo sandbox's venues, and its days
 
 Item = dict[str, Any]
 Event = dict[str, Any]
@@ -67,7 +69,12 @@ def start(
     sync = {
         "source": {"connection": "ticketco", "stream": "tickets"},
         "destination": {"connection": "airship_wallet", "object": "event_tickets"},
-        "window": {"field": "attendance_at", "from": f"+{days[0]}d", "to": f"+{days[1]}d"},
+        "window": {
+            "field": "attendance_at",
+            "from": f"+{days[0]}d",
+            "to": f"+{days[1]}d",
+            "timezone": VENUES,
+        },
         **settings,
     }
     stack = WalletStack.start(
@@ -100,9 +107,10 @@ def source_tickets(stack: WalletStack) -> dict[str, tuple[Event, Item]]:
     base = stack.running["ticketco"].url + "/api/public/v1"
     token = stack.env["TICKETCO_TOKEN"]
     first, last = stack.days
-    today = datetime.now(UTC).date()
-    lo = datetime.combine(today + timedelta(days=first), datetime.min.time(), UTC)
-    hi = datetime.combine(today + timedelta(days=last + 1), datetime.min.time(), UTC)
+    zone = ZoneInfo(VENUES)
+    today = datetime.now(zone).date()
+    lo = datetime.combine(today + timedelta(days=first), datetime.min.time(), zone)
+    hi = datetime.combine(today + timedelta(days=last + 1), datetime.min.time(), zone)
     out: dict[str, tuple[Event, Item]] = {}
     with httpx.Client(timeout=30) as client:
 

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,9 +15,11 @@ from ticketbridge.engine.windows import (
     RunReads,
     advance_cursor,
     backfill_chunks,
+    backfill_windows,
     business_window,
     cursor_since,
     parse_duration,
+    today_in,
 )
 from ticketbridge.errors import TicketbridgeError
 
@@ -86,6 +90,33 @@ def test_a_run_reads_its_window_from_the_stored_position_and_clears_it_at_the_en
     assert reads.at({"next": 9}) == {"position": {"next": 9}}
     assert reads.request_done() is None
     assert reads.final(None) == {"position": None}
+
+
+def _zone_on_another_day_than_utc() -> str:
+    """A zone whose date differs from UTC's right now: UTC+14 from 10:00 UTC, else UTC-12."""
+    return "Pacific/Kiritimati" if datetime.now(UTC).hour >= 10 else "Etc/GMT+12"
+
+
+def test_a_window_counts_its_days_from_today_in_its_own_zone() -> None:
+    # A run at 00:30 in Oslo (23:30 UTC) reads "+0d" as the Oslo day that has just begun.
+    zone = _zone_on_another_day_than_utc()
+    base = spec(strategy="window")
+    assert base.window is not None
+    s = replace(base, window=replace(base.window, start="0d", end="0d", timezone=zone))
+    (request,) = RunReads(s, RunOptions(), {}).requests()
+    local_today = datetime.now(ZoneInfo(zone)).date()
+    assert local_today != datetime.now(UTC).date()
+    assert request.window == business_window("attendance_at", "0d", "0d", local_today, zone)
+    assert today_in(zone) == local_today
+
+
+def test_a_backfill_ends_today_in_the_windows_zone() -> None:
+    zone = _zone_on_another_day_than_utc()
+    base = spec(strategy="window", backfill_from=date(2026, 1, 1))
+    assert base.window is not None
+    s = replace(base, window=replace(base.window, timezone=zone))
+    last = backfill_windows(s, RunOptions(kind="backfill"))[-1]
+    assert last.end == datetime.combine(today_in(zone), datetime.min.time(), ZoneInfo(zone))
 
 
 def test_a_cursor_run_widens_the_query_and_never_lowers_the_stored_cursor() -> None:

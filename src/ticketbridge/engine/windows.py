@@ -56,6 +56,12 @@ def parse_duration(text: str) -> timedelta:
     return -value if sign == "-" else value
 
 
+def today_in(tz: str) -> date:
+    """Today's date in ``tz``. A window's days are that zone's days, so its "today" is too:
+    at 23:30 UTC it is already tomorrow in Oslo, and there ``+0d`` is tomorrow's UTC date."""
+    return datetime.now(ZoneInfo(tz)).date()
+
+
 def business_window(field: str, start: str, end: str, today: date, tz: str = "UTC") -> Window:
     """Whole days from ``today+start`` through ``today+end`` inclusive, in ``tz``.
 
@@ -98,9 +104,9 @@ def backfill_windows(spec: SyncSpec, opts: RunOptions) -> list[Window]:
     start = spec.backfill_from
     if start is None:
         raise TicketbridgeError(f"sync {spec.name}: backfill needs a start date (--from)")
-    end = opts.backfill_to or opts.today or datetime.now(UTC).date()
     field_name = spec.window.field if spec.window else "updated_at"
     tz = spec.window.timezone if spec.window else "UTC"
+    end = opts.backfill_to or opts.today or today_in(tz)
     return backfill_chunks(field_name, start, end, spec.backfill_chunk, tz)
 
 
@@ -185,7 +191,8 @@ class RunReads:
         if spec.strategy == "window":
             assert spec.window is not None
             w = spec.window
-            window = business_window(w.field, w.start, w.end, self._today(), w.timezone)
+            today = self.opts.today or today_in(w.timezone)
+            window = business_window(w.field, w.start, w.end, today, w.timezone)
             yield replace(base, window=window, position=cp.get("position"))
         elif spec.strategy == "cursor":
             since = cursor_since(self._stored_cursor(), spec.lookback)
@@ -260,6 +267,3 @@ class RunReads:
 
     def _corrupt(self, problem: str) -> StateError:
         return checkpoint_error(self.spec.name, problem, "the state database")
-
-    def _today(self) -> date:
-        return self.opts.today or datetime.now(UTC).date()

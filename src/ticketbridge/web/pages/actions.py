@@ -5,7 +5,7 @@ console's worker loop, and is recorded in the run history with who started it.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ticketbridge.connectors.base import Window
 from ticketbridge.engine.spec import RunOptions, RunResult, SyncSpec
+from ticketbridge.engine.windows import today_in
 from ticketbridge.errors import ConfigError, TicketbridgeError
 from ticketbridge.manual_import import ImportChoices, prepare_import, switches_of
 from ticketbridge.web.auth import User
@@ -153,7 +154,7 @@ def choices_from(values: FormData | QueryParams) -> ImportChoices:
 
 
 def _defaults(spec: SyncSpec) -> dict[str, str]:
-    today = datetime.now(UTC).date()
+    today = today_in(spec.window.timezone if spec.window else "UTC")
     start = spec.backfill_from or (today - timedelta(days=365))
     return {"start": start.isoformat(), "end": today.isoformat()}
 
