@@ -65,6 +65,11 @@ def test_a_good_project_loads_with_secrets_from_the_environment() -> None:
         ),
         (("field: attendance_at", "field: booked_at"), 19, "no window field 'booked_at'"),
         (('schedule: "0 4 * * *"', 'schedule: "at dawn"'), 18, "cron"),
+        (
+            ('schedule: "0 4 * * *"', 'schedule: "0 4 * * *"\n    schedule_timezone: Oslo'),
+            19,
+            "unknown timezone 'Oslo'",
+        ),
         # Issue 20.6: these three once loaded, then failed the run with a traceback.
         (("from: -1d, to: +30d", "from: +30d, to: -1d"), 19, "window ends (-1d) before it starts"),
         (("to: +30d}", "to: +30d, timezone: Mars/Olympus}"), 19, "unknown timezone 'Mars/Olympus'"),

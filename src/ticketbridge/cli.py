@@ -872,7 +872,7 @@ def serve(config: ConfigOpt = None) -> None:
 
     project = _load(config)
     schedules = {
-        name: parse_schedule(cfg.schedule)
+        name: parse_schedule(cfg.schedule, cfg.schedule_timezone)
         for name, cfg in project.file.syncs.items()
         if cfg.schedule
     }

@@ -55,6 +55,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def known_zone(value: str) -> str:
+    """``value`` if it names an IANA time zone; ValueError saying what to write otherwise."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown timezone {value!r}: use an IANA name such as Europe/London or UTC"
+        ) from None
+    return value
+
+
 class WindowConfig(_Strict):
     field: str
     from_: str = Field("-1d", alias="from")
@@ -70,13 +81,7 @@ class WindowConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown timezone {value!r}: use an IANA name such as Europe/London or UTC"
-            ) from None
-        return value
+        return known_zone(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> WindowConfig:
@@ -112,6 +117,9 @@ class SyncConfig(_Strict):
     source: SourceRef
     destination: DestinationRef
     schedule: str | None = None
+    # The zone a cron schedule's hours are in: "0 4 * * *" with Europe/Oslo is four in the
+    # morning in Oslo, summer and winter.
+    schedule_timezone: str = "UTC"
     window: WindowConfig | None = None
     cursor: CursorConfig | None = None
     diff: bool = False
@@ -130,6 +138,11 @@ class SyncConfig(_Strict):
     # for large loads. "auto" (the default) does so where the source says its reads are worth
     # it and can run there (runtime.py, reads_in_child); true insists, false never.
     source_process: bool | Literal["auto"] = "auto"
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _schedule_zone(cls, value: str) -> str:
+        return known_zone(value)
 
     @field_validator("schedule")
     @classmethod

@@ -32,6 +32,33 @@ def test_cron_and_interval_schedules() -> None:
         parse_schedule("at dawn")
 
 
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def test_a_cron_in_a_zone_runs_at_its_wall_clock_hour_summer_and_winter() -> None:
+    nightly = parse_schedule("0 4 * * *", "Europe/Oslo")
+    assert nightly.next_after(_utc(2026, 12, 4, 23, 30)) == _utc(2026, 12, 5, 3)  # CET
+    assert nightly.next_after(_utc(2027, 6, 1, 12)) == _utc(2027, 6, 2, 2)  # CEST
+    # The night the clocks go forward, and the night after.
+    assert nightly.next_after(_utc(2027, 3, 27, 5)) == _utc(2027, 3, 28, 2)
+    assert nightly.next_after(_utc(2027, 3, 28, 2)) == _utc(2027, 3, 29, 2)
+    assert nightly.label() == "0 4 * * * (Europe/Oslo)"
+    assert parse_schedule("0 4 * * *").label() == "0 4 * * *"
+
+
+def test_an_hour_the_clocks_pass_twice_runs_once_and_one_they_skip_runs_once() -> None:
+    twice = parse_schedule("30 2 * * *", "Europe/Oslo")
+    # 2027-10-31: 02:30 local is 00:30 UTC (summer time) and again 01:30 UTC (winter time).
+    first = twice.next_after(_utc(2027, 10, 30, 5))
+    assert first == _utc(2027, 10, 31, 0, 30)
+    assert twice.next_after(first) == _utc(2027, 11, 1, 1, 30)
+    assert twice.next_after(_utc(2027, 10, 31, 1, 10)) == _utc(2027, 11, 1, 1, 30)
+    # 2027-03-28: 02:30 local never happens; it runs at 01:30 UTC (03:30 summer time).
+    assert twice.next_after(_utc(2027, 3, 27, 5)) == _utc(2027, 3, 28, 1, 30)
+    assert twice.next_after(_utc(2027, 3, 28, 1, 30)) == _utc(2027, 3, 29, 0, 30)
+
+
 async def test_a_run_still_going_when_due_again_is_skipped_not_overlapped() -> None:
     clock = {"now": datetime(2026, 1, 1, tzinfo=UTC)}
     started: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,23 @@ def test_no_address_anywhere_is_a_config_error(
 
     with pytest.raises(ConfigError, match="--temporal HOST:PORT"):
         Cluster().connect_options()
+
+
+def test_a_cron_in_a_zone_becomes_a_temporal_schedule_in_that_zone(tmp_path: Path) -> None:
+    import yaml
+
+    from ticketbridge.project import load_project
+    from ticketbridge.temporal.schedules import desired_schedules
+
+    config = write_example_project(tmp_path, port_base=18901)
+    data = yaml.safe_load(config.read_text())
+    sync, cfg = next((n, c) for n, c in data["syncs"].items() if c.get("schedule") == "0 4 * * *")
+    cfg["schedule_timezone"] = "Europe/Oslo"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    desired = desired_schedules(load_project(config, secrets=False), "q", timedelta(minutes=5))
+    text, schedule = desired[sync]
+    assert text == "0 4 * * * (Europe/Oslo)"
+    assert schedule.spec.cron_expressions == ["0 4 * * *"]
+    assert schedule.spec.time_zone_name == "Europe/Oslo"
+    others = [s for name, (_, s) in desired.items() if name != sync]
+    assert others and all(s.spec.time_zone_name in (None, "UTC") for s in others)

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -446,6 +446,24 @@ def test_the_run_history_says_which_runs_serve_retried(project_file: Path) -> No
         page = client.get(f"/syncs/{sync}").text
     assert page.count('small">schedule (retry 1)</td>') == 1
     assert page.count('small">schedule</td>') == 1, "the run the schedule made"
+
+
+def test_a_sync_page_shows_a_cron_in_its_zone_and_its_next_time_in_utc(
+    project_file: Path,
+) -> None:
+    data = yaml.safe_load(project_file.read_text())
+    sync, cfg = next((n, c) for n, c in data["syncs"].items() if c.get("schedule") == "0 4 * * *")
+    cfg["schedule_timezone"] = "Pacific/Kiritimati"  # UTC+14: 04:00 there is 14:00 UTC
+    project_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    before = datetime.now(UTC)
+    with served(_with_operator(project_file)) as client:
+        _log_in(client, "operator-password")
+        page = client.get(f"/syncs/{sync}").text
+    assert "0 4 * * * (Pacific/Kiritimati)" in page
+    due = before.replace(hour=14, minute=0, second=0, microsecond=0)
+    if due <= before:
+        due += timedelta(days=1)
+    assert f"{due:%Y-%m-%d %H:%M:%S} UTC" in page
 
 
 def _ended_pid() -> int:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from croniter import croniter
@@ -81,15 +82,37 @@ def retry_delay(
 class Schedule:
     text: str
     interval: timedelta | None = None
+    timezone: str = "UTC"  # the zone a cron's hours are read in (an interval has none)
+
+    def label(self) -> str:
+        """As the project file says it, with the zone of a cron that is not in UTC."""
+        if self.interval is None and self.timezone != "UTC":
+            return f"{self.text} ({self.timezone})"
+        return self.text
 
     def next_after(self, moment: datetime) -> datetime:
+        """The first due time after ``moment`` (aware), in UTC.
+
+        A cron is matched against the zone's wall clock: "0 4 * * *" in Europe/Oslo is 03:00
+        UTC in winter and 02:00 in summer. A time the clocks skip in spring runs once, at
+        its UTC offset before the change (02:30 becomes 03:30 local time). A time they pass
+        twice in autumn runs once, at its first occurrence.
+        """
         if self.interval is not None:
             return moment + self.interval
-        return croniter(self.text, moment).get_next(datetime)  # type: ignore[no-any-return]
+        zone = ZoneInfo(self.timezone)
+        # On the naive wall clock, so that a repeated hour matches once (croniter on aware
+        # times matches both occurrences).
+        times = croniter(self.text, moment.astimezone(zone).replace(tzinfo=None))
+        while True:
+            wall: datetime = times.get_next(datetime)
+            due = wall.replace(tzinfo=zone).astimezone(UTC)
+            if due > moment:
+                return due
 
 
-def parse_schedule(text: str) -> Schedule:
-    """``"0 4 * * *"`` (cron, UTC) or ``"every 5m"`` / ``"5m"`` (an interval)."""
+def parse_schedule(text: str, timezone: str = "UTC") -> Schedule:
+    """``"0 4 * * *"`` (cron, in ``timezone``) or ``"every 5m"`` / ``"5m"`` (an interval)."""
     value = text.strip()
     spec = value.removeprefix("every").strip()
     try:
@@ -102,7 +125,7 @@ def parse_schedule(text: str) -> Schedule:
         return Schedule(value, interval)
     if not croniter.is_valid(value):
         raise ValueError(f"{text!r} is neither a cron expression nor an interval like 'every 5m'")
-    return Schedule(value)
+    return Schedule(value, timezone=timezone)
 
 
 async def run_schedules(

@@ -1,7 +1,7 @@
 """``ticketbridge schedules apply``: each sync's ``schedule`` as a Temporal Schedule.
 
-* ``"0 4 * * *"`` becomes a cron spec (UTC, as the embedded scheduler reads it), ``every 5m``
-  an interval spec.
+* ``"0 4 * * *"`` becomes a cron spec in the sync's ``schedule_timezone`` (UTC unless set, as
+  the embedded scheduler reads it), ``every 5m`` an interval spec.
 * Overlap policy SKIP: a fire while the sync's previous scheduled run is still going does
   nothing. (A run started by hand is caught one level down: the scheduled workflow's child
   has the sync's single-flight id, so it is refused and recorded ``skipped: running``.)
@@ -33,6 +33,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from ticketbridge.engine.scheduler import Schedule as ParsedSchedule
 from ticketbridge.engine.scheduler import parse_schedule
 from ticketbridge.errors import ConfigError
 from ticketbridge.project import Project
@@ -50,11 +51,10 @@ class Applied:
     schedule: str  # the project file's text, or "" for a removed one
 
 
-def _spec(text: str) -> ScheduleSpec:
-    parsed = parse_schedule(text)
+def _spec(parsed: ParsedSchedule) -> ScheduleSpec:
     if parsed.interval is not None:
         return ScheduleSpec(intervals=[ScheduleIntervalSpec(every=parsed.interval)])
-    return ScheduleSpec(cron_expressions=[parsed.text], time_zone_name="UTC")
+    return ScheduleSpec(cron_expressions=[parsed.text], time_zone_name=parsed.timezone)
 
 
 def desired_schedules(
@@ -66,7 +66,7 @@ def desired_schedules(
         if not cfg.schedule:
             continue
         try:
-            spec = _spec(cfg.schedule)
+            parsed = parse_schedule(cfg.schedule, cfg.schedule_timezone)
         except ValueError as exc:
             raise ConfigError(str(exc), field=f"syncs.{name}.schedule") from None
         base = request or RunRequest(sync=name, workflow_id="")
@@ -84,7 +84,7 @@ def desired_schedules(
             task_queue=task_queue,
         )
         policy = SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup)
-        out[name] = (cfg.schedule, Schedule(action=action, spec=spec, policy=policy))
+        out[name] = (parsed.label(), Schedule(action=action, spec=_spec(parsed), policy=policy))
     return out
 
 

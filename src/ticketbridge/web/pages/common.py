@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ticketbridge.engine.scheduler import parse_schedule
+from ticketbridge.engine.scheduler import Schedule, parse_schedule
 from ticketbridge.engine.state.base import RunRow
 from ticketbridge.project import Project
 from ticketbridge.web.console import Console
@@ -31,7 +31,7 @@ def refuse(request: Request, status: int, message: str) -> Response:
 class Endpoints:
     source: str  # "ticketco (ticketco · bookings)"
     destination: str
-    schedule: str | None
+    schedule: Schedule | None
 
 
 def endpoints(project: Project, sync: str) -> Endpoints:
@@ -41,16 +41,15 @@ def endpoints(project: Project, sync: str) -> Endpoints:
     return Endpoints(
         source=f"{cfg.source.connection} ({src} · {cfg.source.stream})",
         destination=f"{cfg.destination.connection} ({dst} · {cfg.destination.object})",
-        schedule=cfg.schedule,
+        schedule=parse_schedule(cfg.schedule, cfg.schedule_timezone) if cfg.schedule else None,
     )
 
 
-def next_run(schedule: str | None, last: RunRow | None, now: datetime) -> datetime | None:
+def next_run(parsed: Schedule | None, last: RunRow | None, now: datetime) -> datetime | None:
     """When ``ticketbridge serve`` starts the sync next: a cron's next time; an interval's
     after the last run's start (now, if that is past)."""
-    if not schedule:
+    if parsed is None:
         return None
-    parsed = parse_schedule(schedule)
     if parsed.interval is None:
         return parsed.next_after(now)
     if last is None:
