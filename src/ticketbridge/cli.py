@@ -864,7 +864,6 @@ def serve(config: ConfigOpt = None) -> None:
     from ticketbridge.engine.scheduler import (
         RETRIES_ENV,
         parse_retry_delays,
-        parse_schedule,
         retry_delay,
         run_schedules,
     )
@@ -872,9 +871,9 @@ def serve(config: ConfigOpt = None) -> None:
 
     project = _load(config)
     schedules = {
-        name: parse_schedule(cfg.schedule, cfg.schedule_timezone)
+        name: schedule
         for name, cfg in project.file.syncs.items()
-        if cfg.schedule
+        if (schedule := cfg.parsed_schedule()) is not None
     }
     supplier = project.supplier_api
     wallets = callbacks.configured(project.connections)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,6 +45,9 @@ from ticketbridge.engine.windows import parse_duration
 from ticketbridge.errors import ConfigError
 from ticketbridge.notify import NotifyConfig, SmtpConfig
 from ticketbridge.supplier.config import SupplierApiConfig
+
+if TYPE_CHECKING:
+    from ticketbridge.engine.scheduler import Schedule
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -153,6 +156,15 @@ class SyncConfig(_Strict):
 
         parse_schedule(value)
         return value
+
+    def parsed_schedule(self) -> Schedule | None:
+        """The schedule as ``serve``, the console and Temporal read it: the cron in
+        ``schedule_timezone``. None for a sync run only by hand."""
+        if self.schedule is None:
+            return None
+        from ticketbridge.engine.scheduler import parse_schedule
+
+        return parse_schedule(self.schedule, self.schedule_timezone)
 
     @field_validator("backfill_chunk")
     @classmethod

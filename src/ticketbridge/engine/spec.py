@@ -53,6 +53,11 @@ class SyncSpec:
             self.lease_key = self.name
 
     @property
+    def days_zone(self) -> str:
+        """The time zone this sync's days are counted in: its window's, else UTC."""
+        return self.window.timezone if self.window else "UTC"
+
+    @property
     def shared_lease(self) -> str | None:
         """The lease this sync shares with others, besides its own; None if it has none."""
         return self.lease_key if self.lease_key != self.name else None

@@ -105,7 +105,7 @@ def backfill_windows(spec: SyncSpec, opts: RunOptions) -> list[Window]:
     if start is None:
         raise TicketbridgeError(f"sync {spec.name}: backfill needs a start date (--from)")
     field_name = spec.window.field if spec.window else "updated_at"
-    tz = spec.window.timezone if spec.window else "UTC"
+    tz = spec.days_zone
     end = opts.backfill_to or opts.today or today_in(tz)
     return backfill_chunks(field_name, start, end, spec.backfill_chunk, tz)
 

@@ -34,7 +34,6 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from ticketbridge.engine.scheduler import Schedule as ParsedSchedule
-from ticketbridge.engine.scheduler import parse_schedule
 from ticketbridge.errors import ConfigError
 from ticketbridge.project import Project
 from ticketbridge.temporal import ids
@@ -63,12 +62,12 @@ def desired_schedules(
     """sync -> (its schedule text, the Temporal Schedule for it), for every scheduled sync."""
     out: dict[str, tuple[str, Schedule]] = {}
     for name, cfg in project.file.syncs.items():
-        if not cfg.schedule:
-            continue
         try:
-            parsed = parse_schedule(cfg.schedule, cfg.schedule_timezone)
+            parsed = cfg.parsed_schedule()
         except ValueError as exc:
             raise ConfigError(str(exc), field=f"syncs.{name}.schedule") from None
+        if parsed is None:
+            continue
         base = request or RunRequest(sync=name, workflow_id="")
         run = RunRequest(
             **{

@@ -154,7 +154,7 @@ def choices_from(values: FormData | QueryParams) -> ImportChoices:
 
 
 def _defaults(spec: SyncSpec) -> dict[str, str]:
-    today = today_in(spec.window.timezone if spec.window else "UTC")
+    today = today_in(spec.days_zone)
     start = spec.backfill_from or (today - timedelta(days=365))
     return {"start": start.isoformat(), "end": today.isoformat()}
 
@@ -184,8 +184,7 @@ def _chunks(
         prepared = prepare_import(console.project(), sync, choices_from(values))
     except (ValueError, ConfigError, TicketbridgeError) as exc:
         return [], str(exc)
-    window = prepared.spec.window
-    return chunk_days(prepared.chunks, window.timezone if window else "UTC"), None
+    return chunk_days(prepared.chunks, prepared.spec.days_zone), None
 
 
 def _form_context(

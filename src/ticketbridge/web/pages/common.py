@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ticketbridge.engine.scheduler import Schedule, parse_schedule
+from ticketbridge.engine.scheduler import Schedule
 from ticketbridge.engine.state.base import RunRow
 from ticketbridge.project import Project
 from ticketbridge.web.console import Console
@@ -41,7 +41,7 @@ def endpoints(project: Project, sync: str) -> Endpoints:
     return Endpoints(
         source=f"{cfg.source.connection} ({src} · {cfg.source.stream})",
         destination=f"{cfg.destination.connection} ({dst} · {cfg.destination.object})",
-        schedule=parse_schedule(cfg.schedule, cfg.schedule_timezone) if cfg.schedule else None,
+        schedule=cfg.parsed_schedule(),
     )
 
 
