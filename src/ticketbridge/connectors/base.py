@@ -179,6 +179,10 @@ class Change:
     dest_ids: dict[str, str] = field(default_factory=dict)
     changed: frozenset[str] = frozenset()  # entities whose content changed since last ack
     if_empty: frozenset[str] = frozenset()  # "entity.field" to write only where empty
+    # What ``prepare`` made of the record, before the write policy: a destination that needs
+    # more than ``fields`` (an identity a policy withholds) reads it here instead of
+    # preparing the record again. Empty when the change was not planned by the engine.
+    prepared: Mapped = field(default_factory=dict)
 
 
 @dataclass

@@ -57,6 +57,7 @@ def plan_record(
             dest_ids=dict(row.dest_ids) if row else {},
             changed=frozenset(mapped),
             if_empty=if_empty,
+            prepared=mapped,
         )
         return Planned(record, "create", hashes, change, row, frozenset(mapped))
     assert row is not None
@@ -74,6 +75,7 @@ def plan_record(
         dest_ids=dict(row.dest_ids),
         changed=changed,
         if_empty=if_empty,
+        prepared=mapped,
     )
     return Planned(record, "update", hashes, change, row, changed)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -180,6 +181,21 @@ def test_nested_date_fields_by_dotted_path() -> None:
     raw = customer(cards={"Cardnumber": 1, "valid_until": "31.12.2026"})
     assert map_customer(raw, ctx).attributes["cards"]["valid_until"] == "2026-12-31"
     assert raw["cards"]["valid_until"] == "31.12.2026"  # the payload itself is untouched
+
+
+def test_attributes_are_the_payload_copied_not_shared() -> None:
+    """A record's attributes equal its payload but share no dict or list with it, so
+    whatever later changes the one (a date rewrite, a dead letter's raw) leaves the other."""
+    raw_customer, raw_order = customer(), order()
+    contact = map_customer(raw_customer, CTX)
+    booking = map_order(raw_order, raw_customer, CTX)
+    for raw, attributes in ((raw_customer, contact.attributes), (raw_order, booking.attributes)):
+        assert attributes == raw
+        before = copy.deepcopy(raw)
+        raw["marketing_consent" if "marketing_consent" in raw else "event"]["name"] = "changed"
+        assert attributes == before
+    raw_order["tickets"].append({"id": "extra"})
+    assert len(booking.attributes["tickets"]) == len(raw_order["tickets"]) - 1
 
 
 def test_missing_id_or_updated_at_fails_naming_the_field() -> None:
