@@ -91,13 +91,18 @@ class Integration:
             runtime.close()
 
     def run_in_process(
-        self, directory: Path, seed: int, faults: dict[str, Any] | None = None
+        self,
+        directory: Path,
+        seed: int,
+        faults: dict[str, Any] | None = None,
+        sandboxes: dict[str, SandboxApp] | None = None,
     ) -> tuple[Any, dict[str, Any], dict[str, SandboxApp]]:
-        """A run against fresh in-process sandboxes (ASGI, no sockets), ``faults`` set on
-        every one of them; returns the run's result, the destination's data and the
-        sandboxes. Retries do not wait: the back-off is the HTTP layer's, tested elsewhere."""
+        """A run against in-process sandboxes (ASGI, no sockets), fresh ones unless
+        ``sandboxes`` are given, ``faults`` set on every one of them; returns the run's
+        result, the destination's data and the sandboxes. Retries do not wait: the back-off
+        is the HTTP layer's, tested elsewhere."""
         directory.mkdir(parents=True, exist_ok=True)
-        sandboxes = self.sandboxes(seed)
+        sandboxes = sandboxes or self.sandboxes(seed)
         http = HttpContext(sleep=_no_wait)
         connections: dict[str, dict[str, Any]] = {}
         env: dict[str, str] = {}

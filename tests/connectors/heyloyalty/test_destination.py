@@ -177,6 +177,23 @@ async def test_unsubscribed_member_is_resubscribed_when_allowed(harness: Harness
     assert member["status"]["status"] == "active" and member["status"]["email"] == "active"
 
 
+async def test_a_resubscribed_member_stays_off_the_channel_the_source_says_no_to(
+    harness: Harness,
+) -> None:
+    """Updating an unsubscribed member re-activates it (platforms.md 5.4). The look-up before
+    the upsert showed its e-mail unsubscribed, and the source says no to e-mail too: after the
+    upsert that channel must be turned off again, not taken as off already."""
+    dest = harness.destination()
+    await write(dest, DEFAULT, make_contact())
+    await harness.admin("POST", "mutate", {"unsubscribe": ["jane.doe@example.com"]})
+    contact = make_contact(email_consent=ConsentState.DENIED, sms_consent=ConsentState.GRANTED)
+    [outcome] = await write(dest, options(resubscribe_unsubscribed=True), contact)
+    assert outcome.ok and outcome.skipped is None
+    member = member_by_email(await harness.data(), "jane.doe@example.com")
+    assert member["status"]["email"] == "unsubscribed"
+    assert member["status"]["mobile"] == "active"
+
+
 async def test_mapping_fills_cardnumber_and_remove_stops_sending(harness: Harness) -> None:
     dest = harness.destination()
     opts = options(

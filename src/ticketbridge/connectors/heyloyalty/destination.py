@@ -45,7 +45,7 @@ from ticketbridge.connectors.heyloyalty.mapping import (
     prepare_members,
     tracking_rows,
 )
-from ticketbridge.connectors.heyloyalty.schemas import HlList, Member, MemberStatus
+from ticketbridge.connectors.heyloyalty.schemas import MEMBER_META, HlList, Member, MemberStatus
 from ticketbridge.connectors.kit import DestinationKit, coerce_options, gather_or_cancel
 from ticketbridge.errors import AuthError, ConnectorError, FatalError, RecordRejected
 from ticketbridge.http import HttpContext
@@ -82,16 +82,26 @@ def _empty(value: Any) -> bool:
 
 
 def _status_to_write(
-    consent: dict[str, str], member: dict[str, Any], *, created: bool, found: Member | None
+    consent: dict[str, str],
+    member: dict[str, Any],
+    *,
+    created: bool,
+    found: Member | None,
+    upserted: bool = True,
 ) -> dict[str, str]:
-    """The channels to set ``unsubscribed`` after an upsert; never ``active`` (an opt-in is
-    written only by the create itself).
+    """The channels to set ``unsubscribed``; never ``active`` (an opt-in is written only by
+    the create itself). ``member`` is what the upsert sent, ``found`` the member as looked up
+    before it (None: not looked up), ``upserted`` whether an upsert came before this.
 
     * A member just created is active on every channel it has an address for, so each channel
       whose consent the source did not grant is turned off: an SMS-only consent never becomes
       an active e-mail subscription.
-    * An existing member gets the source's withdrawals, except where Heyloyalty already shows
-      that channel unsubscribed (when the member was looked up).
+    * An existing member gets the source's withdrawals. After an upsert, whatever the look-up
+      showed: updating a member re-activates it (platforms.md 5.4), so a channel it had
+      unsubscribed may be active again. Only a channel that has no address on either side
+      (none sent, none on the member as found) is left alone, as a created member's is.
+    * Without an upsert (a withdrawal alone), a channel Heyloyalty already shows unsubscribed
+      is not written again.
     """
     if created:
         return {
@@ -99,11 +109,19 @@ def _status_to_write(
             for c in ("email", "mobile")
             if not _empty(member.get(c)) and consent.get(c) != "active"
         }
+    denied = [c for c, value in consent.items() if value == "unsubscribed"]
+    if upserted:
+        had = found.fields() if found is not None else None
+        return {
+            c: "unsubscribed"
+            for c in denied
+            if had is None or not (_empty(member.get(c)) and _empty(had.get(c)))
+        }
     current = found.status if found is not None else None
     return {
         c: "unsubscribed"
-        for c, value in consent.items()
-        if value == "unsubscribed" and (current is None or getattr(current, c) != "unsubscribed")
+        for c in denied
+        if current is None or getattr(current, c) != "unsubscribed"
     }
 
 
@@ -334,15 +352,18 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
                     f"PATCH /lists/{self.config.list_id}/members/{result.member_id} "
                     f"status {withdrawn} refused: {exc.message}",
                 )
-        # Later changes for the same identity in this batch now see the member.
+        # Later changes for the same identity in this batch now see the member, with the
+        # addresses it has now.
         status = MemberStatus(status="active", **withdrawn)
-        existing[key] = Member(id=result.member_id, status=status)
+        now = {**(found.fields() if found is not None else {}), **member}
+        fields = {k: v for k, v in now.items() if k not in MEMBER_META}
+        existing[key] = Member(id=result.member_id, status=status, **fields)
         return Outcome(change.key, ok=True, dest_ids=ids)
 
     async def _withdraw(
         self, change: Change, consent: dict[str, str], found: Member | None, ids: dict[str, str]
     ) -> Outcome:
-        withdrawn = _status_to_write(consent, {}, created=False, found=found)
+        withdrawn = _status_to_write(consent, {}, created=False, found=found, upserted=False)
         if not withdrawn:
             return Outcome(change.key, ok=True, dest_ids=ids)
         try:
