@@ -17,6 +17,7 @@ from starlette.routing import Route
 from ticketbridge.errors import AuthError, BudgetExhausted, FatalError, RateLimited, RecordRejected
 from ticketbridge.http import ApiClient, HttpContext, RateBudget, RetryPolicy
 from ticketbridge.http.auth import QueryToken, TimestampHmacBasic, bearer, hmac_hex_b64
+from ticketbridge.http.outcomes import Action
 from ticketbridge.http.paginate import laravel, next_link, opaque_key, page_until_empty
 from ticketbridge.http.retry import parse_retry_after
 
@@ -100,6 +101,17 @@ async def test_malformed_json_body_is_retried() -> None:
     script = Script([(200, b'{"broken', {}), (200, {"fine": True}, {})])
     client, _ = make(script)
     assert await client.get_json("x") == {"fine": True}
+
+
+async def test_status_and_json_together_a_malformed_body_retried() -> None:
+    """A caller that lets a 404 through as an answer (``table``) gets the status with the
+    decoded body, and a body cut short is retried as in ``request_json``, never raised as a
+    JSON error."""
+    script = Script([(200, b'{"broken', {}), (200, {"fine": True}, {}), (404, {"no": 1}, {})])
+    client, _ = make(script)
+    assert await client.request_status_json("GET", "x") == (200, {"fine": True})
+    table = {404: Action.OK}
+    assert await client.request_status_json("GET", "y", table=table) == (404, {"no": 1})
 
 
 async def test_query_token_never_appears_in_errors() -> None:

@@ -487,13 +487,19 @@ class ApiClient:
 
     async def request_json(self, method: str, path: str, **kw: Any) -> Any:
         """Like :meth:`request` and decode JSON; a malformed body is retried like a 5xx."""
+        _, body = await self.request_status_json(method, path, **kw)
+        return body
+
+    async def request_status_json(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        """:meth:`request_json` with the answer's status, for callers whose ``table`` lets
+        more than one status through (e.g. a 404 that means "none")."""
         attempt = 0
         while True:
             response = await self._exchange(method, path, **kw)
             if not response.content:
-                return None
+                return response.status_code, None
             try:
-                return decode_json(response)
+                return response.status_code, decode_json(response)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 if attempt >= self.retry.max_retries:
                     raise RetryableError(

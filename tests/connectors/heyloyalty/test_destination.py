@@ -167,6 +167,30 @@ async def test_unsubscribed_member_is_not_resubscribed_when_disallowed(harness: 
     assert member["status"]["status"] == "unsubscribed" and member["fields"]["firstname"] == "Jane"
 
 
+async def test_a_member_left_unsubscribed_still_gets_the_sources_no(harness: Harness) -> None:
+    """Not re-subscribed means no upsert, not that the contact's later "no" to SMS is lost:
+    the withdrawal is written as a status change alone, and the member stays unsubscribed."""
+    dest = harness.destination()
+    await write(dest, DEFAULT, make_contact(sms_consent=ConsentState.GRANTED))
+    await harness.admin("POST", "mutate", {"unsubscribe": ["jane.doe@example.com"]})
+    member = member_by_email(await harness.data(), "jane.doe@example.com")
+    assert member["status"]["mobile"] == "active"
+    before = (await harness.stats())["requests"]
+    withdrawn = make_contact(first_name="Again", sms_consent=ConsentState.DENIED)
+    [outcome] = await write(dest, options(resubscribe_unsubscribed=False), withdrawn)
+    assert outcome.ok and outcome.skipped == "unsubscribed; not re-subscribed"
+    after = (await harness.stats())["requests"]
+    calls = {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
+    assert "POST /loyalty/v1/lists/{list_id}/members/upsert" not in calls
+    assert calls["PATCH /loyalty/v1/lists/{list_id}/members/{member_id}"] == 1
+    member = member_by_email(await harness.data(), "jane.doe@example.com")
+    assert member["status"]["mobile"] == "unsubscribed"
+    # A PATCH re-activates an unsubscribed member too: it carried back what was off.
+    assert member["status"]["status"] == "unsubscribed"
+    assert member["status"]["email"] == "unsubscribed"
+    assert member["fields"]["firstname"] == "Jane"  # not updated
+
+
 async def test_unsubscribed_member_is_resubscribed_when_allowed(harness: Harness) -> None:
     dest = harness.destination()
     await write(dest, DEFAULT, make_contact())

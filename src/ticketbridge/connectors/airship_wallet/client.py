@@ -184,12 +184,14 @@ class AirshipWalletClient(ClientKit):
         return EventOut.model_validate(answer or {})
 
     async def get_event(self, external_id: str) -> EventOut | None:
-        response = await self.api.request(
+        # A body cut short is retried like a 5xx (it follows a create whose answer may have
+        # been lost the same way); ``response.json()`` let it end the run as a JSON error.
+        status, answer = await self.api.request_status_json(
             "GET", f"{self._events()}/id/{_seg(external_id)}", table=_NOT_FOUND_IS_ANSWER
         )
-        if response.status_code == 404:
+        if status == 404:
             return None
-        return EventOut.model_validate(response.json())
+        return EventOut.model_validate(answer or {})
 
     async def update_pass_group(self, group: str, fields: dict[str, Any]) -> bool:
         """``PUT /events/project/{projectId}/passGroups/{group}``: every event of the group,

@@ -101,7 +101,8 @@ def _status_to_write(
       unsubscribed may be active again. Only a channel that has no address on either side
       (none sent, none on the member as found) is left alone, as a created member's is.
     * Without an upsert (a withdrawal alone), a channel Heyloyalty already shows unsubscribed
-      is not written again.
+      is not written again, unless another is: then the PATCH also carries what the member
+      shows unsubscribed, as the PATCH re-activates it.
     """
     if created:
         return {
@@ -118,11 +119,21 @@ def _status_to_write(
             if had is None or not (_empty(member.get(c)) and _empty(had.get(c)))
         }
     current = found.status if found is not None else None
-    return {
+    new = {
         c: "unsubscribed"
         for c in denied
         if current is None or getattr(current, c) != "unsubscribed"
     }
+    if not new or current is None:
+        return new
+    # A PATCH of an unsubscribed member re-activates it too (platforms.md 5.4): whatever it
+    # shows unsubscribed is written again with the new "no", so that nothing comes back on.
+    kept = {
+        k: "unsubscribed"
+        for k in ("status", "email", "mobile")
+        if getattr(current, k) == "unsubscribed"
+    }
+    return {**kept, **new}
 
 
 class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
@@ -294,8 +305,8 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
         if found is not None:
             ids["member"] = found.id
         if found is not None and opts.import_type == "create":
-            return Outcome(
-                change.key, ok=True, dest_ids=ids, skipped="exists; import type is create only"
+            return await self._left_alone(
+                change, consent, found, ids, "exists; import type is create only"
             )
         if found is None and opts.import_type == "update":
             return Outcome(
@@ -309,8 +320,8 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
             and not opts.resubscribe_unsubscribed
             and found.unsubscribed(opts.match)
         ):
-            return Outcome(
-                change.key, ok=True, dest_ids=ids, skipped="unsubscribed; not re-subscribed"
+            return await self._left_alone(
+                change, consent, found, ids, "unsubscribed; not re-subscribed"
             )
         keep_if_empty = {
             f.removeprefix(MEMBER + ".") for f in change.if_empty if f.startswith(MEMBER + ".")
@@ -359,6 +370,22 @@ class HeyloyaltyDestination(DestinationKit[HeyloyaltyConfig]):
         fields = {k: v for k, v in now.items() if k not in MEMBER_META}
         existing[key] = Member(id=result.member_id, status=status, **fields)
         return Outcome(change.key, ok=True, dest_ids=ids)
+
+    async def _left_alone(
+        self,
+        change: Change,
+        consent: dict[str, str],
+        found: Member,
+        ids: dict[str, str],
+        reason: str,
+    ) -> Outcome:
+        """A member the sync may not update (no upsert): a "no" of the source is still
+        written, as a status change alone (DESIGN guarantee 4). Before, a member unsubscribed
+        from e-mail on Heyloyalty kept an SMS subscription the contact had since withdrawn."""
+        outcome = await self._withdraw(change, consent, found, ids)
+        if not outcome.ok or outcome.skipped:
+            return outcome
+        return Outcome(change.key, ok=True, dest_ids=ids, skipped=reason)
 
     async def _withdraw(
         self, change: Change, consent: dict[str, str], found: Member | None, ids: dict[str, str]
