@@ -226,7 +226,10 @@ def map_booking(
     booked_at = min((s for s in stamps if s is not None), default=None)
     seen = [t for t in (*stamps, *checkins, *cancels) if t is not None]
 
-    tickets = [_ticket(it, n, ref, prices[n], checkins[n], issues) for n, it in enumerate(items)]
+    tickets = [
+        Ticket(**_ticket_fields(it, n, ref, prices[n], checkins[n], issues))
+        for n, it in enumerate(items)
+    ]
     first_checkin = min((c for c in checkins if c is not None), default=None)
     return Booking(
         confirmation_number=ref,
@@ -389,17 +392,6 @@ def _contact(items: list[ItemGross], at: datetime | None, ctx: MappingContext) -
         email_consent=consent,
         **fields,
     )
-
-
-def _ticket(
-    item: ItemGross,
-    n: int,
-    ref: str,
-    price: Money | None,
-    checked_in_at: datetime | None,
-    issues: list[FieldIssue],
-) -> Ticket:
-    return Ticket(**_ticket_fields(item, n, ref, price, checked_in_at, issues))
 
 
 def _ticket_fields(
