@@ -22,14 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.connectors.heyloyalty.support import Harness, make_contact
+from tests.connectors.heyloyalty.support import Harness, make_contact, members_sync
 from tests.fakes import RecordsSource
-from ticketbridge.connectors.base import StreamOptions
-from ticketbridge.connectors.heyloyalty import MEMBERS, MembersOptions, create_sandbox
+from ticketbridge.connectors.heyloyalty import create_sandbox
 from ticketbridge.connectors.ticketmaster import CUSTOMERS
 from ticketbridge.engine.pipeline import run_sync
-from ticketbridge.engine.policy import WritePolicy
-from ticketbridge.engine.spec import SyncSpec
 from ticketbridge.engine.state.sql import open_store
 from ticketbridge.model import ConsentState
 
@@ -50,18 +47,9 @@ steps = st.lists(
 )
 
 
-def _spec(resubscribe: bool) -> SyncSpec:
-    options = {"match": ["email"], "resubscribe_unsubscribed": resubscribe}
-    return SyncSpec(
-        name="tm-to-hl", stream="customers", stream_options=StreamOptions(), obj="members",
-        object_options=MembersOptions.model_validate(options),
-        policy=WritePolicy.build(MEMBERS.default_policy, None),
-    )  # fmt: skip
-
-
 async def _play(script: list[tuple[str, Any, Any]], resubscribe: bool, folder: Path) -> None:
     harness = Harness(create_sandbox())
-    spec = _spec(resubscribe)
+    spec = members_sync(resubscribe_unsubscribed=resubscribe)
     latest: tuple[Any, Any] | None = None
     left = False  # the person unsubscribed on Heyloyalty
     for n, (what, email, sms) in enumerate(script):
@@ -70,11 +58,9 @@ async def _play(script: list[tuple[str, Any, Any]], resubscribe: bool, folder: P
                 await harness.admin("POST", "mutate", {"unsubscribe": [EMAIL]})
                 left = True
             continue
-        fresh = what == "run after a lost state" or n == 0
-        state_file = folder / ("state.db" if not fresh else f"state-{n}.db")
-        if fresh:
-            (folder / "state.db").unlink(missing_ok=True)
-            state_file = folder / "state.db"
+        state_file = folder / "state.db"
+        if what == "run after a lost state":
+            state_file.unlink(missing_ok=True)
         store = open_store(f"sqlite:///{state_file}")
         try:
             source = RecordsSource([make_contact(email_consent=email, sms_consent=sms)], CUSTOMERS)

@@ -10,12 +10,15 @@ import httpx
 from pydantic import SecretStr
 
 from tests.connectors.sandbox_admin import SandboxAdmin
-from ticketbridge.connectors.base import Change, Mapped, Record
+from ticketbridge.connectors.base import Change, Mapped, Record, StreamOptions
 from ticketbridge.connectors.heyloyalty import (
+    MEMBERS,
     HeyloyaltyConfig,
     HeyloyaltyDestination,
     MembersOptions,
 )
+from ticketbridge.engine.policy import WritePolicy
+from ticketbridge.engine.spec import SyncSpec
 from ticketbridge.http import HttpContext
 from ticketbridge.http.auth import hmac_hex_b64
 from ticketbridge.model import Booking, Consent, ConsentState, Contact, Event, Money, Ticket
@@ -90,6 +93,16 @@ def make_order(
 
 def options(**values: Any) -> MembersOptions:
     return MembersOptions.model_validate(values)
+
+
+def members_sync(**values: Any) -> SyncSpec:
+    """A Ticketmaster customers -> Heyloyalty members sync matching on e-mail, with the
+    object's default write policy and ``values`` as its members options."""
+    return SyncSpec(
+        name="tm-to-hl", stream="customers", stream_options=StreamOptions(), obj="members",
+        object_options=options(match=["email"], **values),
+        policy=WritePolicy.build(MEMBERS.default_policy, None),
+    )  # fmt: skip
 
 
 class Harness(SandboxAdmin):

@@ -11,19 +11,14 @@ import pytest
 import yaml
 
 from tests.fakes import RecordsSource
-from ticketbridge.connectors.base import (
-    StreamOptions,
-)
-from ticketbridge.connectors.heyloyalty import MEMBERS, MembersOptions
 from ticketbridge.connectors.ticketmaster import CUSTOMERS
 from ticketbridge.engine.pipeline import run_sync
-from ticketbridge.engine.policy import WritePolicy
 from ticketbridge.engine.spec import SyncSpec
 from ticketbridge.engine.state.sql import SqlStateStore, open_store
 from ticketbridge.model import ConsentState
 from ticketbridge.project import load_project_text
 
-from .support import API_KEY, BASE, SECRET, Harness, make_contact, make_order
+from .support import API_KEY, BASE, SECRET, Harness, make_contact, make_order, members_sync
 
 
 @pytest.fixture
@@ -33,28 +28,20 @@ def state(tmp_path: Path) -> Iterator[SqlStateStore]:
     s.close()
 
 
-def sync(**options: Any) -> SyncSpec:
-    return SyncSpec(
-        name="tm-to-hl", stream="customers", stream_options=StreamOptions(), obj="members",
-        object_options=MembersOptions.model_validate({"match": ["email"], **options}),
-        policy=WritePolicy.build(MEMBERS.default_policy, None),
-    )  # fmt: skip
-
-
 async def test_reruns_write_nothing_twice(state: SqlStateStore, harness: Harness) -> None:
     records = [make_contact("1"), make_contact("2", email="b@example.com", mobile="20000002"),
                make_order("10"), make_order("11", email="b@example.com")]  # fmt: skip
     source = RecordsSource(records, CUSTOMERS)
-    first = await run_sync(state, sync(), source, harness.destination())
+    first = await run_sync(state, members_sync(), source, harness.destination())
     assert first.outcome == "ok" and first.counters.created == 4
     writes = (await harness.stats())["writes"]
-    second = await run_sync(state, sync(), source, harness.destination())
+    second = await run_sync(state, members_sync(), source, harness.destination())
     assert second.counters.unchanged == 4 and second.counters.destination_calls == 0
     assert (await harness.stats())["writes"] == writes
 
     # The order changes (e.g. its status): the purchase is not sent again.
     source.records[2] = make_order("10", price="500.00")
-    third = await run_sync(state, sync(), source, harness.destination())
+    third = await run_sync(state, members_sync(), source, harness.destination())
     assert third.counters.skipped_policy == 1
     tracked = {k: v for k, v in (await harness.stats())["writes"].items() if "tracking" in k}
     assert tracked == {"tracking:10": {"create": 1}, "tracking:11": {"create": 1}}
@@ -64,11 +51,11 @@ async def test_unsubscribed_member_stays_unsubscribed(
     state: SqlStateStore, harness: Harness
 ) -> None:
     source = RecordsSource([make_contact("1")], CUSTOMERS)
-    await run_sync(state, sync(), source, harness.destination())
+    await run_sync(state, members_sync(), source, harness.destination())
     await harness.admin("POST", "mutate", {"unsubscribe": ["jane.doe@example.com"]})
     before = (await harness.stats())["writes"]
     source.records[0] = make_contact("1", first_name="Changed")
-    result = await run_sync(state, sync(resubscribe_unsubscribed=False), source,
+    result = await run_sync(state, members_sync(resubscribe_unsubscribed=False), source,
                             harness.destination())  # fmt: skip
     assert result.outcome == "ok" and result.counters.skipped_policy == 1
     assert (await harness.stats())["writes"] == before
