@@ -144,10 +144,16 @@ def run_once(
     cannot be opened (the caller prints it)."""
     import asyncio
 
-    from ticketbridge import logs
+    from ticketbridge import cpu_policy, logs
     from ticketbridge.project import load_project
     from ticketbridge.runtime import Runtime
 
+    try:
+        # Before the first thread or fork: both take the policy from the thread that makes them.
+        cpu_policy.run_as_batch()
+    except ValueError as exc:
+        _cli()._print_config_error(ConfigError(str(exc)))
+        return 2
     try:
         project = load_project(path)
     except ConfigError as exc:

@@ -136,17 +136,22 @@ def _young(value: object) -> bool:
     return any(value is obj for obj in gc.get_objects(generation=0))
 
 
-async def test_the_reader_runs_below_the_writers_cpu_priority() -> None:
+async def test_the_reader_runs_below_the_writers_cpu_priority_as_batch_work() -> None:
     """The reader has pages to spare; the writer's requests in flight wait on every moment
-    it is kept from a core. The child's priority is lowered, never this process's."""
+    it is kept from a core. The child's priority is lowered, never this process's; and it
+    is batch work (cpu_policy.py) even where the process that forked it is not (``serve``)."""
     ours = os.getpriority(os.PRIO_PROCESS, 0)
-    seen: list[int] = []
+    our_policy = os.sched_getscheduler(0)
+    seen: list[tuple[int, int]] = []
     source = MemorySource([booking(i) for i in range(20)], page_size=10)
     async for _ in in_child(source).read(REQUEST):
-        children = multiprocessing.active_children()
-        seen.extend(os.getpriority(os.PRIO_PROCESS, p.pid or 0) for p in children)
-    assert seen and set(seen) == {min(ours + READER_NICE, 19)}
+        for child in multiprocessing.active_children():
+            for thread in os.listdir(f"/proc/{child.pid}/task"):
+                tid = int(thread)  # the reader's loop runs on a thread of its own
+                seen.append((os.getpriority(os.PRIO_PROCESS, tid), os.sched_getscheduler(tid)))
+    assert seen and set(seen) == {(min(ours + READER_NICE, 19), os.SCHED_BATCH)}
     assert os.getpriority(os.PRIO_PROCESS, 0) == ours
+    assert os.sched_getscheduler(0) == our_policy != os.SCHED_BATCH
 
 
 async def test_messages_are_read_whole_in_order_until_the_pipe_closes() -> None:

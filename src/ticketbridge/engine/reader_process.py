@@ -18,6 +18,7 @@ connector from the connection settings, and leaves with ``os._exit`` so nothing 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import io
 import multiprocessing
@@ -34,7 +35,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 
-from ticketbridge import errors, logs, model
+from ticketbridge import cpu_policy, errors, logs, model
 from ticketbridge.connectors.base import (
     CheckResult,
     Page,
@@ -349,6 +350,11 @@ def _lower_priority() -> None:
         os.nice(READER_NICE)
     except OSError:  # a sandbox that forbids it: run at the same priority, as before
         log.debug("reader.nice_refused")
+    # Batch work wherever the sync runs: ``serve`` and the Temporal worker do not ask for it
+    # themselves (they answer requests). ``run`` rejects a bad value before it reads; here one
+    # only costs the speed-up, never the sync.
+    with contextlib.suppress(ValueError):
+        cpu_policy.run_as_batch()
 
 
 def _child_run(builders: _Builders, request: ReadRequest, conn: Connection) -> int:
