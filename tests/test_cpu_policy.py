@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_first_hour import closed_port_base, tb
 from ticketbridge import cpu_policy
 
 linux_only = pytest.mark.skipif(
@@ -60,28 +61,13 @@ def test_a_run_is_batch_work_from_before_it_opens_its_project(
     assert _policy_after(code, policy) == batch
 
 
-def _tb(cwd: Path, *args: str, policy: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(cwd),
-        cpu_policy.ENV: policy,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "ticketbridge", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_a_bad_value_stops_the_run_before_it_reads(tmp_path: Path) -> None:
     """A project ``init`` made, its sandboxes not served: a run would open its state file
     and fail to connect; with a bad policy it does neither."""
-    assert _tb(tmp_path, "init", "venue", policy="batch").returncode == 0
+    ports = str(closed_port_base())
+    assert tb("init", "venue", "--port-base", ports, cwd=tmp_path).returncode == 0
     project = tmp_path / "venue"
-    done = _tb(project, "run", "ticketco-bookings-to-airship", policy="turbo")
+    done = tb("run", "ticketco-bookings-to-airship", cwd=project, env={cpu_policy.ENV: "turbo"})
     assert done.returncode == 2
     assert "TICKETBRIDGE_CPU_POLICY='turbo'" in done.stderr + done.stdout
     assert "'batch' or 'normal'" in done.stderr + done.stdout
