@@ -72,3 +72,14 @@ def test_a_bad_value_stops_the_run_before_it_reads(tmp_path: Path) -> None:
     assert "TICKETBRIDGE_CPU_POLICY='turbo'" in done.stderr + done.stdout
     assert "'batch' or 'normal'" in done.stderr + done.stdout
     assert not (project / "ticketbridge.db").exists()
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_the_worker_say_a_bad_value_at_once(tmp_path: Path, command: str) -> None:
+    """They keep the usual policy, but the readers their runs fork read the variable: a bad
+    value is a config error before they start, not a setting silently ignored for days."""
+    ports = str(closed_port_base())
+    assert tb("init", "venue", "--port-base", ports, cwd=tmp_path).returncode == 0
+    done = tb(command, cwd=tmp_path / "venue", env={cpu_policy.ENV: "turbo"}, timeout=30)
+    assert done.returncode == 2
+    assert "TICKETBRIDGE_CPU_POLICY='turbo'" in done.stderr + done.stdout

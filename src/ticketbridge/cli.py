@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from ticketbridge import dead_letters, logs, process_exit
+from ticketbridge import cpu_policy, dead_letters, logs, process_exit
 from ticketbridge.engine.leases import LeaseKeeper, holder_is_dead
 from ticketbridge.engine.spec import RunOptions, RunResult
 from ticketbridge.engine.state.base import RunCounters, RunRow, StateStore
@@ -440,6 +440,11 @@ def worker(
     """Run syncs as Temporal workflows (state in PostgreSQL, shared by every worker)."""
     project = _load(config)
     _open_env(project)
+    try:
+        cpu_policy.choice()  # read by the readers its runs fork
+    except ValueError as exc:
+        err.print(f"[red]config error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
 
     def say(line: str) -> None:
         out.print(line, highlight=False)
@@ -886,6 +891,8 @@ def serve(config: ConfigOpt = None) -> None:
     try:
         callbacks.check_servable(wallets, {(supplier.host, supplier.port)} if supplier else set())
         delays = parse_retry_delays(os.environ.get(RETRIES_ENV))
+        # Read by the readers it forks (cpu_policy.py): a bad value is said now, not ignored.
+        cpu_policy.choice()
     except (ConfigError, ValueError) as exc:
         err.print(f"[red]config error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

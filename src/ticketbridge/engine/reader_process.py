@@ -351,8 +351,8 @@ def _lower_priority() -> None:
     except OSError:  # a sandbox that forbids it: run at the same priority, as before
         log.debug("reader.nice_refused")
     # Batch work wherever the sync runs: ``serve`` and the Temporal worker do not ask for it
-    # themselves (they answer requests). ``run`` rejects a bad value before it reads; here one
-    # only costs the speed-up, never the sync.
+    # themselves (they answer requests). They and ``run`` reject a bad value before they
+    # start; should one get here anyway, it costs the speed-up, never the sync.
     with contextlib.suppress(ValueError):
         cpu_policy.run_as_batch()
 
