@@ -443,7 +443,7 @@ def worker(
     try:
         cpu_policy.choice()  # read by the readers its runs fork
     except ValueError as exc:
-        err.print(f"[red]config error:[/red] {exc}", highlight=False)
+        _print_config_error(ConfigError(str(exc)))  # as run prints it, the value escaped
         raise typer.Exit(2) from None
 
     def say(line: str) -> None:
